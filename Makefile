@@ -1,0 +1,26 @@
+# Two commands: `make run` and `make test`. Everything else is a step they call.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test setup db clean
+
+run: setup db
+	$(BIN)/deskbot serve
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+db: setup
+	$(BIN)/deskbot db upgrade
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

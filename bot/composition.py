@@ -1,0 +1,64 @@
+"""The composition root: the one place that builds engines, services and channels from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from bot.settings import Settings
+from desk import UnitOfWork, make_engine, session_factory
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    name: str
+    on: bool
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'on' if self.on else 'off'}, {self.reason}"
+
+
+def channel_states(settings: Settings) -> list[ChannelState]:
+    """Which channels run, and why the others do not."""
+    not_built = "the adapter is not built yet"
+    states = [
+        ChannelState("Web chat", False, not_built),
+        ChannelState(
+            "Email",
+            False,
+            "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else f"{not_built} (would listen on {settings.smtp_host}:{settings.smtp_port})",
+        ),
+    ]
+    if settings.slack_bot_token is None:
+        states.append(ChannelState("Slack", False, "DESKBOT_SLACK_BOT_TOKEN not set"))
+    elif settings.slack_signing_secret is None:
+        states.append(ChannelState("Slack", False, "DESKBOT_SLACK_SIGNING_SECRET not set"))
+    else:
+        states.append(ChannelState("Slack", False, not_built))
+    if settings.telegram_bot_token is None:
+        states.append(ChannelState("Telegram", False, "DESKBOT_TELEGRAM_BOT_TOKEN not set"))
+    else:
+        states.append(ChannelState("Telegram", False, not_built))
+    return states
+
+
+class Deskbot:
+    """Everything a process needs, built lazily from settings (nothing at import time)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(session_factory(self.engine))
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

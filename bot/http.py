@@ -1,0 +1,34 @@
+"""The one HTTP app: health now; channel webhooks, web chat, REST API and console mount here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.composition import ChannelState, Deskbot
+
+VERSION = "0.1.0"
+
+
+def create_app(*, deskbot: Deskbot, channels: list[ChannelState]) -> FastAPI:
+    app = FastAPI(title="deskbot", version=VERSION)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            with deskbot.uow() as session:
+                session.execute(text("SELECT 1"))
+            database = "ok"
+        except SQLAlchemyError as exc:
+            database = f"error: {type(exc).__name__}"
+        body = {
+            "status": "ok" if database == "ok" else "degraded",
+            "version": VERSION,
+            "database": database,
+            "channels": {c.name: {"on": c.on, "reason": c.reason} for c in channels},
+        }
+        return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+    return app

@@ -1,0 +1,118 @@
+"""Settings from ``DESKBOT_*`` environment variables and an optional ``deskbot.toml``.
+
+Precedence: environment, then the TOML file (``DESKBOT_CONFIG`` names it; default
+``./deskbot.toml``), then the defaults below, which are the embedded set-up: SQLite
+under ``./var``, the packaged model, email and web chat on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("deskbot.toml")
+
+
+class ConfigError(Exception):
+    """A setting that stops start-up; the message is one line naming the setting and the problem."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DESKBOT_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Path("var")
+    database_url: str = "sqlite:///var/deskbot.db"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+
+    # Calendar given to the groups a new desk is seeded with.
+    timezone: str = "UTC"
+    working_hours: str = "mon-fri 09:00-17:00"
+    reopen_window_days: int = Field(7, ge=0)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
+
+    email_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(2525, ge=0, le=65535)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _valid_hours(cls, value: str) -> str:
+        from desk.business_hours import BusinessCalendar
+
+        BusinessCalendar.parse_hours(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {value!r}") from exc
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("DESKBOT_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings, or a ``ConfigError`` whose one line says what is wrong and where."""
+    path = config_file()
+    if "DESKBOT_CONFIG" in os.environ and not path.is_file():
+        raise ConfigError(f"DESKBOT_CONFIG names {path}, which is not a file")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(p) for p in error["loc"]) or "?"
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"{path}: unknown setting {name!r}") from None
+        where = f"DESKBOT_{name.upper()}" if f"DESKBOT_{name.upper()}" in os.environ else f"{name} in {path}"
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {where}: {message} (got {error.get('input')!r})") from None

@@ -1,0 +1,375 @@
+"""The desk's tables: SQLAlchemy 2.0 declarative models with typed ``Mapped[...]`` columns.
+
+Alembic migrations in ``desk/migrations`` are the schema's source of truth for a real
+database; ``tests/desk/test_migrations.py`` proves the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from desk.domain import (
+    AuthorKind,
+    Direction,
+    Level,
+    Priority,
+    ResolutionCode,
+    Role,
+    SlaKind,
+    SlaLevel,
+    SlaState,
+    Status,
+    TicketType,
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the desk; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
+    # Stored as VARCHAR of the enum's value: portable, readable in SQL, no ALTER TYPE on change.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [str(m.value) for m in e],
+        validate_strings=True,
+    )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+group_members = Table(
+    "group_members",
+    Base.metadata,
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Group(Base):
+    """A team that works tickets, with the business-hours calendar its SLAs count in."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    working_hours: Mapped[str] = mapped_column(String(200), default="mon-fri 09:00-17:00")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    holidays: Mapped[list[Holiday]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="Holiday.day"
+    )
+    members: Mapped[list[User]] = relationship(secondary=group_members, back_populates="groups")
+
+
+class Holiday(Base):
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("group_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(120), default="")
+
+    group: Mapped[Group] = relationship(back_populates="holidays")
+
+
+class User(Base):
+    """An agent or admin of the desk (not a requester)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Round-robin among equally loaded agents: the one assigned longest ago goes first.
+    last_assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members")
+
+
+class Requester(Base):
+    """A person who asks IT for help; one record however many channels they write from."""
+
+    __tablename__ = "requesters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    # Set only from a verified identity; the link that joins identities across channels.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    identities: Mapped[list[Identity]] = relationship(back_populates="requester")
+
+
+class Identity(Base):
+    """How one channel knows a requester (Slack user id, email address, Telegram user id...)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(254))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    requester: Mapped[Requester] = relationship(back_populates="identities")
+
+
+class Counter(Base):
+    """Named counters; ``ticket_number`` hands out human ticket numbers under a row lock."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class SlaPolicy(Base):
+    """Targets for one priority, in business minutes of the ticket group's calendar."""
+
+    __tablename__ = "sla_policies"
+
+    priority: Mapped[Priority] = mapped_column(_enum(Priority, 2), primary_key=True)
+    first_response_minutes: Mapped[int] = mapped_column(Integer)
+    resolution_minutes: Mapped[int] = mapped_column(Integer)
+    # P1 is usually worked around the clock: its targets ignore the group calendar.
+    around_the_clock: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RoutingRule(Base):
+    """Intent (or category) to group."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intent: Mapped[str] = mapped_column(String(64), unique=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    ticket_type: Mapped[TicketType] = mapped_column(_enum(TicketType), default=TicketType.INCIDENT)
+    urgency: Mapped[int] = mapped_column(Integer, default=int(Level.MEDIUM))
+
+    group: Mapped[Group] = relationship()
+
+
+ticket_tags = Table(
+    "ticket_tags",
+    Base.metadata,
+    Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_group", "status", "group_id"),
+        Index("ix_tickets_requester_status", "requester_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    type: Mapped[TicketType] = mapped_column(_enum(TicketType))
+    status: Mapped[Status] = mapped_column(_enum(Status), default=Status.NEW)
+    impact: Mapped[int] = mapped_column(Integer)
+    urgency: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[Priority] = mapped_column(_enum(Priority, 2))
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confirmed_intent: Mapped[str | None] = mapped_column(String(64))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution_code: Mapped[ResolutionCode | None] = mapped_column(_enum(ResolutionCode))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    csat_score: Mapped[int | None] = mapped_column(Integer)  # 1..5, from the survey
+
+    # SLA: due instants and the 80 % warning instants, precomputed so that the scan is a query.
+    first_response_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_response_warn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution_warn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sla_state: Mapped[SlaState] = mapped_column(_enum(SlaState), default=SlaState.OK)
+    pending_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # business seconds spent pending
+    # Filled when resolved, so that KPIs average them in plain SQL on every database.
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_business_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    group: Mapped[Group | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    requester: Mapped[Requester] = relationship()
+    parent: Mapped[Ticket | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Ticket]] = relationship(back_populates="parent")
+
+    @property
+    def ref(self) -> str:
+        return f"#{self.number}"
+
+
+class Conversation(Base):
+    """One thread on one channel (a Slack thread, a mail thread, a chat); may carry a ticket."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "address", "thread"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(254))
+    thread: Mapped[str] = mapped_column(String(254), default="")
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    requester: Mapped[Requester] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
+
+
+class Message(Base):
+    """Every inbound and outbound message and internal note, in one ordered thread per ticket."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_ticket_order", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    author_kind: Mapped[AuthorKind] = mapped_column(_enum(AuthorKind))
+    author_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+
+
+class Blob(Base):
+    """Attachment content, stored once per SHA-256 however often it is attached."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class AuditEntry(Base):
+    """Every change of a ticket: who, what, old value, new value, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(120))
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SlaEvent(Base):
+    """A warning or breach already reported; the unique key makes each one reported once."""
+
+    __tablename__ = "sla_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[SlaKind] = mapped_column(_enum(SlaKind))
+    level: Mapped[SlaLevel] = mapped_column(_enum(SlaLevel))
+    due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,180 @@
+"""Requesters and their channel identities; agents, admins and groups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from desk.business_hours import BusinessCalendar
+from desk.domain import DeskError, NotFound, Role
+from desk.models import Conversation, Group, Holiday, Identity, Requester, Ticket, User
+
+
+def normalise_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    email = email.strip().lower()
+    return email or None
+
+
+def resolve_requester(
+    *,
+    session: Session,
+    channel: str,
+    external_id: str,
+    display_name: str = "",
+    email: str | None = None,
+    email_verified: bool = False,
+) -> Requester:
+    """The requester behind a channel identity, creating or linking records as needed.
+
+    Identities are joined across channels only through a *verified* email: an address a
+    visitor merely typed never gives access to someone else's tickets.
+    """
+    email = normalise_email(email)
+    identity = session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+    )
+    if identity is not None:
+        if display_name and identity.display_name != display_name:
+            identity.display_name = display_name
+        if email and email_verified and not identity.email_verified:
+            identity.email, identity.email_verified = email, True
+            _merge_into_verified_owner(session=session, identity=identity, email=email)
+        return identity.requester
+
+    requester = None
+    if email and email_verified:
+        requester = session.scalar(select(Requester).where(Requester.email == email))
+    if requester is None:
+        requester = Requester(
+            display_name=display_name or email or external_id,
+            email=email if email_verified else None,
+        )
+        session.add(requester)
+    session.add(
+        Identity(
+            requester=requester,
+            channel=channel,
+            external_id=external_id,
+            display_name=display_name,
+            email=email,
+            email_verified=bool(email and email_verified),
+        )
+    )
+    session.flush()
+    return requester
+
+
+def _merge_into_verified_owner(*, session: Session, identity: Identity, email: str) -> None:
+    owner = session.scalar(select(Requester).where(Requester.email == email))
+    if owner is None:
+        identity.requester.email = email
+    elif owner.id != identity.requester_id:
+        previous = identity.requester
+        identity.requester = owner
+        session.flush()
+        if not session.scalar(select(func.count()).select_from(Identity).where(Identity.requester_id == previous.id)):
+            # The unverified record was only ever this person: their history joins the verified one.
+            for model in (Ticket, Conversation):
+                session.execute(
+                    update(model).where(model.requester_id == previous.id).values(requester_id=owner.id)
+                )
+            session.delete(previous)
+    session.flush()
+
+
+def get_requester(*, session: Session, requester_id: int) -> Requester:
+    requester = session.get(Requester, requester_id)
+    if requester is None:
+        raise NotFound(f"no requester with id {requester_id}")
+    return requester
+
+
+# --- agents and groups -------------------------------------------------------------
+
+
+def add_group(
+    *,
+    session: Session,
+    name: str,
+    email: str | None = None,
+    timezone: str = "UTC",
+    working_hours: str = "mon-fri 09:00-17:00",
+    holidays: Iterable[dt.date] = (),
+) -> Group:
+    if session.scalar(select(Group).where(func.lower(Group.name) == name.lower())) is not None:
+        raise DeskError(f"a group named {name!r} already exists")
+    group = Group(name=name, email=normalise_email(email), timezone=timezone, working_hours=working_hours)
+    group.holidays = [Holiday(day=day) for day in sorted(set(holidays))]
+    calendar_for(group)  # refuse a bad time zone or hours spec before it is stored
+    session.add(group)
+    session.flush()
+    return group
+
+
+def get_group(*, session: Session, name: str) -> Group:
+    group = session.scalar(select(Group).where(func.lower(Group.name) == name.lower()))
+    if group is None:
+        known = ", ".join(session.scalars(select(Group.name).order_by(Group.name))) or "none yet"
+        raise NotFound(f"no group named {name!r} (groups: {known})")
+    return group
+
+
+def list_groups(*, session: Session) -> Sequence[Group]:
+    return session.scalars(select(Group).order_by(Group.name)).all()
+
+
+def calendar_for(group: Group | None) -> BusinessCalendar:
+    if group is None:
+        return BusinessCalendar.always_open()
+    try:
+        return BusinessCalendar(
+            timezone=group.timezone,
+            working_hours=BusinessCalendar.parse_hours(group.working_hours),
+            holidays=frozenset(h.day for h in group.holidays),
+        )
+    except ValueError as exc:
+        raise DeskError(f"group {group.name!r} has an invalid calendar: {exc}") from exc
+
+
+def add_user(
+    *,
+    session: Session,
+    username: str,
+    display_name: str,
+    email: str,
+    role: Role = Role.AGENT,
+    groups: Iterable[str] = (),
+) -> User:
+    email = normalise_email(email) or ""
+    if not email or "@" not in email:
+        raise DeskError(f"{email!r} is not an email address")
+    clash = session.scalar(select(User).where((User.username == username) | (User.email == email)))
+    if clash is not None:
+        raise DeskError(f"a user with username {username!r} or email {email!r} already exists")
+    user = User(username=username, display_name=display_name, email=email, role=role)
+    user.groups = [get_group(session=session, name=name) for name in groups]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(*, session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no agent or admin with username {username!r}")
+    return user
+
+
+def list_users(*, session: Session) -> Sequence[User]:
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def set_availability(*, session: Session, username: str, available: bool) -> User:
+    user = get_user(session=session, username=username)
+    user.available = available
+    return user

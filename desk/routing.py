@@ -1,0 +1,54 @@
+"""Routing: which group a ticket goes to, and which agent of that group takes it."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from desk.domain import ACTIVE_STATUSES, Level, TicketType
+from desk.models import Group, RoutingRule, Ticket, User, group_members
+from desk.people import get_group
+
+
+def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
+    if not intent:
+        return None
+    return session.scalar(select(RoutingRule).where(RoutingRule.intent == intent))
+
+
+def set_rule(
+    *,
+    session: Session,
+    intent: str,
+    group: str,
+    ticket_type: TicketType = TicketType.INCIDENT,
+    urgency: Level = Level.MEDIUM,
+) -> RoutingRule:
+    target = get_group(session=session, name=group)
+    rule = rule_for(session=session, intent=intent)
+    if rule is None:
+        rule = RoutingRule(intent=intent)
+        session.add(rule)
+    rule.group, rule.ticket_type, rule.urgency = target, ticket_type, int(urgency)
+    session.flush()
+    return rule
+
+
+def least_loaded_agent(*, session: Session, group: Group) -> User | None:
+    """The active, available member with the fewest active tickets; round-robin among equals."""
+    load = (
+        select(Ticket.assignee_id, func.count(Ticket.id).label("n"))
+        .where(Ticket.status.in_(ACTIVE_STATUSES))
+        .group_by(Ticket.assignee_id)
+        .subquery()
+    )
+    n = func.coalesce(load.c.n, 0)
+    return session.scalar(
+        select(User)
+        .join(group_members, group_members.c.user_id == User.id)
+        .outerjoin(load, load.c.assignee_id == User.id)
+        .where(group_members.c.group_id == group.id, User.active.is_(True), User.available.is_(True))
+        # Never-assigned agents first, then the one assigned longest ago.
+        .order_by(n, User.last_assigned_at.is_not(None), User.last_assigned_at, User.id)
+        .limit(1)
+    )

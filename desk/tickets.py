@@ -1,0 +1,446 @@
+"""Tickets: open, route, assign, change status, thread messages, audit. The one way in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from desk import routing, sla
+from desk.domain import (
+    ACTIVE_STATUSES,
+    AuthorKind,
+    DeskError,
+    Direction,
+    DuplicateKey,
+    InvalidTransition,
+    Level,
+    NotFound,
+    ResolutionCode,
+    SlaState,
+    Status,
+    TicketType,
+    check_transition,
+    priority_for,
+)
+from desk.models import (
+    Attachment,
+    AuditEntry,
+    Blob,
+    Conversation,
+    Counter,
+    Group,
+    Message,
+    Ticket,
+    User,
+    ticket_tags,
+    utcnow,
+)
+from desk.people import get_group, get_user
+
+TICKET_NUMBER = "ticket_number"
+FIRST_TICKET_NUMBER = 1000  # also seeded by migration 0001
+DEFAULT_GROUP = "Service Desk"
+DEFAULT_REOPEN_WINDOW = dt.timedelta(days=7)
+DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+class AttachmentTooLarge(DeskError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _audit(session: Session, ticket: Ticket, actor: str, field: str, old: object, new: object, now: dt.datetime) -> None:
+    session.add(AuditEntry(ticket_id=ticket.id, actor=actor, field=field, old=_text(old), new=_text(new), at=now))
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (Status, TicketType, ResolutionCode, SlaState)):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.username
+    if isinstance(value, Group):
+        return value.name
+    return str(value)
+
+
+def _change(session: Session, ticket: Ticket, actor: str, now: dt.datetime, **changes: object) -> None:
+    for field, new in changes.items():
+        old = getattr(ticket, field)
+        if old == new:
+            continue
+        setattr(ticket, field, new)
+        _audit(session, ticket, actor, field, old, new, now)
+    ticket.updated_at = now
+
+
+def next_ticket_number(session: Session) -> int:
+    """A fresh human number; the counter row's lock keeps concurrent openers apart."""
+    value = session.scalar(
+        update(Counter).where(Counter.name == TICKET_NUMBER).values(value=Counter.value + 1).returning(Counter.value)
+    )
+    if value is None:
+        session.execute(insert(Counter).values(name=TICKET_NUMBER, value=FIRST_TICKET_NUMBER))
+        value = FIRST_TICKET_NUMBER
+    return int(value)
+
+
+def open_ticket(
+    *,
+    session: Session,
+    requester_id: int,
+    subject: str,
+    channel: str,
+    actor: str,
+    description: str = "",
+    ticket_type: TicketType | None = None,
+    intent: str | None = None,
+    impact: Level = Level.LOW,
+    urgency: Level | None = None,
+    group: str | None = None,
+    tags: Iterable[str] = (),
+    auto_assign: bool = True,
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Open a ticket, routed by intent unless a group is named, prioritised, with SLA and assignee."""
+    now = now or utcnow()
+    subject = " ".join(subject.split())
+    if not subject:
+        raise DeskError("a ticket needs a subject")
+    rule = routing.rule_for(session=session, intent=intent)
+    if group is not None:
+        target: Group | None = get_group(session=session, name=group)
+    elif rule is not None:
+        target = rule.group
+    else:
+        target = session.scalar(select(Group).where(Group.name == DEFAULT_GROUP))
+    ticket_type = ticket_type or (rule.ticket_type if rule else TicketType.INCIDENT)
+    urgency = Level(urgency if urgency is not None else (rule.urgency if rule else Level.MEDIUM))
+    impact = Level(impact)
+    ticket = Ticket(
+        number=next_ticket_number(session),
+        type=ticket_type,
+        status=Status.NEW,
+        impact=int(impact),
+        urgency=int(urgency),
+        priority=priority_for(impact, urgency),
+        intent=intent,
+        group=target,
+        requester_id=requester_id,
+        channel=channel,
+        subject=subject[:300],
+        description=description,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    sla.apply_targets(session=session, ticket=ticket)
+    _audit(session, ticket, actor, "created", None, f"{ticket.type.value} {ticket.priority.value}", now)
+    set_tags(session=session, ticket=ticket, tags=tags, actor=actor, now=now)
+    if auto_assign and target is not None:
+        agent = routing.least_loaded_agent(session=session, group=target)
+        if agent is not None:
+            _assign(session, ticket, agent, actor, now)
+    session.flush()
+    return ticket
+
+
+def get_ticket(*, session: Session, number: int, for_update: bool = False) -> Ticket:
+    query = select(Ticket).where(Ticket.number == number)
+    if for_update:
+        query = query.with_for_update()
+    ticket = session.scalar(query)
+    if ticket is None:
+        raise NotFound(f"no ticket #{number}")
+    return ticket
+
+
+def list_tickets(
+    *,
+    session: Session,
+    statuses: Iterable[Status] | None = None,
+    group: str | None = None,
+    assignee: str | None = None,
+    requester_id: int | None = None,
+    limit: int = 100,
+) -> Sequence[Ticket]:
+    query = select(Ticket).order_by(Ticket.number.desc()).limit(limit)
+    if statuses is not None:
+        query = query.where(Ticket.status.in_(list(statuses)))
+    if group is not None:
+        query = query.where(Ticket.group_id == get_group(session=session, name=group).id)
+    if assignee is not None:
+        query = query.where(Ticket.assignee_id == get_user(session=session, username=assignee).id)
+    if requester_id is not None:
+        query = query.where(Ticket.requester_id == requester_id)
+    return session.scalars(query).all()
+
+
+def open_tickets_of(*, session: Session, requester_id: int) -> Sequence[Ticket]:
+    return list_tickets(session=session, statuses=ACTIVE_STATUSES, requester_id=requester_id)
+
+
+def _assign(session: Session, ticket: Ticket, agent: User | None, actor: str, now: dt.datetime) -> None:
+    _change(session, ticket, actor, now, assignee=agent)
+    if agent is not None:
+        agent.last_assigned_at = now
+        if ticket.status is Status.NEW:
+            _move(session, ticket, Status.OPEN, actor, now)
+
+
+def assign(
+    *,
+    session: Session,
+    number: int,
+    actor: str,
+    username: str | None = None,
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Assign to ``username``, or to the least-loaded available agent of the ticket's group."""
+    now = now or utcnow()
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    if not ticket.status.is_active:
+        raise DeskError(f"ticket #{number} is {ticket.status.value}; only active tickets can be assigned")
+    if username is not None:
+        agent: User | None = get_user(session=session, username=username)
+        if agent is not None and not agent.active:
+            raise DeskError(f"{username} is not an active agent")
+    else:
+        if ticket.group is None:
+            raise DeskError(f"ticket #{number} has no group to pick an agent from")
+        agent = routing.least_loaded_agent(session=session, group=ticket.group)
+        if agent is None:
+            raise DeskError(f"group {ticket.group.name!r} has no available agent")
+    _assign(session, ticket, agent, actor, now)
+    session.flush()
+    return ticket
+
+
+def set_group(*, session: Session, number: int, group: str, actor: str, now: dt.datetime | None = None) -> Ticket:
+    now = now or utcnow()
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    _change(session, ticket, actor, now, group=get_group(session=session, name=group), assignee=None)
+    sla.apply_targets(session=session, ticket=ticket)
+    session.flush()
+    return ticket
+
+
+def _move(session: Session, ticket: Ticket, target: Status, actor: str, now: dt.datetime) -> None:
+    check_transition(ticket.status, target)
+    if ticket.status is Status.PENDING and ticket.pending_since is not None:
+        paused = sla.calendar_of(session, ticket).between(ticket.pending_since, now)
+        ticket.paused_seconds += int(paused.total_seconds())
+        ticket.pending_since = None
+        sla.apply_targets(session=session, ticket=ticket)
+    if target is Status.PENDING:
+        ticket.pending_since = now
+    _change(session, ticket, actor, now, status=target)
+
+
+def change_status(
+    *,
+    session: Session,
+    number: int,
+    status: Status,
+    actor: str,
+    resolution_code: ResolutionCode | None = None,
+    reopen_window: dt.timedelta = DEFAULT_REOPEN_WINDOW,
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Move a ticket along the transition table of ``desk.domain``; an invalid move raises."""
+    now = now or utcnow()
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    current = ticket.status
+    check_transition(current, status)
+    if status is Status.RESOLVED or (status is Status.CLOSED and current is not Status.RESOLVED):
+        if resolution_code is None:
+            raise DeskError(f"resolving or closing ticket #{number} needs a resolution code")
+    if current is Status.RESOLVED and status is Status.OPEN:
+        assert ticket.resolved_at is not None
+        if now - ticket.resolved_at > reopen_window:
+            raise InvalidTransition(
+                f"ticket #{number} was resolved on {ticket.resolved_at:%Y-%m-%d}, outside the "
+                f"{reopen_window.days}-day reopen window; open a new ticket instead"
+            )
+        _move(session, ticket, status, actor, now)
+        _change(
+            session, ticket, actor, now,
+            reopen_count=ticket.reopen_count + 1, resolved_at=None, resolution_code=None,
+            resolution_seconds=None, resolution_business_seconds=None,
+            sla_state=SlaState.BREACHED if ticket.resolution_due and now > ticket.resolution_due else SlaState.OK,
+        )
+        session.flush()
+        return ticket
+
+    _move(session, ticket, status, actor, now)
+    if status is Status.RESOLVED or (status is Status.CLOSED and ticket.resolved_at is None):
+        calendar = sla.calendar_of(session, ticket)
+        business = calendar.between(ticket.created_at, now).total_seconds() - ticket.paused_seconds
+        met = ticket.resolution_due is None or now <= ticket.resolution_due
+        _change(
+            session, ticket, actor, now,
+            resolved_at=now, resolution_code=resolution_code,
+            resolution_seconds=int((now - ticket.created_at).total_seconds()),
+            resolution_business_seconds=max(0, int(business)),
+            sla_state=SlaState.MET if met else SlaState.MISSED,
+        )
+    if status is Status.CLOSED:
+        _change(session, ticket, actor, now, closed_at=now)
+    session.flush()
+    return ticket
+
+
+def resolve(
+    *,
+    session: Session,
+    number: int,
+    actor: str,
+    resolution_code: ResolutionCode = ResolutionCode.AGENT,
+    now: dt.datetime | None = None,
+) -> Ticket:
+    return change_status(
+        session=session, number=number, status=Status.RESOLVED, actor=actor,
+        resolution_code=resolution_code, now=now,
+    )
+
+
+def set_tags(
+    *, session: Session, ticket: Ticket, tags: Iterable[str], actor: str, now: dt.datetime | None = None
+) -> None:
+    wanted = sorted({t.strip().lower() for t in tags if t.strip()})
+    current = tags_of(session=session, ticket=ticket)
+    if wanted == current:
+        return
+    session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket.id))
+    if wanted:
+        session.execute(insert(ticket_tags), [{"ticket_id": ticket.id, "tag": t} for t in wanted])
+    _audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now or utcnow())
+
+
+def tags_of(*, session: Session, ticket: Ticket) -> list[str]:
+    return list(session.scalars(select(ticket_tags.c.tag).where(ticket_tags.c.ticket_id == ticket.id).order_by(ticket_tags.c.tag)))
+
+
+def link_to_problem(
+    *, session: Session, number: int, problem_number: int, actor: str, now: dt.datetime | None = None
+) -> Ticket:
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    problem = get_ticket(session=session, number=problem_number)
+    if problem.type is not TicketType.PROBLEM:
+        raise DeskError(f"#{problem_number} is a {problem.type.value}, not a problem")
+    if problem.id == ticket.id:
+        raise DeskError("a ticket cannot be its own problem")
+    _change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
+    session.flush()
+    return ticket
+
+
+def confirm_intent(
+    *, session: Session, number: int, intent: str, actor: str, now: dt.datetime | None = None
+) -> Ticket:
+    """An agent's label of what the ticket really was about: training data for the classifier."""
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    _change(session, ticket, actor, now or utcnow(), confirmed_intent=intent)
+    session.flush()
+    return ticket
+
+
+def record_csat(*, session: Session, number: int, score: int, actor: str, now: dt.datetime | None = None) -> Ticket:
+    if not 1 <= score <= 5:
+        raise DeskError(f"a satisfaction score is 1 to 5, not {score}")
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise DeskError(f"ticket #{number} is not resolved yet")
+    _change(session, ticket, actor, now or utcnow(), csat_score=score)
+    session.flush()
+    return ticket
+
+
+def add_message(
+    *,
+    session: Session,
+    idempotency_key: str,
+    direction: Direction,
+    author_kind: AuthorKind,
+    channel: str,
+    text: str,
+    ticket: Ticket | None = None,
+    conversation: Conversation | None = None,
+    author_identity_id: int | None = None,
+    author_user_id: int | None = None,
+    attachments: Sequence[NewAttachment] = (),
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    now: dt.datetime | None = None,
+) -> Message:
+    """Add a message to a ticket's thread. A key seen before raises ``DuplicateKey`` and changes nothing."""
+    now = now or utcnow()
+    for item in attachments:
+        if len(item.content) > max_attachment_bytes:
+            raise AttachmentTooLarge(
+                f"attachment {item.filename!r} is {len(item.content):,} bytes; the limit is {max_attachment_bytes:,}"
+            )
+    if session.scalar(select(Message.id).where(Message.idempotency_key == idempotency_key)) is not None:
+        raise DuplicateKey(f"message {idempotency_key!r} was already stored")
+    message = Message(
+        idempotency_key=idempotency_key,
+        conversation_id=conversation.id if conversation else None,
+        ticket_id=ticket.id if ticket else None,
+        direction=direction,
+        author_kind=author_kind,
+        author_identity_id=author_identity_id,
+        author_user_id=author_user_id,
+        channel=channel,
+        text=text,
+        created_at=now,
+    )
+    for item in attachments:
+        digest = hashlib.sha256(item.content).hexdigest()
+        if session.get(Blob, digest) is None:
+            session.add(Blob(sha256=digest, size=len(item.content), content=item.content))
+        message.attachments.append(
+            Attachment(filename=item.filename[:255], content_type=item.content_type[:255], size=len(item.content), sha256=digest)
+        )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError as exc:  # a concurrent writer stored the same key first
+        raise DuplicateKey(f"message {idempotency_key!r} was already stored") from exc
+    if (
+        ticket is not None
+        and direction is Direction.OUTBOUND
+        and author_kind is AuthorKind.AGENT
+        and ticket.first_response_at is None
+    ):
+        _change(session, ticket, f"user:{author_user_id}", now, first_response_at=now)
+    return message
+
+
+def thread(*, session: Session, ticket: Ticket) -> Sequence[Message]:
+    return session.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)).all()
+
+
+def audit_trail(*, session: Session, ticket: Ticket) -> Sequence[AuditEntry]:
+    return session.scalars(select(AuditEntry).where(AuditEntry.ticket_id == ticket.id).order_by(AuditEntry.id)).all()
+
+
+def attachment_content(*, session: Session, attachment: Attachment) -> bytes:
+    blob = session.get(Blob, attachment.sha256)
+    if blob is None:
+        raise NotFound(f"attachment content {attachment.sha256} is missing")
+    return blob.content
