@@ -7,18 +7,20 @@ import getpass
 import logging
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from bot.composition import Deskbot, channel_states
 from bot.settings import ConfigError, Settings, load_settings
-from desk import DeskError, Level, ResolutionCode, Role, Status, TicketType
+from desk import DatabaseUnavailable, DeskError, Level, ResolutionCode, Role, Status, TicketType
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="deskbot: the IT service-desk assistant.", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -52,7 +54,7 @@ def _deskbot() -> Deskbot:
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
+def _session() -> Iterator["Session"]:
     with _deskbot().uow() as session:
         yield session
 
@@ -82,6 +84,7 @@ def serve(
     deskbot = _deskbot()
     settings = deskbot.settings
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     current, head = migrate.current_revision(deskbot.engine), migrate.head_revision(deskbot.engine)
     if current != head:
         raise DeskError(f"the database is at revision {current or 'empty'}, the code needs {head}: run 'deskbot db upgrade'")
@@ -379,12 +382,11 @@ def main() -> None:
     except ConfigError as exc:
         err.print(f"deskbot: configuration error: {exc}", markup=False)
         sys.exit(2)
+    except DatabaseUnavailable as exc:
+        err.print(f"deskbot: {exc} (is it reachable, and migrated with 'deskbot db upgrade'?)", markup=False)
+        sys.exit(1)
     except DeskError as exc:
         err.print(f"deskbot: {exc}", markup=False)
-        sys.exit(1)
-    except OperationalError as exc:
-        err.print(f"deskbot: database error: {str(exc.orig).strip().splitlines()[0]}"
-                  " (is the database reachable and migrated? try 'deskbot db upgrade')", markup=False)
         sys.exit(1)
     except typer.Abort:
         sys.exit(130)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 from desk import UnitOfWork, make_engine, session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Deskbot:
         self.settings = settings
 
     @cached_property
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         return make_engine(self.settings.database_url)
 
     @cached_property

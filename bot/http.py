@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.composition import ChannelState, Deskbot
+from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
 
@@ -18,11 +16,10 @@ def create_app(*, deskbot: Deskbot, channels: list[ChannelState]) -> FastAPI:
     @app.get("/health")
     def health() -> JSONResponse:
         try:
-            with deskbot.uow() as session:
-                session.execute(text("SELECT 1"))
+            deskbot.uow.ping()
             database = "ok"
-        except SQLAlchemyError as exc:
-            database = f"error: {type(exc).__name__}"
+        except DatabaseUnavailable as exc:
+            database = f"unavailable: {exc}"
         body = {
             "status": "ok" if database == "ok" else "degraded",
             "version": VERSION,

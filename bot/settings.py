@@ -72,15 +72,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        from desk.db import check_database_url
 
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL: {value!r}") from exc
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
+        check_database_url(value)
         return value
 
     @classmethod

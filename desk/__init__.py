@@ -5,7 +5,7 @@ The service modules (``desk.tickets``, ``desk.people``, ``desk.sla``, ``desk.rou
 callers get sessions from a ``UnitOfWork``.
 """
 
-from desk.db import UnitOfWork, make_engine, session_factory
+from desk.db import DatabaseUnavailable, UnitOfWork, make_engine, session_factory
 from desk.domain import (
     AuthorKind,
     DeskError,
@@ -22,6 +22,6 @@ from desk.domain import (
 )
 
 __all__ = [
-    "AuthorKind", "DeskError", "Direction", "DuplicateKey", "InvalidTransition", "Level", "NotFound",
+    "AuthorKind", "DatabaseUnavailable", "DeskError", "Direction", "DuplicateKey", "InvalidTransition", "Level", "NotFound",
     "Priority", "ResolutionCode", "Role", "Status", "TicketType", "UnitOfWork", "make_engine", "session_factory",
 ]

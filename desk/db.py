@@ -7,9 +7,36 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from desk.domain import DeskError
+
+
+class DatabaseUnavailable(DeskError):
+    """The database cannot be reached or used (down, wrong URL, not migrated, locked)."""
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn driver-level failures into one ``DatabaseUnavailable`` line naming the database."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseUnavailable(f"database {url}: {reason}") from exc
+
+
+def check_database_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` names a database deskbot supports."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {url!r}") from exc
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -57,11 +84,18 @@ class UnitOfWork:
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        engine = session.get_bind()
+        with database_errors(engine.url.render_as_string()):
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    def ping(self) -> None:
+        """Raise ``DatabaseUnavailable`` unless the database answers."""
+        with self() as session:
+            session.execute(text("SELECT 1"))

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from desk.db import database_errors
 from desk.models import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,7 +26,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with database_errors(engine.url.render_as_string()), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -38,7 +39,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with database_errors(engine.url.render_as_string()), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -1,0 +1,135 @@
+"""The ``deskbot`` command as a user runs it: a real process, a real database, a real HTTP server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+DESKBOT = str(Path(sys.executable).with_name("deskbot"))
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    result = subprocess.run([DESKBOT, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    if ok:
+        assert result.returncode == 0, f"deskbot {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_desk_workflow_from_the_command_line(empty_database_url: str, tmp_path: Path) -> None:
+    env = {"DESKBOT_DATABASE_URL": empty_database_url}
+    upgrade = run("db", "upgrade", cwd=tmp_path, env=env)
+    assert "seeded 11 groups and 28 routing rules" in upgrade.stdout
+    assert "at revision 0001" in upgrade.stdout
+    run("group", "add", "Field Services", "--timezone", "Europe/Paris", "--hours", "mon-fri 08:30-12:00,13:00-17:30",
+        "--holiday", "2026-12-25", cwd=tmp_path, env=env)
+    groups = run("group", "list", cwd=tmp_path, env=env).stdout
+    assert "Field Services" in groups and "Europe/Paris" in groups and "mon-fri 08:30-12:00,13:00-17:30" in groups
+    run("user", "add", "amy", "--email", "amy@corp.example", "--name", "Amy Adams", "--group", "Identity & Access",
+        cwd=tmp_path, env=env)
+    run("user", "add", "root", "--email", "root@corp.example", "--role", "admin", cwd=tmp_path, env=env)
+    users = run("user", "list", cwd=tmp_path, env=env).stdout
+    assert "Amy Adams" in users and "Identity & Access" in users and "admin" in users
+
+    opened = run("ticket", "open", "--requester", "bob@corp.example", "--subject", "Need access to SAP",
+                 "--intent", "software_access", "--tag", "sap", cwd=tmp_path, env=env).stdout
+    assert "opened #1000: service_request P4 for Identity & Access, assigned to amy" in opened
+    listing = run("ticket", "list", cwd=tmp_path, env=env).stdout
+    assert "1000" in listing and "Need access to SAP" in listing and "amy" in listing
+
+    run("ticket", "resolve", "1000", cwd=tmp_path, env=env)
+    shown = run("ticket", "show", "1000", cwd=tmp_path, env=env).stdout
+    assert "resolved" in shown and "sap" in shown and "audit trail" in shown
+    assert run("ticket", "list", cwd=tmp_path, env=env).stdout.strip() == "no tickets"
+
+    kpis = run("report", "kpis", cwd=tmp_path, env=env).stdout
+    assert "KPIs over 1 ticket(s)" in kpis
+    assert "100.0 % (1/1)" in kpis  # SLA compliance: resolved at once, well inside the P4 target
+
+    bad = run("ticket", "status", "1000", "new", cwd=tmp_path, env=env, ok=False)
+    assert bad.returncode == 1
+    assert "cannot move a ticket from resolved to new" in bad.stderr
+    assert "Traceback" not in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "expected"),
+    [
+        ({"DESKBOT_HTTP_PORT": "eighty"}, None, "invalid setting DESKBOT_HTTP_PORT"),
+        ({"DESKBOT_TIMEZONE": "Mars/Olympus"}, None, "unknown time zone 'Mars/Olympus'"),
+        ({"DESKBOT_WORKING_HOURS": "mon-fri 9 to 5"}, None, "invalid setting DESKBOT_WORKING_HOURS"),
+        ({"DESKBOT_DATABASE_URL": "mysql://x"}, None, "unsupported database 'mysql'"),
+        ({}, "http_port = \n", "deskbot.toml: not valid TOML"),
+        ({}, "colour = 'blue'\n", "deskbot.toml: unknown setting 'colour'"),
+        ({}, "http_port = 99999\n", "invalid setting http_port in deskbot.toml"),
+        ({"DESKBOT_CONFIG": "/nonexistent/deskbot.toml"}, None, "DESKBOT_CONFIG names /nonexistent/deskbot.toml"),
+    ],
+)
+def test_a_bad_setting_stops_with_one_clear_line(env: dict[str, str], toml: str | None, expected: str, tmp_path: Path) -> None:
+    if toml is not None:
+        (tmp_path / "deskbot.toml").write_text(toml)
+    result = run("group", "list", cwd=tmp_path, env=env, ok=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "var").exists()
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("ticket", "list", cwd=tmp_path, env={"DESKBOT_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"}, ok=False)
+    assert result.returncode == 1
+    assert "database postgresql+psycopg://postgres@127.0.0.1:9/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_health_and_says_which_channels_are_off(tmp_path: Path) -> None:
+    run("db", "upgrade", cwd=tmp_path)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    env.update({"DESKBOT_HTTP_PORT": str(port), "COLUMNS": "200"})
+    server = subprocess.Popen([DESKBOT, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                body = response.json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert body is not None, "the server did not answer"
+        assert response.status_code == 200
+        assert body["database"] == "ok"
+        assert body["channels"]["Slack"] == {"on": False, "reason": "DESKBOT_SLACK_BOT_TOKEN not set"}
+        assert body["channels"]["Telegram"]["reason"] == "DESKBOT_TELEGRAM_BOT_TOKEN not set"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so that the exit status tells why it stopped
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "Slack: off, DESKBOT_SLACK_BOT_TOKEN not set" in output
+    assert "Telegram: off, DESKBOT_TELEGRAM_BOT_TOKEN not set" in output
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = run("serve", cwd=tmp_path, ok=False)
+    assert result.returncode == 1
+    assert "run 'deskbot db upgrade'" in result.stderr
