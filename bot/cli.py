@@ -29,7 +29,9 @@ user_app = typer.Typer(help="Agents and admins.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups (teams) and their business hours.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 sla_app = typer.Typer(help="Service levels.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
+from bot.cli_nlp import kb_app, nlp_app  # noqa: E402
+
+for sub, name in ((nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
                   (report_app, "report"), (sla_app, "sla")):
     app.add_typer(sub, name=name)
 
@@ -377,11 +379,17 @@ def sla_scan() -> None:
 
 def main() -> None:
     """Entry point: a known failure is one clear line on stderr, never a traceback."""
+    from nlp import ArticleError, ModelError
+    from nlp.intent import DataError
+
     try:
         app(standalone_mode=False)
     except ConfigError as exc:
         err.print(f"deskbot: configuration error: {exc}", markup=False)
         sys.exit(2)
+    except (ModelError, DataError, ArticleError, FileNotFoundError) as exc:
+        err.print(f"deskbot: {exc}", markup=False)
+        sys.exit(1)
     except DatabaseUnavailable as exc:
         err.print(f"deskbot: {exc} (is it reachable, and migrated with 'deskbot db upgrade'?)", markup=False)
         sys.exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from desk import UnitOfWork, make_engine, session_factory
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from nlp import Analyzer, Embedder, ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,34 @@ class Deskbot:
     @cached_property
     def uow(self) -> UnitOfWork:
         return UnitOfWork(session_factory(self.engine))
+
+    @cached_property
+    def embedder(self) -> "Embedder":
+        from nlp import make_embedder
+
+        s = self.settings
+        return make_embedder(backend=s.nlp_backend, model_path=s.nlp_model_path, threads=s.nlp_threads,
+                             cache_dir=s.nlp_cache_dir)
+
+    @cached_property
+    def registry(self) -> "ModelRegistry":
+        from nlp import ModelRegistry
+
+        return ModelRegistry(self.settings.model_dir)
+
+    @cached_property
+    def analyzer(self) -> "Analyzer":
+        from nlp import Analyzer
+
+        return Analyzer(embedder=self.embedder, registry=self.registry, kb_index_dir=self.settings.kb_index_dir)
+
+    @property
+    def nlp_data_dir(self) -> Path:
+        if self.settings.nlp_data_dir is not None:
+            return self.settings.nlp_data_dir
+        import nlp
+
+        return Path(nlp.__file__).with_name("data")
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -29,6 +29,8 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
+    """Every setting of deskbot; the README's configuration table lists them."""
+
     model_config = SettingsConfigDict(env_prefix="DESKBOT_", extra="forbid", validate_default=True)
 
     data_dir: Path = Path("var")
@@ -44,6 +46,14 @@ class Settings(BaseSettings):
     reopen_window_days: int = Field(7, ge=0)
     max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
+    # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
+    # because the service shares the machine with its workers.
+    nlp_backend: Literal["torch", "onnx"] = "torch"
+    nlp_model_path: Path | None = None
+    nlp_threads: int = Field(1, ge=1, le=64)
+    nlp_data_dir: Path | None = None  # training data; default: the packaged nlp/data
+    kb_dir: Path = Path("kb_articles")
+
     email_enabled: bool = True
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(2525, ge=0, le=65535)
@@ -51,6 +61,18 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
+
+    @property
+    def nlp_cache_dir(self) -> Path:
+        return self.data_dir / "nlp"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def kb_index_dir(self) -> Path:
+        return self.data_dir / "kb_index"
 
     @field_validator("timezone")
     @classmethod

@@ -444,3 +444,20 @@ def attachment_content(*, session: Session, attachment: Attachment) -> bytes:
     if blob is None:
         raise NotFound(f"attachment content {attachment.sha256} is missing")
     return blob.content
+
+
+def confirmed_intent_examples(*, session: Session) -> list[tuple[str, str]]:
+    """(text, intent) pairs an agent confirmed: the requester's first message, else subject and description."""
+    first_inbound = (
+        select(Message.text)
+        .where(Message.ticket_id == Ticket.id, Message.direction == Direction.INBOUND)
+        .order_by(Message.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(first_inbound, Ticket.subject, Ticket.description, Ticket.confirmed_intent)
+        .where(Ticket.confirmed_intent.is_not(None))
+        .order_by(Ticket.id)
+    ).all()
+    return [(text or f"{subject}. {description}".strip(), intent) for text, subject, description, intent in rows]

@@ -38,8 +38,7 @@ import datetime as dt
 
 import pytest
 
-from desk import UnitOfWork
-from desk import kpis, people, tickets
+from desk import UnitOfWork, kpis, people, tickets
 from desk.domain import AuthorKind, Direction, Level, Priority, ResolutionCode, Status
 from desk.kpis import Ratio
 

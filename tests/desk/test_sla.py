@@ -26,8 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from desk import UnitOfWork
-from desk import people, sla, tickets
+from desk import UnitOfWork, people, sla, tickets
 from desk.domain import (
     AuthorKind,
     Direction,

@@ -1,0 +1,95 @@
+"""Intent and out-of-scope benchmark on CLINC150 (Larson et al., 2019), the paper's protocol.
+
+    .venv/bin/python bench/intent_oos.py [--backend torch|onnx] [--threads 2]
+
+Train on train (+ oos_train for the out-of-scope detector), pick thresholds on val, report
+on test: in-scope accuracy over the 4,500 in-scope queries and out-of-scope recall and
+precision over the 1,000 out-of-scope ones, for a plain max-probability cut and for
+deskbot's detector (confidence + margin + nearest-neighbour similarity), both with the
+same rule: the threshold that flags most out-of-scope texts at >= 85 % flag precision.
+Then the same for deskbot's own data (nlp/data, its fixed test split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CLINC = ROOT.parent / "shared" / "bench" / "clinc150" / "data_full.json"
+
+
+def _score(model, examples, vectors) -> dict[str, float]:  # noqa: ANN001
+    from nlp.intent import _confidence_threshold, _oos_threshold  # noqa: F401 - same rules as training
+
+    report = model.evaluate(examples, vectors)
+    return {"accuracy": report.accuracy, "oos_recall": report.oos_recall, "oos_precision": report.oos_precision,
+            "macro_f1": report.macro_f1}
+
+
+def _max_probability(model, val, val_v, test, test_v) -> dict[str, float]:  # noqa: ANN001
+    from nlp.intent import OOS, _oos_threshold
+
+    def confidence(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs = model._probs(vectors)
+        return probs.max(axis=1), np.array(model.classes)[probs.argmax(axis=1)]
+
+    val_conf, _ = confidence(val_v)
+    threshold = _oos_threshold(val_conf, np.array([e.intent == OOS for e in val]), 0.85)
+    conf, guess = confidence(test_v)
+    flagged = conf < threshold
+    truth_oos = np.array([e.intent == OOS for e in test])
+    in_scope = ~truth_oos
+    correct = (guess == np.array([e.intent for e in test])) & ~flagged
+    return {"accuracy": float(correct[in_scope].mean()),
+            "oos_recall": float((flagged & truth_oos).sum() / truth_oos.sum()),
+            "oos_precision": float((flagged & truth_oos).sum() / max(1, flagged.sum()))}
+
+
+def run(name: str, train, val, test, embedder) -> None:  # noqa: ANN001
+    from nlp.intent import IntentModel
+
+    started = time.perf_counter()
+    vectors = {k: embedder.encode([e.text for e in part]) for k, part in (("train", train), ("val", val), ("test", test))}
+    embedded = time.perf_counter() - started
+    started = time.perf_counter()
+    model = IntentModel.train(train, vectors["train"], val, vectors["val"])
+    trained = time.perf_counter() - started
+    ours = _score(model, test, vectors["test"])
+    baseline = _max_probability(model, val, vectors["val"], test, vectors["test"])
+    print(f"\n{name}: {len(train)} train / {len(val)} val / {len(test)} test texts "
+          f"(embedded in {embedded:.0f} s, trained in {trained:.0f} s)")
+    print(f"{'out-of-scope method':<38} {'in-scope acc.':>13} {'OOS recall':>11} {'OOS precision':>14}")
+    for label, r in (("max-probability threshold", baseline), ("deskbot detector (prob + margin + kNN)", ours)):
+        print(f"{label:<38} {100 * r['accuracy']:>12.1f}% {100 * r['oos_recall']:>10.1f}% {100 * r['oos_precision']:>13.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    from nlp import IntentExample, load_training_data, make_embedder
+
+    embedder = make_embedder(backend=args.backend, threads=args.threads, cache_dir=ROOT / "var" / "nlp")
+    if CLINC.is_file():
+        data = json.loads(CLINC.read_text())
+
+        def rows(*keys: str) -> list[IntentExample]:
+            return [IntentExample(t, "oos" if k.startswith("oos") else i) for k in keys for t, i in data[k]]
+
+        run("CLINC150", rows("train", "oos_train"), rows("val", "oos_val"), rows("test", "oos_test"), embedder)
+    else:
+        print(f"CLINC150 not found at {CLINC}: skipping it", file=sys.stderr)
+    own = load_training_data(ROOT / "nlp" / "data")
+    run("deskbot's own data", own.intents["train"], own.intents["val"], own.intents["test"], embedder)
+
+
+if __name__ == "__main__":
+    main()

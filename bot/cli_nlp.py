@@ -1,0 +1,178 @@
+"""``deskbot nlp ...`` and ``deskbot kb ...``: what admins run to train models and index the KB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: index and search.", no_args_is_help=True)
+out = Console()
+
+
+@contextmanager
+def _progress() -> Iterator:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=out, transient=True) as bar:
+        def start(label: str, total: int | None):  # noqa: ANN202
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def _deskbot():  # noqa: ANN202
+    from bot.cli import _deskbot as deskbot
+
+    return deskbot()
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _print_report(report: dict, title: str) -> None:
+    i, s, th = report["intent"], report["sentiment"], report["thresholds"]
+    table = Table("metric", "value", title=title)
+    for label, value in (
+        ("intent accuracy (in scope)", _pct(i["accuracy"])), ("intent macro-F1", f"{i['macro_f1']:.3f}"),
+        ("out-of-scope precision", _pct(i["oos_precision"])), ("out-of-scope recall", _pct(i["oos_recall"])),
+        ("calibration error (ECE)", f"{i['expected_calibration_error']:.3f}"),
+        ("answer threshold", f"{th['answer']:.3f} (precision {_pct(i['answer_threshold_precision'])}, "
+                             f"coverage {_pct(i['answer_threshold_coverage'])})"),
+        ("out-of-scope threshold", f"{th['out_of_scope']:.3f}"),
+        ("sentiment accuracy", _pct(s.get("sentiment_accuracy", 0.0))),
+        ("sentiment macro-F1", f"{s.get('sentiment_macro_f1', 0.0):.3f}"),
+        ("frustrated precision / recall", f"{_pct(s.get('frustrated_precision', 0.0))} / {_pct(s.get('frustrated_recall', 0.0))}"),
+        ("test texts", str(i["support"])),
+    ):
+        table.add_row(label, value)
+    out.print(table)
+    per = Table("intent", "precision", "recall", "F1", "n", title="per intent (test split)")
+    for name, m in sorted(i["per_intent"].items()):
+        per.add_row(name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+    out.print(per)
+
+
+@nlp_app.command("train")
+def nlp_train(
+    force: Annotated[bool, typer.Option(help="Activate even if it measures worse than the active model.")] = False,
+    if_missing: Annotated[bool, typer.Option(help="Only train when no model is active (for set-up).")] = False,
+) -> None:
+    """Train on the base data plus agent-confirmed intents; activate if not worse than the active model."""
+    from desk import tickets
+    from nlp import IntentExample, train_and_register
+
+    deskbot = _deskbot()
+    if if_missing and deskbot.registry.active_version() is not None:
+        out.print(f"model {deskbot.registry.active_version()} is active; nothing to do")
+        return
+    with deskbot.uow() as session:
+        confirmed = [IntentExample(text, intent) for text, intent in tickets.confirmed_intent_examples(session=session)]
+    with _progress() as progress:
+        result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
+                                    registry=deskbot.registry, extra=confirmed, force=force, progress=progress)
+    _print_report(result.report, f"model {result.version} on the held-out test split")
+    out.print(f"trained {result.version} with {len(confirmed)} agent-confirmed example(s); report and confusion "
+              f"matrix in {result.folder}")
+    out.print(f"{'activated' if result.activated else 'NOT activated'}: {result.reason}")
+    if not result.activated:
+        raise typer.Exit(3)
+
+
+@nlp_app.command("evaluate")
+def nlp_evaluate(version: Annotated[Optional[str], typer.Argument(help="Default: the active one.")] = None) -> None:
+    """Measure a model version on the current held-out test split."""
+    from nlp import evaluate_bundle, load_training_data
+
+    deskbot = _deskbot()
+    version = version or deskbot.registry.active_version()
+    if version is None:
+        from nlp import ModelError
+
+        raise ModelError("no active model: run 'deskbot nlp train'")
+    bundle = deskbot.registry.load(version)
+    with _progress() as progress:
+        report = evaluate_bundle(bundle, load_training_data(deskbot.nlp_data_dir), deskbot.embedder, progress)
+    _print_report(report, f"model {version} on the held-out test split")
+
+
+@nlp_app.command("models")
+def nlp_models() -> None:
+    """List model versions with their metrics."""
+    versions = _deskbot().registry.versions()
+    table = Table("version", "active", "created", "data", "accuracy", "macro-F1", "OOS recall", "sentiment acc.")
+    for v in versions:
+        m = v.metrics
+        table.add_row(v.version, "*" if v.active else "", v.created, v.data_hash[:8],
+                      _pct(m.get("accuracy", 0)), f"{m.get('macro_f1', 0):.3f}", _pct(m.get("oos_recall", 0)),
+                      _pct(m.get("sentiment_accuracy", 0)))
+    out.print(table if versions else "no models yet: run 'deskbot nlp train'")
+
+
+@nlp_app.command("activate")
+def nlp_activate(version: str) -> None:
+    """Make a version active (also to roll back); running workers pick it up."""
+    registry = _deskbot().registry
+    if version not in {v.version for v in registry.versions()}:
+        from nlp import ModelError
+
+        raise ModelError(f"no model version {version!r} in {registry.root}")
+    registry.activate(version)
+    out.print(f"model {version} is active")
+
+
+@nlp_app.command("analyze")
+def nlp_analyze(text: str) -> None:
+    """Show what the NLP makes of one message."""
+    a = _deskbot().analyzer.analyze(text)
+    out.print(f"intent {a.intent} ({a.confidence:.2f}; answer threshold {a.answer_threshold:.2f})"
+              f"{'  OUT OF SCOPE' if a.out_of_scope else ''}")
+    out.print(f"sentiment {a.sentiment}, frustration {a.frustration:.2f}{' (frustrated)' if a.frustrated else ''}"
+              f"{'; cues: ' + ', '.join(a.cues) if a.cues else ''}; language {a.language}; model {a.model_version}")
+    for hit in a.kb_hits:
+        out.print(f"  {hit.article_id} {hit.title} [{hit.section}] {hit.score:.2f}")
+
+
+@kb_app.command("reindex")
+def kb_reindex() -> None:
+    """Index kb_articles/ (only changed sections are embedded again)."""
+    from nlp import reindex
+
+    deskbot = _deskbot()
+    s = deskbot.settings
+    with _progress() as progress:
+        _, report = reindex(s.kb_dir, s.kb_index_dir, deskbot.embedder,
+                            progress=progress("embedding KB sections", None))
+    out.print(f"indexed {report.articles} articles ({report.chunks} sections, {report.embedded} embedded now) "
+              f"from {s.kb_dir} into {s.kb_index_dir}")
+    for label, ids in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        if ids:
+            out.print(f"  {label}: {', '.join(ids)}")
+    for error in report.errors:
+        out.print(f"  [yellow]skipped[/yellow] {error}", markup=True)
+
+
+@kb_app.command("search")
+def kb_search(
+    query: str,
+    k: Annotated[int, typer.Option("-k", help="How many articles.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+) -> None:
+    """Search the KB as the bot does."""
+    from nlp import KbIndex
+    from nlp.kb import guess_language
+
+    deskbot = _deskbot()
+    index = KbIndex.load(deskbot.settings.kb_index_dir)
+    hits = index.search(query, deskbot.embedder.encode([query])[0], k=k, mode=mode, lang=guess_language(query))
+    table = Table("article", "title", "section", "similarity", "snippet")
+    for h in hits:
+        table.add_row(h.article_id, h.title, h.section, f"{h.score:.2f}", h.snippet[:90])
+    out.print(table if hits else "no match")

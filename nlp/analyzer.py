@@ -1,0 +1,102 @@
+"""``analyze(text) -> Analysis``: intent, out-of-scope, sentiment and KB hits in one call."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlp.embeddings import Embedder
+from nlp.kb import KbHit, KbIndex, guess_language
+from nlp.registry import ModelError, ModelRegistry
+from nlp.training import NlpBundle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    sentiment: str  # negative | neutral | positive
+    frustration: float  # 0..1
+    frustrated: bool  # at or above the model's strong-frustration threshold
+    kb_hits: tuple[KbHit, ...]
+    language: str
+    answer_threshold: float  # the intent confidence the model's validation chose for KB answers
+    cues: tuple[str, ...] = ()
+    model_version: str = ""
+
+
+class Analyzer:
+    """Holds the embedder, the active model version and the KB index; reloads a newly activated model."""
+
+    def __init__(self, *, embedder: Embedder, registry: ModelRegistry, kb_index_dir: Path, kb_hits: int = 3):
+        self._embedder = embedder
+        self._registry = registry
+        self._kb_dir = Path(kb_index_dir)
+        self._kb_hits = kb_hits
+        self._lock = threading.Lock()
+        self._version, self._bundle = self._load()
+        self._kb = KbIndex.load(self._kb_dir)
+        if self._kb.model_id != embedder.model_id:
+            raise ModelError(f"the KB index was built with {self._kb.model_id}, not {embedder.model_id}: "
+                             "run 'deskbot kb reindex'")
+
+    def _load(self) -> tuple[str, NlpBundle]:
+        version, bundle = self._registry.load_active()
+        if bundle.embedder_id != self._embedder.model_id:
+            raise ModelError(f"model {version} needs {bundle.embedder_id} embeddings; the embedder is "
+                             f"{self._embedder.model_id} (retrain with 'deskbot nlp train')")
+        return version, bundle
+
+    @property
+    def model_version(self) -> str:
+        return self._version
+
+    @property
+    def kb(self) -> KbIndex:
+        return self._kb
+
+    def reload(self) -> bool:
+        """Pick up a newly activated model; on any failure keep serving the current one."""
+        if self._registry.active_version() == self._version:
+            return False
+        try:
+            version, bundle = self._load()
+        except ModelError as exc:
+            log.error("model reload failed, still serving %s: %s", self._version, exc)
+            return False
+        with self._lock:
+            self._version, self._bundle = version, bundle
+        log.info("now serving model %s", version)
+        return True
+
+    def analyze(self, text: str) -> Analysis:
+        return self.analyze_many([text])[0]
+
+    def analyze_many(self, texts: Sequence[str]) -> list[Analysis]:
+        """One embedding batch for all ``texts`` (the bot's workers call this in micro-batches)."""
+        if not texts:
+            return []
+        with self._lock:
+            version, bundle = self._version, self._bundle
+        vectors = self._embedder.encode(list(texts))
+        intents = bundle.intent.predict(vectors)
+        feelings = bundle.sentiment.predict(list(texts), vectors)
+        from nlp.sentiment import FRUSTRATED
+
+        out = []
+        for text, vector, intent, feeling in zip(texts, vectors, intents, feelings):
+            language = guess_language(text)
+            hits = tuple(self._kb.search(text, vector, k=self._kb_hits, lang=language))
+            out.append(Analysis(
+                intent=intent.intent, confidence=intent.confidence, out_of_scope=intent.out_of_scope,
+                sentiment=str(feeling.label), frustration=float(feeling.frustration), frustrated=feeling.frustration >= FRUSTRATED,
+                kb_hits=hits, language=language, answer_threshold=bundle.intent.answer_threshold,
+                cues=feeling.cues, model_version=version,
+            ))
+        return out

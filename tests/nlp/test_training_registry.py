@@ -1,0 +1,147 @@
+"""Training, the activation guard, the registry and the analyzer's reloads (hashing embedder).
+
+These check the admin's workflow, not accuracy; tests/nlp/test_quality.py measures the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from nlp import (
+    Analyzer,
+    HashingEmbedder,
+    IntentExample,
+    ModelError,
+    ModelRegistry,
+    load_training_data,
+    reindex,
+    train_and_register,
+)
+from nlp.intent import DataError, load_intent_examples, split_of
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "nlp" / "data"
+EMBEDDER = HashingEmbedder(512)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    root = tmp_path_factory.mktemp("models")
+    registry = ModelRegistry(root)
+    first = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    return registry, first
+
+
+def test_first_training_is_stored_with_metadata_and_activated(trained) -> None:  # noqa: ANN001
+    registry, first = trained
+    assert (first.version, first.activated, first.reason) == ("v0001", True, "first model")
+    meta = json.loads((first.folder / "metadata.json").read_text())
+    assert meta["embedder"] == EMBEDDER.model_id
+    assert len(meta["data_hash"]) == 16
+    assert {"scikit-learn", "numpy"} <= set(meta["libraries"])
+    assert 0 < meta["metrics"]["macro_f1"] <= 1
+    assert 0 < meta["thresholds"]["answer"] <= 1
+    assert (first.folder / "confusion.png").stat().st_size > 10_000
+    report = json.loads((first.folder / "report.json").read_text())
+    assert "oos" in report["intent"]["per_intent"]
+    assert registry.active_version() == "v0001"
+
+
+def test_agent_confirmed_examples_train_but_never_leak_into_the_test_split() -> None:
+    held_out = next(e for e in load_intent_examples(DATA / "intents") if split_of(e.text) == "test")
+    extra = [IntentExample("the plotter on floor 3 prints only blank pages", "printer_problem"), held_out]
+    data = load_training_data(DATA, extra)
+    train_texts = {e.text for e in data.intents["train"]}
+    assert extra[0].text in train_texts
+    assert held_out.text not in train_texts
+    assert data.data_hash != load_training_data(DATA).data_hash
+
+
+def test_a_worse_model_is_kept_but_not_activated_unless_forced(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    registry, _ = trained
+    same = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    assert same.activated and same.reason == "not worse than the active model v0001"
+
+    # An agent mislabels every training utterance of eight intents as a greeting.
+    victims = {"vpn_connection", "printer_problem", "wifi_connection", "laptop_slow", "mailbox_full",
+               "phishing_report", "new_hardware", "file_restore"}
+    wrong = [IntentExample(e.text + " pls", "greeting") for e in load_intent_examples(DATA / "intents")
+             if e.intent in victims and split_of(e.text) == "train"] * 3
+    worse = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, extra=wrong)
+    assert not worse.activated
+    assert worse.reason.startswith(f"worse than the active model {same.version}: macro_f1")
+    assert worse.report["intent"]["macro_f1"] < worse.previous_metrics["macro_f1"]
+    assert registry.active_version() == same.version
+    assert worse.version in {v.version for v in registry.versions()}
+
+    forced = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, extra=wrong, force=True)
+    assert forced.activated and forced.reason.endswith("(activated anyway: --force)")
+    registry.activate(same.version)  # roll back
+    assert registry.active_version() == same.version
+
+
+def test_a_corrupt_model_falls_back_to_the_previous_version(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    (second.folder / "model.joblib").write_bytes(b"not a pickle")
+    with caplog.at_level(logging.ERROR):
+        version, bundle = registry.load_active()
+    assert version == "v0001"
+    assert "v0002" in caplog.text and "damaged" in caplog.text and "serving the previous version v0001" in caplog.text
+    with pytest.raises(ModelError, match="model v0002: .*model.joblib is damaged"):
+        registry.activate("v0002")
+    (second.folder / "model.joblib").unlink()
+    with pytest.raises(ModelError, match="model v0002: .*model.joblib is missing"):
+        registry.load("v0002")
+
+
+def test_the_analyzer_reloads_a_new_model_and_survives_a_broken_one(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    registry = ModelRegistry(tmp_path / "models")
+    first = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    reindex(ROOT / "kb_articles", tmp_path / "kb", EMBEDDER)
+    analyzer = Analyzer(embedder=EMBEDDER, registry=registry, kb_index_dir=tmp_path / "kb")
+    analysis = analyzer.analyze("my printer is offline and the print queue is stuck")
+    assert analysis.model_version == first.version
+    assert len(analysis.kb_hits) == 3
+    assert analyzer.reload() is False  # nothing new
+
+    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    assert analyzer.reload() is True and analyzer.model_version == second.version
+
+    third = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    (third.folder / "model.joblib").write_bytes(b"garbage")
+    (registry.root / "ACTIVE").write_text(third.version)  # activated by hand, then damaged
+    assert analyzer.reload() in (True, False)
+    # whatever happened, the analyzer still answers, with a loadable version
+    assert analyzer.analyze("hello").model_version in (first.version, second.version)
+
+
+def test_batched_analysis_matches_one_by_one(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    registry, _ = trained
+    reindex(ROOT / "kb_articles", tmp_path / "kb", EMBEDDER)
+    analyzer = Analyzer(embedder=EMBEDDER, registry=registry, kb_index_dir=tmp_path / "kb")
+    texts = ["vpn keeps disconnecting", "merci beaucoup", "THIS IS STILL BROKEN!!!", "where is the canteen"]
+    batched, single = analyzer.analyze_many(texts), [analyzer.analyze(t) for t in texts]
+    for a, b in zip(batched, single, strict=True):
+        # the same decisions; floats may differ in the last bits between a batch and one row
+        assert (a.intent, a.out_of_scope, a.sentiment, a.frustrated, a.language) == \
+               (b.intent, b.out_of_scope, b.sentiment, b.frustrated, b.language)
+        assert [h.article_id for h in a.kb_hits] == [h.article_id for h in b.kb_hits]
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-3)
+        assert a.frustration == pytest.approx(b.frustration, abs=1e-3)
+    assert analyzer.analyze_many([]) == []
+
+
+def test_bad_training_data_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "intents").mkdir()
+    (tmp_path / "intents" / "vpn.yaml").write_text("intent: vpn\nexamples: [ok, 42]\n")
+    with pytest.raises(DataError, match="vpn.yaml: example 2 is not a non-empty text"):
+        load_intent_examples(tmp_path / "intents")
+    (tmp_path / "intents" / "vpn.yaml").write_text("examples: [a]\n")
+    with pytest.raises(DataError, match="expected 'intent: <name>'"):
+        load_intent_examples(tmp_path / "intents")
