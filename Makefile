@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test setup db clean
+.PHONY: run test setup db nlp clean
 
-run: setup db
+run: setup db nlp
 	$(BIN)/deskbot serve
 
 test: setup
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 
 db: setup
 	$(BIN)/deskbot db upgrade
+
+# The KB index (incremental) and, on a new machine, a first intent model from the packaged data.
+nlp: setup db
+	$(BIN)/deskbot kb reindex
+	$(BIN)/deskbot nlp train --if-missing
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

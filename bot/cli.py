@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import getpass
 import logging
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.composition import Deskbot, channel_states
+from bot.composition import ChannelState, Deskbot, channel_states
 from bot.settings import ConfigError, Settings, load_settings
 from desk import DatabaseUnavailable, DeskError, Level, ResolutionCode, Role, Status, TicketType
 
@@ -29,9 +30,12 @@ user_app = typer.Typer(help="Agents and admins.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups (teams) and their business hours.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 sla_app = typer.Typer(help="Service levels.", no_args_is_help=True)
+from bot.cli_bot import chat, inbox_app, worker  # noqa: E402
 from bot.cli_nlp import kb_app, nlp_app  # noqa: E402
 
-for sub, name in ((nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
+app.command()(chat)
+app.command()(worker)
+for sub, name in ((inbox_app, "inbox"), (nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
                   (report_app, "report"), (sla_app, "sla")):
     app.add_typer(sub, name=name)
 
@@ -82,6 +86,7 @@ def serve(
 
     from bot.http import create_app
     from desk import migrate
+    from nlp import ModelError
 
     deskbot = _deskbot()
     settings = deskbot.settings
@@ -92,13 +97,55 @@ def serve(
         raise DeskError(f"the database is at revision {current or 'empty'}, the code needs {head}: run 'deskbot db upgrade'")
     channels = channel_states(settings)
     host, port = host or settings.http_host, port if port is not None else settings.http_port
+    routers, adapters = [], {}
+    try:
+        pipeline = deskbot.pipeline  # loads the active model and the KB index
+    except (ModelError, FileNotFoundError) as exc:
+        pipeline = None
+        channels = [ChannelState(c.name, False, "the bot is off") if c.on else c for c in channels]
+        out.print(f"  Bot: off, {exc}")
+    else:
+        webchat = deskbot.webchat()
+        routers.append(webchat.router())
+        adapters[webchat.name] = webchat
+        out.print(f"  Bot: on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections")
     out.print(f"[bold]deskbot[/bold] on http://{host}:{port}  (database: {deskbot.engine.url.render_as_string()})")
     out.print(f"  HTTP app: on, health at http://{host}:{port}/health")
     for state in channels:
         out.print(f"  {state}")
-    config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels), host=host, port=port,
+    config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
                             log_level=settings.log_level, lifespan="on")
-    uvicorn.Server(config).run()
+    asyncio.run(_serve(uvicorn.Server(config), pipeline, adapters, deskbot))
+
+
+async def _serve(server, pipeline, adapters, deskbot) -> None:  # noqa: ANN001
+    """HTTP, channels, workers, dispatcher and monitors in one asyncio process.
+
+    SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
+    the rest stays in the inbox for the next start.
+    """
+    import anyio.to_thread
+
+    from bot.dispatcher import Dispatcher
+    from bot.runtime import Loops
+
+    loops = None
+    if pipeline is not None:
+        async def on_message(message):  # noqa: ANN001, ANN202
+            return await anyio.to_thread.run_sync(pipeline.accept, message)
+
+        for adapter in adapters.values():
+            await adapter.start(on_message)
+        loops = Loops(pipeline=pipeline, dispatcher=Dispatcher(uow=deskbot.uow, channels=adapters,
+                                                               worker=pipeline.worker))
+        await loops.start()
+    try:
+        await server.serve()
+    finally:
+        for adapter in adapters.values():
+            await adapter.stop()
+        if loops is not None:
+            await loops.stop()
 
 
 @db_app.command("upgrade")

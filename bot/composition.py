@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +16,9 @@ from desk import UnitOfWork, make_engine, session_factory
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from bot.notify import LogNotifier
+    from channels.webchat import WebChatChannel
+    from bot.pipeline import BotSettings, Pipeline
     from nlp import Analyzer, Embedder, ModelRegistry
 
 
@@ -30,8 +35,9 @@ class ChannelState:
 def channel_states(settings: Settings) -> list[ChannelState]:
     """Which channels run, and why the others do not."""
     not_built = "the adapter is not built yet"
+    chat_url = f"{settings.public_url.rstrip('/')}/chat"
     states = [
-        ChannelState("Web chat", False, not_built),
+        ChannelState("Web chat", True, f"at {chat_url} (no mail relay yet: one-time codes are written to this log)"),
         ChannelState(
             "Email",
             False,
@@ -85,6 +91,31 @@ class Deskbot:
 
         return Analyzer(embedder=self.embedder, registry=self.registry, kb_index_dir=self.settings.kb_index_dir)
 
+    def bot_settings(self) -> "BotSettings":
+        from bot.pipeline import BotSettings
+
+        s = self.settings
+        return BotSettings(
+            retrieval_threshold=s.retrieval_threshold, answer_threshold=s.answer_threshold,
+            confirmation_window=dt.timedelta(hours=s.confirmation_window_hours),
+            reopen_window=dt.timedelta(days=s.reopen_window_days),
+            major_incident_count=s.major_incident_count,
+            major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
+            kb_url=f"{s.public_url.rstrip('/')}/kb",
+        )
+
+    @cached_property
+    def notifier(self) -> "LogNotifier":
+        from bot.notify import LogNotifier
+
+        return LogNotifier()
+
+    @cached_property
+    def pipeline(self) -> "Pipeline":
+        from bot.pipeline import Pipeline
+
+        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings())
+
     @property
     def nlp_data_dir(self) -> Path:
         if self.settings.nlp_data_dir is not None:
@@ -92,6 +123,15 @@ class Deskbot:
         import nlp
 
         return Path(nlp.__file__).with_name("data")
+
+    def webchat(self) -> "WebChatChannel":
+        from channels.webchat import WebChatChannel
+
+        async def log_code(email: str, code: str) -> None:
+            # Until the email channel's relay exists the code can only go to the operator's log.
+            logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
+
+        return WebChatChannel(send_code=log_code)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

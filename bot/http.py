@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from bot.composition import ChannelState, Deskbot
 from desk import DatabaseUnavailable
@@ -10,8 +12,10 @@ from desk import DatabaseUnavailable
 VERSION = "0.1.0"
 
 
-def create_app(*, deskbot: Deskbot, channels: list[ChannelState]) -> FastAPI:
+def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = ()) -> FastAPI:
     app = FastAPI(title="deskbot", version=VERSION)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/health")
     def health() -> JSONResponse:

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     nlp_data_dir: Path | None = None  # training data; default: the packaged nlp/data
     kb_dir: Path = Path("kb_articles")
 
+    # The bot's policy. The retrieval threshold is the top-1 cosine at which bench/kb_retrieval.py measured
+    # >= 90 % precision@1 on the labelled queries; the answer threshold defaults to the one the intent
+    # model chose on its validation split (95 % precision).
+    retrieval_threshold: float = Field(0.45, ge=0, le=1)
+    answer_threshold: float | None = Field(None, ge=0, le=1)
+    confirmation_window_hours: float = Field(24, gt=0)
+    major_incident_count: int = Field(3, ge=2)
+    major_incident_minutes: int = Field(30, ge=1)
+    public_url: str = "http://127.0.0.1:8080"
+
     email_enabled: bool = True
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(2525, ge=0, le=65535)

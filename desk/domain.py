@@ -146,3 +146,16 @@ class SlaState(str, enum.Enum):
     BREACHED = "breached"
     MET = "met"
     MISSED = "missed"
+
+
+class ConversationWait(str, enum.Enum):
+    NOTHING = "nothing"
+    CONFIRMATION = "confirmation"  # "did this solve it?"
+    CLARIFICATION = "clarification"  # one clarifying question, at most
+
+
+class QueueStatus(str, enum.Enum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"  # dead letter: kept with its error until someone retries it

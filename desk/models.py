@@ -32,6 +32,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from desk.domain import (
     AuthorKind,
+    ConversationWait,
+    QueueStatus,
     Direction,
     Level,
     Priority,
@@ -295,6 +297,13 @@ class Conversation(Base):
     requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the bot waits for in this conversation: nothing, a yes/no on an article, or a clarification.
+    awaiting: Mapped[ConversationWait] = mapped_column(
+        _enum(ConversationWait), default=ConversationWait.NOTHING, server_default=ConversationWait.NOTHING.value
+    )
+    awaiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    offered_article: Mapped[str | None] = mapped_column(String(64))
+    clarifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     requester: Mapped[Requester] = relationship()
     ticket: Mapped[Ticket | None] = relationship()
@@ -373,3 +382,49 @@ class SlaEvent(Base):
     level: Mapped[SlaLevel] = mapped_column(_enum(SlaLevel))
     due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class InboxRow(Base):
+    """A committed inbound message waiting for (or done with) the bot's workers."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_claim", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[QueueStatus] = mapped_column(_enum(QueueStatus), default=QueueStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(120))
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A reply waiting for its channel; sent in order within its conversation."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "available_at"),
+        Index("ix_outbox_conversation", "channel", "address", "thread", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(254))
+    thread: Mapped[str] = mapped_column(String(254), default="")
+    payload: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    status: Mapped[QueueStatus] = mapped_column(_enum(QueueStatus), default=QueueStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(120))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -461,3 +461,14 @@ def confirmed_intent_examples(*, session: Session) -> list[tuple[str, str]]:
         .order_by(Ticket.id)
     ).all()
     return [(text or f"{subject}. {description}".strip(), intent) for text, subject, description, intent in rows]
+
+
+def active_problem_for(*, session: Session, intent: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.intent == intent,
+                                               Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id.desc()))
+
+
+def recent_unlinked_incidents(*, session: Session, intent: str, since: dt.datetime) -> Sequence[Ticket]:
+    return session.scalars(select(Ticket).where(
+        Ticket.type == TicketType.INCIDENT, Ticket.intent == intent, Ticket.created_at >= since,
+        Ticket.status.in_(ACTIVE_STATUSES), Ticket.parent_id.is_(None)).order_by(Ticket.id)).all()

@@ -51,6 +51,14 @@ class Analyzer:
         if bundle.embedder_id != self._embedder.model_id:
             raise ModelError(f"model {version} needs {bundle.embedder_id} embeddings; the embedder is "
                              f"{self._embedder.model_id} (retrain with 'deskbot nlp train')")
+        try:  # a model pickled by older code can load and still fail on first use: find out now
+            probe = ["my laptop will not start"]
+            vectors = self._embedder.encode(probe)
+            bundle.intent.predict(vectors)
+            bundle.sentiment.predict(probe, vectors)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"model {version} does not run with this version of deskbot "
+                             f"({type(exc).__name__}: {exc}); retrain with 'deskbot nlp train'") from exc
         return version, bundle
 
     @property

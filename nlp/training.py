@@ -120,8 +120,8 @@ def train_and_register(
         try:
             _, old_bundle = registry.load_active()
             previous_metrics = headline(evaluate_bundle(old_bundle, data, embedder))
-        except ModelError as exc:
-            reason = f"the active model cannot be evaluated ({exc})"
+        except Exception as exc:  # noqa: BLE001 - damaged, or pickled by incompatible code
+            reason = f"the active model {previous} cannot be evaluated ({type(exc).__name__}: {exc})"
     if previous_metrics is not None:
         worse = [f"{k} {new[k]:.3f} < {previous_metrics[k]:.3f}" for k in ("macro_f1", "oos_recall")
                  if new[k] < previous_metrics[k] - 1e-9]

@@ -150,3 +150,30 @@ def engine(migrated_engine: Engine) -> Engine:
 @pytest.fixture
 def uow(engine: Engine) -> UnitOfWork:
     return UnitOfWork(session_factory(engine))
+
+
+# --- the real NLP, trained once per test session -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index."""
+    from nlp import ModelRegistry, TorchEmbedder, reindex, train_and_register
+    from nlp.embeddings import CachedEmbedder
+
+    folder = tmp_path_factory.mktemp("nlp")
+    embedder = CachedEmbedder(TorchEmbedder(threads=1), folder / "embeddings.sqlite")
+    registry = ModelRegistry(folder / "models")
+    result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry)
+    index, _ = reindex(ROOT / "kb_articles", folder / "kb", embedder)
+    return embedder, registry, folder / "kb", result, index
+
+
+@pytest.fixture(scope="session")
+def analyzer(real_nlp):  # noqa: ANN001, ANN201
+    from nlp import Analyzer
+
+    embedder, registry, kb_dir, _, _ = real_nlp
+    return Analyzer(embedder=embedder, registry=registry, kb_index_dir=kb_dir)

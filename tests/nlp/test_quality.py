@@ -11,24 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Analyzer, ModelRegistry, TorchEmbedder, reindex, train_and_register
 from nlp.embeddings import CachedEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> CachedEmbedder:
-    return CachedEmbedder(TorchEmbedder(threads=1), tmp_path_factory.mktemp("cache") / "embeddings.sqlite")
+def embedder(real_nlp) -> CachedEmbedder:  # noqa: ANN001
+    return real_nlp[0]
 
 
 @pytest.fixture(scope="module")
-def trained(embedder: CachedEmbedder, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    registry = ModelRegistry(tmp_path_factory.mktemp("models"))
-    result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry)
-    kb_dir = tmp_path_factory.mktemp("kb")
-    index, _ = reindex(ROOT / "kb_articles", kb_dir, embedder)
-    return result, Analyzer(embedder=embedder, registry=registry, kb_index_dir=kb_dir), index
+def trained(real_nlp, analyzer):  # noqa: ANN001, ANN201
+    _, _, _, result, index = real_nlp
+    return result, analyzer, index
 
 
 def test_intent_and_out_of_scope_on_the_held_out_split(trained) -> None:  # noqa: ANN001

@@ -1,0 +1,107 @@
+"""``deskbot chat``, ``deskbot worker`` and ``deskbot inbox ...``: the bot from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import signal
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+inbox_app = typer.Typer(help="The inbox: failed messages and retries.", no_args_is_help=True)
+out = Console()
+
+
+def _deskbot():  # noqa: ANN202
+    from bot.cli import _deskbot as deskbot
+
+    return deskbot()
+
+
+def chat(
+    email: Annotated[Optional[str], typer.Option(help="Your email (shown to agents; not verified here).")] = None,
+    name: Annotated[str, typer.Option(help="Your name.")] = "",
+) -> None:
+    """Chat with the bot in this terminal, through the same pipeline as every channel."""
+    from bot.dispatcher import Dispatcher
+    from channels.terminal import TerminalChannel
+
+    deskbot = _deskbot()
+    pipeline = deskbot.pipeline  # loads the model and the KB index now, before the first question
+    channel = TerminalChannel(user=getpass.getuser(), display_name=name, email=email,
+                              write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
+    dispatcher = Dispatcher(uow=deskbot.uow, channels={"cli": channel}, worker=pipeline.worker)
+
+    async def on_message(message):  # noqa: ANN001, ANN202
+        return await asyncio.to_thread(pipeline.accept, message)
+
+    async def session() -> None:
+        await channel.start(on_message)
+        out.print("Type your question (YES/NO answers 'did this solve it?'; Ctrl-D or 'quit' ends).")
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                break
+            if line.strip().lower() in ("quit", "exit"):
+                break
+            if not line.strip():
+                continue
+            await channel.say(line)
+            while await asyncio.to_thread(pipeline.process_batch):
+                pass
+            while await dispatcher.dispatch_once():
+                pass
+        await channel.stop()
+
+    asyncio.run(session())
+
+
+def worker() -> None:
+    """An extra worker process (PostgreSQL): claims inbox messages until SIGTERM."""
+    from bot.runtime import Loops
+
+    deskbot = _deskbot()
+    loops = Loops(pipeline=deskbot.pipeline, dispatcher=None)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await loops.start()
+        out.print(f"worker {deskbot.pipeline.worker} running on {deskbot.engine.url.render_as_string()}")
+        await stop.wait()
+        await loops.stop()
+
+    asyncio.run(run())
+    sys.exit(0)
+
+
+@inbox_app.command("failed")
+def inbox_failed() -> None:
+    """Messages parked after too many failed tries, with their errors."""
+    from desk import queue
+
+    with _deskbot().uow() as session:
+        rows = queue.failed_inbound(session=session)
+        table = Table("id", "key", "channel", "tries", "received", "error")
+        for r in rows:
+            table.add_row(str(r.id), r.key, r.channel, str(r.attempts), r.received_at.isoformat(timespec="seconds"),
+                          (r.error or "")[:120])
+        out.print(table if rows else "no failed messages")
+
+
+@inbox_app.command("retry")
+def inbox_retry(row_id: int) -> None:
+    """Put a failed message back in the queue."""
+    from desk import queue
+
+    with _deskbot().uow() as session:
+        row = queue.retry_inbound(session=session, row_id=row_id, now=dt.datetime.now(dt.UTC))
+        out.print(f"message {row.id} ({row.key}) queued again")

@@ -1,0 +1,394 @@
+"""The worker's pipeline: claim inbox rows, analyse them in one batch, decide, act, queue the replies.
+
+Each message is handled in one transaction: its desk changes, its reply rows in the outbox
+and the inbox row's "done" commit together, or not at all (then it is retried).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
+from bot.notify import Notifier, SlaNotice, TicketNotice
+from bot.policy import Reading, State, Thresholds, decide
+from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
+from desk import conversations, people, queue, routing, sla, tickets
+from desk.domain import ACTIVE_STATUSES, ConversationWait, DuplicateKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from desk.models import Conversation, Ticket
+
+    from nlp import Analysis, Analyzer
+
+log = logging.getLogger("deskbot.worker")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    retrieval_threshold: float = 0.45
+    answer_threshold: float | None = None  # None: the model's own validated threshold
+    confirmation_window: dt.timedelta = dt.timedelta(hours=24)
+    reopen_window: dt.timedelta = dt.timedelta(days=7)
+    max_attempts: int = 5
+    batch_size: int = 16
+    major_incident_count: int = 3
+    major_incident_window: dt.timedelta = dt.timedelta(minutes=30)
+    kb_url: str = "http://127.0.0.1:8080/kb"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Pipeline:
+    def __init__(self, *, uow: UnitOfWork, analyzer: Analyzer, notifier: Notifier, settings: BotSettings,
+                 worker: str | None = None):
+        self.uow = uow
+        self.analyzer = analyzer
+        self.notifier = notifier
+        self.settings = settings
+        self.worker = worker or worker_name()
+
+    # --- accepting ------------------------------------------------------------------------
+
+    def accept(self, message: InboundMessage) -> bool:
+        """Commit an inbound message to the inbox; False if it was delivered before."""
+        with self.uow() as session:
+            return queue.accept_inbound(session=session, key=message.key, channel=message.conversation.channel,
+                                        payload=message.to_json(), now=message.received_at)
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def process_batch(self, *, now: dt.datetime | None = None) -> int:
+        """Claim up to ``batch_size`` messages, analyse them together, handle each. Returns how many."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            claimed = [(r.id, r.payload) for r in queue.claim_inbound(
+                session=session, worker=self.worker, limit=self.settings.batch_size, now=now)]
+        if not claimed:
+            return 0
+        messages = [InboundMessage.from_json(payload) for _, payload in claimed]
+        try:
+            analyses = self.analyzer.analyze_many([m.text or m.subject for m in messages])
+        except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
+            log.exception("analysis failed for %d message(s)", len(messages))
+            self._fail([row_id for row_id, _ in claimed], f"analysis failed: {exc}", now)
+            return len(claimed)
+        for (row_id, _), message, analysis in zip(claimed, messages, analyses):
+            try:
+                with self.uow() as session:
+                    self._handle(session, row_id, message, analysis, now)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("message %s failed", message.key)
+                self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
+        return len(claimed)
+
+    def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
+        with self.uow() as session:
+            for row_id in row_ids:
+                status = queue.fail_inbound(session=session, row_id=row_id, error=error, now=now,
+                                            max_attempts=self.settings.max_attempts)
+                if status.value == "failed":
+                    log.error("inbox message %s parked as failed: %s", row_id, error)
+
+    def _handle(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis,
+                now: dt.datetime) -> None:
+        sender = message.sender
+        requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
+                                             display_name=sender.display_name, email=sender.email,
+                                             email_verified=sender.email_verified)
+        conversation = self._conversation(session, message.conversation, requester.id)
+        state = self._state(session, conversation, now)
+        hit = analysis.kb_hits[0] if analysis.kb_hits else None
+        reading = Reading(
+            text=message.text, intent=analysis.intent, confidence=analysis.confidence,
+            out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated, frustration=analysis.frustration,
+            top_article=hit.article_id if hit else None, top_article_score=hit.score if hit else 0.0,
+            action=message.action,
+        )
+        thresholds = Thresholds(
+            answer_confidence=self.settings.answer_threshold or analysis.answer_threshold,
+            retrieval=self.settings.retrieval_threshold,
+        )
+        decision = decide(reading, state, thresholds)
+        act = _Act(self, session, message, analysis, conversation, requester.id, decision, now)
+        replies = act.run()
+        inbound = tickets.add_message(
+            session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
+            direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
+            text=message.text, now=now, author_identity_id=None,
+        )
+        if conversation.ticket is not None:
+            tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
+                                conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
+                                channel="bot", text=f"decision {decision.action.value}: {decision.explain()}", now=now)
+        del inbound
+        for i, reply in enumerate(replies):
+            key = f"{message.key}:reply:{i}"
+            tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
+                                conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.BOT,
+                                channel=message.conversation.channel, text=reply.as_plain_text(), now=now)
+            queue.enqueue_outbound(session=session, key=key, channel=message.conversation.channel,
+                                   address=message.conversation.address, thread=message.conversation.thread,
+                                   payload=reply.to_json(), now=now,
+                                   ticket_id=conversation.ticket.id if conversation.ticket else None)
+        if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
+            raise RuntimeError("lease lost: another worker reclaimed this message")
+        log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
+
+    def _conversation(self, session: Session, ref: ConversationRef, requester_id: int) -> Conversation:
+        return conversations.get_or_create(session=session, channel=ref.channel, address=ref.address,
+                                           thread=ref.thread, requester_id=requester_id)
+
+    def _state(self, session: Session, conversation: Conversation, now: dt.datetime) -> State:
+        ticket = conversation.ticket
+        open_ticket = ticket.number if ticket is not None and ticket.status in ACTIVE_STATUSES else None
+        resolved = None
+        if (ticket is not None and ticket.status is Status.RESOLVED and ticket.resolved_at is not None
+                and now - ticket.resolved_at <= self.settings.reopen_window
+                and ticket.resolution_code not in (ResolutionCode.SELF_SERVICE, ResolutionCode.POTENTIAL_DEFLECTION)):
+            resolved = ticket.number
+        return State(open_ticket=open_ticket, resolved_ticket=resolved,
+                     awaiting_confirmation=conversation.awaiting is ConversationWait.CONFIRMATION,
+                     offered_article=conversation.offered_article, clarifications=conversation.clarifications)
+
+    # --- periodic work -------------------------------------------------------------------------
+
+    def expire_confirmations(self, *, now: dt.datetime | None = None) -> int:
+        """KB answers nobody confirmed within the window: closed as potential deflection."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            stale = conversations.awaiting_confirmation_before(session=session,
+                                                               before=now - self.settings.confirmation_window)
+            for conversation in stale:
+                ticket = conversation.ticket
+                if ticket is not None and ticket.status in ACTIVE_STATUSES:
+                    tickets.resolve(session=session, number=ticket.number, actor="bot",
+                                    resolution_code=ResolutionCode.POTENTIAL_DEFLECTION, now=now)
+                conversation.awaiting, conversation.awaiting_since = ConversationWait.NOTHING, None
+            return len(stale)
+
+    def scan_sla(self, *, now: dt.datetime | None = None) -> int:
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            alerts = sla.scan(session=session, now=now)
+        for a in alerts:
+            self.notifier.sla(SlaNotice(f"#{a.ticket_number}", a.group, a.assignee, a.kind.value, a.level.value,
+                                        a.due.isoformat(timespec="minutes")))
+        return len(alerts)
+
+
+class _Act:
+    """Carries out one decision on the desk and writes the replies."""
+
+    def __init__(self, pipeline: Pipeline, session: Session, message: InboundMessage, analysis: Analysis,
+                 conversation: Conversation, requester_id: int, decision: Decision, now: dt.datetime):
+        self.p, self.s, self.m, self.a = pipeline, session, message, analysis
+        self.c, self.requester_id, self.d, self.now = conversation, requester_id, decision, now
+
+    def run(self) -> list[Reply]:
+        handler = getattr(self, f"_{self.d.action.value}")
+        return handler()
+
+    # smalltalk and status
+
+    def _greet(self) -> list[Reply]:
+        return [Reply("Hello! I'm the IT service desk assistant. Tell me what is not working, or ask me about "
+                      "your tickets.")]
+
+    def _thank(self) -> list[Reply]:
+        return [Reply("You're welcome! Write any time if something else comes up.")]
+
+    def _ticket_status(self) -> list[Reply]:
+        mine = tickets.open_tickets_of(session=self.s, requester_id=self.requester_id)
+        if not mine:
+            return [Reply("You have no open tickets.")]
+        lines = ["Your open tickets:"]
+        for t in mine:
+            lines.append(f"{t.ref} {t.subject} ({t.status.value}, {t.group.name if t.group else 'service desk'}, "
+                         f"{t.priority.value}, via {t.channel}){self._eta(t)}")
+        return [Reply("\n".join(lines))]
+
+    # tickets
+
+    def _open(self, *, ticket_type: TicketType | None, intent: str | None, auto_assign: bool = True) -> Ticket:
+        rule = routing.rule_for(session=self.s, intent=intent)
+        base = rule.urgency if rule else int(Level.MEDIUM)
+        urgency = Level(max(1, base - self.d.urgency_raise))
+        text = self.m.text.strip()
+        subject = self.m.subject or (text.splitlines()[0] if text else "(no text)")
+        ticket = tickets.open_ticket(
+            session=self.s, requester_id=self.requester_id, subject=subject[:120], description=text,
+            channel=self.m.conversation.channel, actor="bot", ticket_type=ticket_type, intent=intent,
+            impact=Level(self.d.impact or 3), urgency=urgency, auto_assign=auto_assign, now=self.now,
+        )
+        conversations.attach_ticket(session=self.s, conversation=self.c, ticket=ticket)
+        return ticket
+
+    def _notify(self, ticket: Ticket) -> None:
+        self.p.notifier.new_ticket(TicketNotice(
+            ticket.ref, ticket.group.name if ticket.group else None, ticket.priority.value, ticket.subject,
+            self.d.explain(), tuple(f"{h.article_id} {h.title}" for h in self.a.kb_hits[:3])))
+
+    def _eta(self, ticket: Ticket) -> str:
+        due = ticket.first_response_due if ticket.first_response_at is None else ticket.resolution_due
+        if due is None or not ticket.status.is_active:
+            return ""
+        tz = ticket.group.timezone if ticket.group else "UTC"
+        from zoneinfo import ZoneInfo
+
+        local = due.astimezone(ZoneInfo(tz))
+        what = "a first answer" if ticket.first_response_at is None else "a resolution"
+        return f"; expect {what} by {local:%a %d %b, %H:%M} ({tz}, business hours)"
+
+    def _ticket_reply(self, ticket: Ticket, opening: str) -> Reply:
+        group = ticket.group.name if ticket.group else "the service desk"
+        return Reply(f"{opening} Ticket {ticket.ref} is with {group} (priority {ticket.priority.value})"
+                     f"{self._eta(ticket)}.", ticket_ref=ticket.ref)
+
+    def _major_incident(self, ticket: Ticket) -> Reply | None:
+        """N incidents of one intent from different people within T minutes: one problem links them."""
+        s, settings = self.s, self.p.settings
+        if ticket.type is not TicketType.INCIDENT or ticket.intent in (None, "oos", "human_agent"):
+            return None
+        problem = tickets.active_problem_for(session=s, intent=ticket.intent)
+        if problem is None:
+            recent = tickets.recent_unlinked_incidents(session=s, intent=ticket.intent,
+                                                       since=self.now - settings.major_incident_window)
+            if len({t.requester_id for t in recent}) < settings.major_incident_count:
+                return None
+            problem = tickets.open_ticket(
+                session=s, requester_id=ticket.requester_id, subject=f"Major incident: {ticket.intent} reported by "
+                f"{len(recent)} people", channel="bot", actor="bot", ticket_type=TicketType.PROBLEM,
+                intent=ticket.intent, impact=Level.HIGH, urgency=Level.HIGH, now=self.now)
+            for incident in recent:
+                tickets.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="bot")
+            self.p.notifier.major_incident(problem.ref, problem.group.name if problem.group else None,
+                                           tuple(t.ref for t in recent))
+            return None  # the reporter who tipped it over gets the normal reply; later ones hear it is known
+        tickets.link_to_problem(session=s, number=ticket.number, problem_number=problem.number, actor="bot")
+        return Reply(f"This looks like a known issue that IT is already working on ({problem.ref}). Your report "
+                     f"is linked to it and you will hear when it is fixed.", ticket_ref=ticket.ref)
+
+    def _open_ticket(self) -> list[Reply]:
+        ticket_type = TicketType(self.d.ticket_type) if self.d.ticket_type else None
+        ticket = self._open(ticket_type=ticket_type, intent=self.d.intent)
+        self._notify(ticket)
+        replies = [self._ticket_reply(ticket, "Thanks, I've passed this to a person.")]
+        known = self._major_incident(ticket)
+        if known:
+            replies.append(known)
+        return replies
+
+    def _handoff(self) -> list[Reply]:
+        ticket = self._open(ticket_type=TicketType.INCIDENT, intent=None)
+        self._notify(ticket)
+        return [self._ticket_reply(ticket, "Sure, a person from IT will take it from here.")]
+
+    def _security_incident(self) -> list[Reply]:
+        ticket = self._open(ticket_type=TicketType.INCIDENT, intent=self.d.intent)
+        self._notify(ticket)
+        article = self._article_for_intent(self.d.intent)
+        steps = f"\n\nDo this now:\n{article.steps}" if article else ""
+        links = (ArticleLink(article.id, article.title, f"{self.p.settings.kb_url}/{article.id}"),) if article else ()
+        return [Reply(f"I've opened security incident {ticket.ref} with high urgency; the Security team has it "
+                      f"(priority {ticket.priority.value}){self._eta(ticket)}.{steps}", ticket_ref=ticket.ref,
+                      articles=links)]
+
+    def _article_for_intent(self, intent: str | None):  # noqa: ANN202
+        articles = self.p.analyzer.kb.articles
+        language = self.a.language
+        matches = [a for a in articles.values() if intent in a.intents]
+        return next((a for a in matches if a.lang == language), None) or next(iter(matches), None)
+
+    def _answer_from_kb(self) -> list[Reply]:
+        article = self.p.analyzer.kb.articles[self.d.article_id]
+        ticket = self._open(ticket_type=None, intent=self.d.intent, auto_assign=False)
+        tickets.change_status(session=self.s, number=ticket.number, status=Status.PENDING, actor="bot", now=self.now)
+        ticket.first_response_at = self.now  # the article is the first response
+        tickets.set_tags(session=self.s, ticket=ticket, tags=["kb-answer", article.canonical_id], actor="bot", now=self.now)
+        self.c.awaiting, self.c.awaiting_since, self.c.offered_article = (
+            ConversationWait.CONFIRMATION, self.now, article.id)
+        french = article.lang == "fr"
+        question = "Est-ce que cela a résolu le problème ?" if french else "Did this solve it?"
+        return [Reply(f"{article.title}\n\n{article.steps}\n\n{question}",
+                      buttons=(Button("Oui, résolu" if french else "Yes, solved", "yes"),
+                               Button("Non" if french else "No", "no")),
+                      articles=(ArticleLink(article.id, article.title, f"{self.p.settings.kb_url}/{article.id}"),))]
+
+    def _confirmed_solved(self) -> list[Reply]:
+        ticket = self.c.ticket
+        if ticket is not None and ticket.status in ACTIVE_STATUSES:
+            tickets.resolve(session=self.s, number=ticket.number, actor="requester",
+                            resolution_code=ResolutionCode.SELF_SERVICE, now=self.now)
+        self.c.awaiting, self.c.awaiting_since = ConversationWait.NOTHING, None
+        return [Reply("Great, glad that solved it! I've closed the request.")]
+
+    def _not_solved(self) -> list[Reply]:
+        ticket = self.c.ticket
+        self.c.awaiting, self.c.awaiting_since = ConversationWait.NOTHING, None
+        if ticket is None or not ticket.status.is_active:
+            ticket = self._open(ticket_type=None, intent=self.d.intent)
+        else:
+            self._escalate(ticket)
+        tickets.add_message(session=self.s, idempotency_key=f"{self.m.key}:tried", ticket=ticket, conversation=self.c,
+                            direction=Direction.NOTE, author_kind=AuthorKind.BOT, channel="bot",
+                            text=f"self-service article tried without success: {self.d.article_id}", now=self.now)
+        self._notify(ticket)
+        return [self._ticket_reply(ticket, "Sorry it didn't help. I've passed it to a person, with the article "
+                                           "you tried.")]
+
+    def _escalate(self, ticket: Ticket) -> None:
+        if ticket.status is Status.PENDING:
+            tickets.change_status(session=self.s, number=ticket.number, status=Status.OPEN, actor="bot", now=self.now)
+        if ticket.assignee is None and ticket.group is not None:
+            agent = routing.least_loaded_agent(session=self.s, group=ticket.group)
+            if agent is not None:
+                tickets.assign(session=self.s, number=ticket.number, username=agent.username, actor="bot", now=self.now)
+
+    def _follow_up(self) -> list[Reply]:
+        ticket = self.c.ticket
+        assert ticket is not None
+        if self.c.awaiting is ConversationWait.CONFIRMATION:  # an answer that is neither yes nor no
+            return self._not_solved()
+        if ticket.status is Status.PENDING:
+            tickets.change_status(session=self.s, number=ticket.number, status=Status.OPEN, actor="requester",
+                                  now=self.now)
+        return [Reply(f"Thanks, I've added that to ticket {ticket.ref}.", ticket_ref=ticket.ref)]
+
+    def _resolved_by_requester(self) -> list[Reply]:
+        ticket = self.c.ticket
+        assert ticket is not None
+        tickets.resolve(session=self.s, number=ticket.number, actor="requester",
+                        resolution_code=ResolutionCode.REQUESTER, now=self.now)
+        return [Reply(f"Good to hear it works now. I've resolved ticket {ticket.ref}; write here within "
+                      f"{self.p.settings.reopen_window.days} days if it comes back.", ticket_ref=ticket.ref)]
+
+    def _reopen(self) -> list[Reply]:
+        ticket = self.c.ticket
+        assert ticket is not None
+        tickets.change_status(session=self.s, number=ticket.number, status=Status.OPEN, actor="requester",
+                              reopen_window=self.p.settings.reopen_window, now=self.now)
+        self._escalate(ticket)
+        return [Reply(f"I've reopened ticket {ticket.ref} and added your message.", ticket_ref=ticket.ref)]
+
+    def _clarify(self) -> list[Reply]:
+        self.c.clarifications += 1
+        self.c.awaiting = ConversationWait.CLARIFICATION
+        if self.a.out_of_scope:
+            return [Reply("I'm the IT service desk assistant: accounts, devices, software, network, email and "
+                          "security. Is this about an IT problem? Tell me a bit more (which system, what you see), "
+                          "and I'll pass it on if I can't solve it.")]
+        return [Reply("Could you tell me a bit more: which system or device is affected, and what exactly do you "
+                      "see (an error message helps)?")]
+
+
+__all__ = ["BotSettings", "DuplicateKey", "Pipeline"]

@@ -1,0 +1,189 @@
+"""The resolve-or-ticket policy: a pure function from what was said and where we are to a decision.
+
+DESIGN.md "The policy". No I/O here: the worker gathers the state, the handlers act.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from bot.conversation import Decision
+
+SELF_SERVICE, REQUEST, INCIDENT, SECURITY, BOT = "self_service", "request", "incident", "security", "bot"
+
+KINDS: dict[str, str] = {
+    **dict.fromkeys(("password_reset", "account_locked", "mfa_setup", "vpn_connection", "wifi_connection",
+                     "email_on_phone", "mailbox_full", "calendar_sharing", "printer_problem", "video_call_problem",
+                     "laptop_slow", "monitor_display"), SELF_SERVICE),
+    **dict.fromkeys(("software_install", "software_access", "shared_drive_access", "new_hardware",
+                     "new_employee_setup", "employee_offboarding", "file_restore"), REQUEST),
+    **dict.fromkeys(("computer_wont_start", "application_down", "website_error", "phone_line_problem",
+                     "network_outage"), INCIDENT),
+    **dict.fromkeys(("phishing_report", "malware_infection", "lost_device"), SECURITY),
+    **dict.fromkeys(("ticket_status", "human_agent", "greeting", "thanks"), BOT),
+}
+
+
+class Action(str, enum.Enum):
+    GREET = "greet"
+    THANK = "thank"
+    TICKET_STATUS = "ticket_status"
+    HANDOFF = "handoff"  # "talk to a human": a ticket at once
+    FOLLOW_UP = "follow_up"  # added to the conversation's open ticket
+    RESOLVED_BY_REQUESTER = "resolved_by_requester"  # "it works now"
+    REOPEN = "reopen"
+    ANSWER_FROM_KB = "answer_from_kb"
+    CONFIRMED_SOLVED = "confirmed_solved"
+    NOT_SOLVED = "not_solved"
+    OPEN_TICKET = "open_ticket"
+    SECURITY_INCIDENT = "security_incident"
+    CLARIFY = "clarify"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer_confidence: float  # intent confidence (the model's validated threshold unless overridden)
+    retrieval: float  # cosine of the best KB section
+    max_clarifications: int = 1
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the NLP made of the message (the fields of ``nlp.Analysis`` the policy needs)."""
+
+    text: str
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    frustrated: bool
+    frustration: float
+    top_article: str | None
+    top_article_score: float
+    action: str | None = None  # a button's value
+
+
+@dataclass(frozen=True)
+class State:
+    """Where the conversation stands."""
+
+    open_ticket: int | None = None  # number of the conversation's active ticket
+    resolved_ticket: int | None = None  # resolved, still inside the reopen window
+    awaiting_confirmation: bool = False
+    offered_article: str | None = None
+    clarifications: int = 0
+
+
+_YES = re.compile(r"^\s*(yes|yep|yeah|y|oui|ouais|ok|it worked|that worked|solved|resolved|ça marche|ca marche|"
+                  r"c'est bon|parfait|perfect|great|thanks?,? (it|that) (worked|fixed it))\b[\s!.]*", re.IGNORECASE)
+_NO = re.compile(r"^\s*(no|nope|n|non|not really|it didn'?t|didn'?t work|doesn'?t work|still|toujours|"
+                 r"ça ne marche pas|pas vraiment)\b", re.IGNORECASE)
+_WORKS_NOW = re.compile(r"\b(works now|working now|it works|fixed now|sorted now|resolved now|all good now|"
+                        r"never ?mind|problem solved|issue resolved|ça marche maintenant|c'est réglé|c'est résolu)\b",
+                        re.IGNORECASE)
+_SCOPE_HIGH = re.compile(r"\b(everyone|everybody|whole (company|office|building)|all (users|staff|offices)|"
+                         r"production|prod is|tout le monde|toute l'entreprise)\b", re.IGNORECASE)
+_SCOPE_MEDIUM = re.compile(r"\b(whole team|entire team|our team|my team|several (people|users|of us)|"
+                           r"whole floor|all of us|department|toute l'équipe|plusieurs)\b", re.IGNORECASE)
+_TIME = re.compile(r"\b(urgent|asap|immediately|right now|since (this morning|yesterday|hours)|"
+                   r"deadline|client meeting|customer|urgence|depuis ce matin|tout de suite)\b", re.IGNORECASE)
+
+
+def yes_or_no(reading: Reading) -> str | None:
+    if reading.action in ("yes", "no"):
+        return reading.action
+    if _NO.match(reading.text):
+        return "no"
+    if _YES.match(reading.text):
+        return "yes"
+    return None
+
+
+def impact_and_urgency(reading: Reading) -> tuple[int, int, list[str]]:
+    """ITIL impact (1 high .. 3 low) from scope words, and how far time words and frustration raise urgency."""
+    reasons = []
+    impact = 3
+    if _SCOPE_HIGH.search(reading.text):
+        impact = 1
+        reasons.append("many people affected")
+    elif _SCOPE_MEDIUM.search(reading.text):
+        impact = 2
+        reasons.append("a team affected")
+    raised = 0
+    if _TIME.search(reading.text):
+        raised += 1
+        reasons.append("time pressure")
+    if reading.frustrated:
+        raised += 1
+        reasons.append(f"frustration {reading.frustration:.2f}")
+    return impact, raised, reasons
+
+
+def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
+    """Choose what to do with one message. Every branch says why."""
+    kind = KINDS.get(reading.intent, INCIDENT)
+    said = f"intent {reading.intent} {reading.confidence:.2f}"
+
+    if state.awaiting_confirmation:
+        answer = yes_or_no(reading)
+        if answer == "yes":
+            return Decision(Action.CONFIRMED_SOLVED, (f"requester confirmed {state.offered_article} solved it",),
+                            intent=reading.intent, article_id=state.offered_article)
+        if answer == "no":
+            return Decision(Action.NOT_SOLVED, (f"requester said {state.offered_article} did not help",),
+                            intent=reading.intent, article_id=state.offered_article)
+
+    if state.open_ticket is not None and reading.intent not in ("greeting", "thanks", "ticket_status"):
+        if _WORKS_NOW.search(reading.text):
+            return Decision(Action.RESOLVED_BY_REQUESTER, (f"requester says it works now (#{state.open_ticket})",))
+        return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said), intent=reading.intent)
+
+    if state.resolved_ticket is not None and not _WORKS_NOW.search(reading.text) and kind != BOT:
+        return Decision(Action.REOPEN, (f"message on #{state.resolved_ticket}, resolved inside the reopen window", said),
+                        intent=reading.intent)
+
+    if not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence:
+        if reading.intent == "greeting":
+            return Decision(Action.GREET, (said,), intent="greeting")
+        if reading.intent == "thanks":
+            return Decision(Action.THANK, (said,), intent="thanks")
+        if reading.intent == "ticket_status":
+            return Decision(Action.TICKET_STATUS, (said,), intent="ticket_status")
+    if reading.intent == "human_agent" and not reading.out_of_scope:
+        impact, raised, why = impact_and_urgency(reading)
+        return Decision(Action.HANDOFF, ("requester asked for a person", said, *why), intent="human_agent",
+                        ticket_type="incident", impact=impact, urgency_raise=raised)
+
+    if kind == SECURITY and not reading.out_of_scope:
+        impact, raised, why = impact_and_urgency(reading)
+        return Decision(Action.SECURITY_INCIDENT, ("security intent: incident opened at once", said, *why),
+                        intent=reading.intent, article_id=reading.top_article, ticket_type="incident",
+                        impact=min(impact, 2), urgency_raise=2)
+
+    if reading.frustrated:
+        impact, raised, why = impact_and_urgency(reading)
+        return Decision(Action.OPEN_TICKET, ("strong frustration: a person takes it, no bot answer", said, *why),
+                        intent="oos" if reading.out_of_scope else reading.intent, impact=impact, urgency_raise=raised)
+
+    confident = not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence
+    if kind == SELF_SERVICE and confident and reading.top_article and reading.top_article_score >= thresholds.retrieval:
+        return Decision(Action.ANSWER_FROM_KB, (f"answered with {reading.top_article}", said,
+                                                f"retrieval {reading.top_article_score:.2f}"),
+                        intent=reading.intent, article_id=reading.top_article)
+
+    if (reading.out_of_scope or not confident) and state.clarifications < thresholds.max_clarifications:
+        why = "out of scope" if reading.out_of_scope else f"low confidence ({said})"
+        return Decision(Action.CLARIFY, (f"{why}: one clarifying question",), intent=reading.intent)
+
+    if reading.out_of_scope or not confident:
+        impact, raised, why = impact_and_urgency(reading)
+        reason = "still unclear after a clarifying question" if state.clarifications else "unclear request"
+        return Decision(Action.OPEN_TICKET, (f"{reason}: to triage", said, *why),
+                        intent="oos", impact=impact, urgency_raise=raised)
+
+    impact, raised, why = impact_and_urgency(reading)
+    ticket_type = "service_request" if kind == REQUEST else "incident" if kind == INCIDENT else None
+    because = {REQUEST: "service request", INCIDENT: "incident"}.get(kind, "self-service intent without a good KB match")
+    return Decision(Action.OPEN_TICKET, (f"{because}: ticket opened", said, *why), intent=reading.intent,
+                    ticket_type=ticket_type, impact=impact, urgency_raise=raised)

@@ -1,0 +1,73 @@
+"""The long-running loops of ``deskbot serve`` and ``deskbot worker``: workers, dispatcher, monitors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import anyio.to_thread
+
+from bot.dispatcher import Dispatcher
+from bot.pipeline import Pipeline
+
+log = logging.getLogger("deskbot.runtime")
+
+
+class Loops:
+    """Runs until ``stop()``; in-flight work finishes, the rest stays in the inbox for the next start."""
+
+    def __init__(self, *, pipeline: Pipeline, dispatcher: Dispatcher | None, poll: float = 0.2,
+                 housekeeping_every: float = 60.0):
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.poll = poll
+        self.housekeeping_every = housekeeping_every
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name="worker"),
+                       asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        if self.dispatcher is not None:
+            self._tasks.append(asyncio.create_task(self._dispatch(), name="dispatcher"))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                done = await anyio.to_thread.run_sync(self.pipeline.process_batch)
+            except Exception:  # noqa: BLE001 - a broken database must not end the loop
+                log.exception("worker loop error")
+                done = 0
+            if not done:
+                await self._sleep(self.poll)
+
+    async def _dispatch(self) -> None:
+        assert self.dispatcher is not None
+        while not self._stopping.is_set():
+            try:
+                sent = await self.dispatcher.dispatch_once()
+            except Exception:  # noqa: BLE001
+                log.exception("dispatcher loop error")
+                sent = 0
+            if not sent:
+                await self._sleep(self.poll)
+
+    async def _housekeeping(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await anyio.to_thread.run_sync(self.pipeline.expire_confirmations)
+                await anyio.to_thread.run_sync(self.pipeline.scan_sla)
+                await anyio.to_thread.run_sync(self.pipeline.analyzer.reload)
+            except Exception:  # noqa: BLE001
+                log.exception("housekeeping error")
+            await self._sleep(self.housekeeping_every)

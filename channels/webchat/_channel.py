@@ -1,0 +1,459 @@
+"""The web chat channel: a FastAPI router (page, verification, messages, Server-Sent Events)
+and the ``ChannelAdapter`` that turns posts into ``InboundMessage`` and ``Reply`` into events.
+
+It only translates: every message goes to ``on_message`` (the bot's inbox) and the HTTP
+answer is given only after that returned; every reply the dispatcher hands to ``send``
+is buffered for the session and pushed to its open streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from bot.conversation import (
+    ConversationRef,
+    Identity,
+    InboundMessage,
+    OnMessage,
+    Reply,
+    SendError,
+)
+from channels.webchat._page import render_page
+from channels.webchat._sessions import (
+    PendingCode,
+    Session,
+    SessionStore,
+    StoreFull,
+    Waiter,
+)
+
+log = logging.getLogger("channels.webchat")
+
+COOKIE_NAME = "deskbot_chat"
+SESSION_HEADER = "X-Chat-Session"
+MAX_TEXT = 4000
+MAX_BODY = 64 * 1024  # bytes of one JSON request body
+CODE_WINDOW = 600.0  # seconds: the rate-limit window for codes
+CODES_PER_SESSION = 3  # codes per session per window
+CODES_PER_EMAIL = 5  # codes per address per window, across sessions (no mail-bombing through many sessions)
+UNVERIFIED_IDLE = 1800.0  # seconds before an idle, unverified session is forgotten
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_CODE = re.compile(r"[0-9]{6}")
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
+
+class _Problem(Exception):
+    """An API error: becomes a JSON body ``{"error": message, ...}`` with the status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(message)
+        self.status, self.message, self.headers, self.extra = status, message, headers or {}, extra
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status, headers={**_NO_STORE, **self.headers})
+
+
+def _api(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except _Problem as problem:
+            return problem.response()
+
+    return wrapper
+
+
+def _seconds(value: dt.timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def normalise_email(value: object) -> str | None:
+    """The address lower-cased, or None if it is not a plain ASCII ``local@domain.tld``."""
+    if not isinstance(value, str):
+        return None
+    email = value.strip().lower()
+    if len(email) > 254 or email.count("@") != 1:
+        return None
+    local, domain = email.split("@")
+    if len(local) > 64 or not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain):
+        return None
+    return email
+
+
+class WebChatChannel:
+    """The web chat: mount ``router()`` on the app, hand the adapter to the bot.
+
+    State is in memory (see ``channels.webchat._sessions``): run one HTTP process, or
+    route each browser to the same process (sticky sessions).
+    """
+
+    name = "webchat"
+
+    def __init__(
+        self,
+        *,
+        send_code: Callable[[str, str], Awaitable[None]],
+        code_ttl: dt.timedelta | float = dt.timedelta(minutes=10),
+        max_attempts: int = 5,
+        allowed_domains: tuple[str, ...] = (),
+        base_path: str = "/chat",
+        keepalive_interval: float = 15.0,
+        buffer_size: int = 200,
+        session_idle_timeout: dt.timedelta | float = dt.timedelta(hours=24),
+        max_sessions: int = 10_000,
+    ) -> None:
+        base = "/" + base_path.strip("/")
+        if base == "/" or any(c in base for c in "?#{}\"'<> "):
+            raise ValueError(f"base_path must be a path like '/chat', not {base_path!r}")
+        if max_attempts < 1 or buffer_size < 1 or max_sessions < 1 or keepalive_interval <= 0:
+            raise ValueError("max_attempts, buffer_size, max_sessions and keepalive_interval must be positive")
+        self._send_code = send_code
+        self._code_ttl = _seconds(code_ttl)
+        self._max_attempts = max_attempts
+        self._allowed = tuple(d.strip().lower().lstrip("@") for d in allowed_domains if d.strip())
+        self._base = base
+        self._keepalive = keepalive_interval
+        self._idle = _seconds(session_idle_timeout)
+        self._store = SessionStore(
+            buffer_size=buffer_size,
+            idle_timeout=self._idle,
+            unverified_idle_timeout=min(UNVERIFIED_IDLE, self._idle),
+            max_sessions=max_sessions,
+        )
+        self._pepper = secrets.token_bytes(32)  # keys the code HMACs; dies with the process like the codes
+        self._on_message: OnMessage | None = None
+        self._stopped = False
+        self._open_streams = 0
+
+    # --- the ChannelAdapter protocol ---------------------------------------------------------
+
+    async def start(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+        self._stopped = False
+
+    async def send(self, ref: ConversationRef, reply: Reply) -> None:
+        if ref.channel != self.name:
+            raise SendError(f"web chat cannot deliver to a {ref.channel!r} conversation")
+        if self._stopped:
+            raise SendError("the web chat channel is stopped")
+        data = json.dumps(
+            {
+                "text": reply.text,
+                "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
+                "ticket_ref": reply.ticket_ref,
+                "articles": [{"article_id": a.article_id, "title": a.title, "url": a.url} for a in reply.articles],
+            },
+            ensure_ascii=False,
+        )
+        with self._store.lock:
+            session = self._store.by_address(ref.address)
+            if session is None:
+                raise SendError(f"no web chat session has conversation {ref.address!r} (it expired or the server restarted)")
+            event_id = session.next_event_id
+            session.next_event_id += 1
+            session.replies.append((event_id, data))
+            for button in reply.buttons:
+                session.offer(button.value, button.label)
+            waiters = list(session.waiters)
+        for waiter in waiters:
+            waiter.wake()
+
+    async def stop(self) -> None:
+        """Refuse new messages and streams (503) and end the open streams."""
+        self._stopped = True
+        self._on_message = None
+        self._wake_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while self._open_streams and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    @property
+    def open_streams(self) -> int:
+        """How many event streams are open now (for health checks and tests)."""
+        return self._open_streams
+
+    def _wake_all(self) -> None:
+        with self._store.lock:
+            waiters = [w for s in self._store.all() for w in s.waiters]
+        for waiter in waiters:
+            waiter.wake()
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        base = self._base
+        router.add_api_route(base, self._page, methods=["GET"], include_in_schema=False, response_model=None)
+        router.add_api_route(f"{base}/api/session", self._create_session, methods=["POST"], response_model=None)
+        router.add_api_route(f"{base}/api/session", self._session_status, methods=["GET"], response_model=None)
+        router.add_api_route(f"{base}/api/verify/start", self._verify_start, methods=["POST"], response_model=None)
+        router.add_api_route(f"{base}/api/verify/confirm", self._verify_confirm, methods=["POST"], response_model=None)
+        router.add_api_route(f"{base}/api/messages", self._post_message, methods=["POST"], response_model=None)
+        router.add_api_route(f"{base}/api/events", self._events, methods=["GET"], response_model=None)
+        return router
+
+    async def _page(self, request: Request) -> Response:
+        nonce = secrets.token_urlsafe(18)
+        headers = {
+            "Content-Security-Policy": (
+                f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+                "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+        return HTMLResponse(render_page(base_path=self._base, nonce=nonce, code_minutes=max(1, round(self._code_ttl / 60))),
+                            headers=headers)
+
+    def _session(self, request: Request) -> Session:
+        token = request.headers.get(SESSION_HEADER) or request.cookies.get(COOKIE_NAME)
+        with self._store.lock:
+            session = self._store.get(token) if token else None
+        if session is None:
+            raise _Problem(401, f"unknown or expired chat session: start one with POST {self._base}/api/session", restart=True)
+        return session
+
+    def _set_cookie(self, request: Request, response: Response, token: str) -> None:
+        response.set_cookie(
+            COOKIE_NAME, token, max_age=int(self._idle), path=self._base, httponly=True, samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @_api
+    async def _create_session(self, request: Request) -> Response:
+        try:
+            with self._store.lock:
+                token, _ = self._store.create()
+        except StoreFull:
+            raise _Problem(503, "the chat is full right now: please try again in a few minutes") from None
+        response = JSONResponse({"session": token}, headers=_NO_STORE)
+        self._set_cookie(request, response, token)
+        return response
+
+    @_api
+    async def _session_status(self, request: Request) -> Response:
+        session = self._session(request)
+        return JSONResponse({"verified": session.verified, "email": session.email}, headers=_NO_STORE)
+
+    @_api
+    async def _verify_start(self, request: Request) -> Response:
+        session = self._session(request)
+        if session.verified:
+            raise _Problem(409, "this chat is already verified; start a new session to use another address",
+                           verified=True, email=session.email)
+        body, _ = await _json_object(request)
+        email = normalise_email(body.get("email"))
+        if email is None:
+            raise _Problem(422, "enter a valid work email address, like name@company.com")
+        if self._allowed and email.split("@")[1] not in self._allowed:
+            raise _Problem(422, "only addresses at " + " or ".join(self._allowed) + " can use this chat")
+        store = self._store
+        with store.lock:
+            now = store.clock()
+            session_times = _window(session.code_times, now)
+            email_times = _window(store.codes_by_email.setdefault(email, collections.deque()), now)
+            full = [times for times, cap in ((session_times, CODES_PER_SESSION), (email_times, CODES_PER_EMAIL))
+                    if len(times) >= cap]
+            if full:
+                wait = max(int(CODE_WINDOW - (now - times[0])) + 1 for times in full)
+                raise _Problem(429, f"too many codes requested: try again in {-(-wait // 60)} minute(s)",
+                               headers={"Retry-After": str(wait)}, retry_after=wait)
+            session_times.append(now)
+            email_times.append(now)
+            codes_left = CODES_PER_SESSION - len(session_times)
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        try:
+            await self._send_code(email, code)
+        except Exception:
+            log.exception("web chat: sending the verification code failed")
+            raise _Problem(503, "the code could not be sent right now: please try again in a moment") from None
+        with store.lock:
+            session.pending = PendingCode(email=email, digest=self._code_digest(session, email, code),
+                                          expires_at=store.clock() + self._code_ttl)
+        return JSONResponse({"sent": True, "email": email, "expires_in": int(self._code_ttl), "codes_left": codes_left},
+                            headers=_NO_STORE)
+
+    def _code_digest(self, session: Session, email: str, code: str) -> bytes:
+        return hmac.new(self._pepper, f"{session.key_id}\0{email}\0{code}".encode(), hashlib.sha256).digest()
+
+    @_api
+    async def _verify_confirm(self, request: Request) -> Response:
+        session = self._session(request)
+        if session.verified:
+            raise _Problem(409, "this chat is already verified", verified=True, email=session.email)
+        body, _ = await _json_object(request)
+        code = body.get("code")
+        code = "".join(code.split()) if isinstance(code, str) else ""
+        if not _CODE.fullmatch(code):
+            raise _Problem(422, "enter the 6-digit code from the email")
+        with self._store.lock:
+            pending = session.pending
+            if pending is None:
+                raise _Problem(409, "no code is waiting: ask for a new code", restart=True)
+            if self._store.clock() >= pending.expires_at:
+                session.pending = None
+                raise _Problem(410, "the code has expired: ask for a new one", restart=True)
+            if hmac.compare_digest(pending.digest, self._code_digest(session, pending.email, code)):
+                session.pending = None
+                session.email = pending.email
+                session.code_times.clear()
+                token = self._store.rotate(session)
+            else:
+                pending.attempts += 1
+                left = self._max_attempts - pending.attempts
+                if left <= 0:
+                    session.pending = None
+                    raise _Problem(400, "wrong code, and no attempts are left: ask for a new code", attempts_left=0,
+                                   restart=True)
+                raise _Problem(400, f"wrong code: {left} attempt{'s' if left != 1 else ''} left", attempts_left=left,
+                               restart=False)
+        response = JSONResponse({"verified": True, "email": session.email, "session": token}, headers=_NO_STORE)
+        self._set_cookie(request, response, token)
+        return response
+
+    @_api
+    async def _post_message(self, request: Request) -> Response:
+        session = self._session(request)
+        if not session.verified:
+            raise _Problem(403, "verify your email address before sending messages")
+        on_message = self._on_message
+        if on_message is None or self._stopped:
+            raise _Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
+        body, raw = await _json_object(request)
+        client_id = body.get("id")
+        if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+            raise _Problem(422, "'id' is required: a client-generated id (a UUID) of at most 64 letters, digits, '-' or '_'")
+        text, action = body.get("text"), body.get("action")
+        if (text is None) == (action is None):
+            raise _Problem(422, "send either 'text' or 'action'")
+        if action is not None:
+            if not isinstance(action, str) or not _ACTION.fullmatch(action):
+                raise _Problem(422, "'action' must be the value of a button")
+            with self._store.lock:
+                label = session.actions.get(action)
+            if label is None:
+                raise _Problem(422, "this button was not offered in this chat")
+            text = label
+        else:
+            if not isinstance(text, str) or not text.strip():
+                raise _Problem(422, "the message is empty")
+            text = text.strip()
+            if len(text) > MAX_TEXT:
+                raise _Problem(422, f"the message is too long: at most {MAX_TEXT} characters ({len(text)} sent)")
+            if "\x00" in text:
+                raise _Problem(422, "the message contains a NUL character")
+        assert session.email is not None
+        message = InboundMessage(
+            key=f"webchat:{session.key_id}:{client_id}",
+            conversation=ConversationRef(self.name, address=session.address, thread=""),
+            sender=Identity(self.name, external_id=f"webchat:{session.email}", display_name=session.email,
+                            email=session.email, email_verified=True),
+            text=text,
+            action=action,
+            received_at=dt.datetime.now(dt.UTC),
+            raw=raw,
+        )
+        try:
+            # shielded: a browser that goes away mid-commit does not cancel the commit half way
+            committed = await asyncio.shield(on_message(message))
+        except Exception:
+            log.exception("web chat: the inbox did not take message %s", message.key)
+            raise _Problem(503, "the message could not be saved: please send it again", retry=True) from None
+        return JSONResponse({"accepted": True, "duplicate": not committed}, status_code=202, headers=_NO_STORE)
+
+    @_api
+    async def _events(self, request: Request) -> Response:
+        session = self._session(request)
+        if not session.verified:
+            raise _Problem(403, "verify your email address before reading replies")
+        if self._stopped:
+            raise _Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
+        after = _event_id(request.headers.get("last-event-id"))
+        if after is None:
+            after = _event_id(request.query_params.get("last_event_id"))
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(self._stream(session, after), media_type="text/event-stream", headers=headers)
+
+    async def _stream(self, session: Session, after: int | None) -> AsyncIterator[str]:
+        waiter = Waiter()
+        lock = self._store.lock
+        with lock:
+            session.waiters.add(waiter)
+            self._open_streams += 1
+            last = 0 if after is None else after  # a stream without Last-Event-ID gets all that is buffered
+        try:
+            yield "retry: 3000\n\n"
+            while not self._stopped:
+                with lock:
+                    waiter.event.clear()
+                    if self._stopped:  # stop() may have woken us just before the clear
+                        break
+                    batch = [(n, data) for n, data in session.replies if n > last]
+                for event_id, data in batch:
+                    yield f"id: {event_id}\ndata: {data}\n\n"
+                    last = event_id
+                if batch:
+                    continue
+                try:
+                    await asyncio.wait_for(waiter.event.wait(), timeout=self._keepalive)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            with lock:
+                session.waiters.discard(waiter)
+                session.last_seen = self._store.clock()
+                self._open_streams -= 1
+
+
+def _window(times: collections.deque[float], now: float) -> collections.deque[float]:
+    while times and now - times[0] >= CODE_WINDOW:
+        times.popleft()
+    return times
+
+
+def _event_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+async def _json_object(request: Request) -> tuple[dict[str, Any], str]:
+    """The body as a JSON object, and its text (kept as ``raw`` for audit)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _Problem(413, f"the request is too large (at most {MAX_BODY} bytes)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _Problem(413, f"the request is too large (at most {MAX_BODY} bytes)")
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text)
+    except ValueError:
+        raise _Problem(422, "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise _Problem(422, "the body must be a JSON object")
+    return data, text

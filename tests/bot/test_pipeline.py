@@ -1,0 +1,217 @@
+"""The bot end to end below the channels: inbox -> real NLP -> policy -> desk -> outbox -> dispatcher.
+
+Runs on SQLite and PostgreSQL with the real packaged model (the ``analyzer`` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+
+from bot.conversation import ConversationRef, Identity, InboundMessage, Reply, SendError
+from bot.dispatcher import Dispatcher
+from bot.notify import LogNotifier, TicketNotice
+from bot.pipeline import BotSettings, Pipeline
+from desk import Direction, Priority, ResolutionCode, Status, TicketType, kpis, queue, routing, tickets
+from desk.models import Ticket
+
+NOW = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)  # a Tuesday morning
+
+
+class RecordingChannel:
+    """Stands in for a platform's servers: what would have left the machine is kept here."""
+
+    def __init__(self, name: str = "webchat", failures: int = 0):
+        self.name, self.failures, self.sent = name, failures, []
+
+    async def start(self, on_message) -> None: ...  # noqa: ANN001
+
+    async def send(self, ref: ConversationRef, reply: Reply) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise SendError("platform answered 503")
+        self.sent.append((ref, reply))
+
+    async def stop(self) -> None: ...
+
+
+def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat", thread: str = "t1",
+            action: str | None = None, key: str | None = None, at: dt.datetime = NOW) -> InboundMessage:
+    return InboundMessage(
+        key=key or f"{channel}:{uuid.uuid4()}", conversation=ConversationRef(channel, f"{channel}:{who}", thread),
+        sender=Identity(channel, f"{channel}:{who}", who.split("@")[0], who, email_verified=True),
+        text=text, received_at=at, action=action)
+
+
+@pytest.fixture
+def bot(uow, analyzer):  # noqa: ANN001, ANN201
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="w1")
+    channel = RecordingChannel()
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1")
+
+    def drain(at: dt.datetime = NOW) -> None:
+        while pipeline.process_batch(now=at):
+            pass
+        while asyncio.run(dispatcher.dispatch_once()):
+            pass
+
+    def say(text: str, **kwargs) -> list[Reply]:  # noqa: ANN003
+        before = len(channel.sent)
+        pipeline.accept(message(text, **kwargs))
+        drain(kwargs.get("at", NOW))
+        return [reply for _, reply in channel.sent[before:]]
+
+    say.drain = drain  # type: ignore[attr-defined]
+    return pipeline, say, channel, dispatcher
+
+
+def only_ticket(uow) -> Ticket:  # noqa: ANN001
+    with uow() as s:
+        found = tickets.list_tickets(session=s)
+        assert len(found) == 1, [t.subject for t in found]
+        return found[0]
+
+
+def test_password_question_gets_the_kb_answer_and_yes_closes_it_as_self_service(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [answer] = say("I forgot my password and can't log in")
+    assert answer.articles[0].article_id == "KB-0001"
+    assert "login.example.com/reset" in answer.text and "Did this solve it?" in answer.text
+    assert [b.value for b in answer.buttons] == ["yes", "no"]
+    ticket = only_ticket(uow)
+    assert ticket.status is Status.PENDING and ticket.assignee_id is None
+    [done] = say("", action="yes")
+    assert "glad" in done.text
+    ticket = only_ticket(uow)
+    assert (ticket.status, ticket.resolution_code) == (Status.RESOLVED, ResolutionCode.SELF_SERVICE)
+    with uow() as s:
+        k = kpis.compute(session=s)
+        assert (k.self_service_rate.numerator, k.self_service_rate.denominator) == (1, 1)
+        notes = [m.text for m in tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=ticket.number))
+                 if m.direction is Direction.NOTE]
+        assert any("answered with KB-0001" in n and "intent password_reset" in n for n in notes)
+
+
+def test_no_opens_a_ticket_with_the_article_tried(uow, bot) -> None:  # noqa: ANN001
+    pipeline, say, _, _ = bot
+    say("I forgot my password")
+    [reply] = say("no")
+    ticket = only_ticket(uow)
+    assert ticket.status is Status.OPEN and ticket.ref in reply.text
+    with uow() as s:
+        thread = tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=ticket.number))
+        assert any("article tried without success: KB-0001" in m.text for m in thread)
+        assert [m.text for m in thread if m.direction is Direction.INBOUND] == ["I forgot my password", "no"]
+    notices = [n for n in pipeline.notifier.sent if isinstance(n, TicketNotice)]
+    assert notices and notices[-1].ticket_ref == ticket.ref and len(notices[-1].suggested_articles) == 3
+
+
+def test_a_software_access_request_opens_a_routed_service_request(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [reply] = say("Hi, I need access to Salesforce for my new role in sales, can you grant it?")
+    ticket = only_ticket(uow)
+    assert ticket.type is TicketType.SERVICE_REQUEST and ticket.intent == "software_access"
+    with uow() as s:
+        t = tickets.get_ticket(session=s, number=ticket.number)
+        assert t.group.name == "Identity & Access"
+    assert ticket.ref in reply.text and "expect a first answer by" in reply.text and "business hours" in reply.text
+
+
+def test_frustration_skips_the_bot_answer_and_raises_urgency(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [reply] = say("THIRD TIME I ask: I still can't reset my password, this is unacceptable!!!")
+    assert not reply.buttons
+    ticket = only_ticket(uow)
+    with uow() as s:
+        default = routing.rule_for(session=s, intent=ticket.intent).urgency if ticket.intent else 2
+    assert ticket.urgency < default
+    assert ticket.status is not Status.PENDING
+
+
+def test_any_news_lists_open_tickets_from_every_channel(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    say("my laptop will not turn on at all, black screen", channel="email", thread="<m1@corp.example>")
+    say("please give me access to the Finance shared drive")
+    [reply] = say("any news on my tickets?", thread="t2")
+    assert reply.text.startswith("Your open tickets:")
+    assert "via email" in reply.text and "via webchat" in reply.text
+
+
+def test_the_same_message_three_times_makes_one_ticket_and_one_reply(uow, bot) -> None:  # noqa: ANN001
+    pipeline, say, channel, _ = bot
+    first = message("Our printer on floor 2 is jammed and shows error 0x80070005", key="webchat:dup-1")
+    assert pipeline.accept(first) is True
+    assert pipeline.accept(first) is False
+    assert pipeline.accept(first) is False
+    say.drain()
+    assert len(channel.sent) == 1
+    with uow() as s:
+        assert len(tickets.list_tickets(session=s, limit=10)) == 1
+
+
+def test_a_security_report_opens_an_incident_with_safety_steps(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [reply] = say("I clicked a link in a suspicious email and typed my password on the page")
+    ticket = only_ticket(uow)
+    assert ticket.type is TicketType.INCIDENT and ticket.intent == "phishing_report"
+    assert ticket.priority in (Priority.P1, Priority.P2)
+    assert "security incident" in reply.text and ticket.ref in reply.text and "Do this now" in reply.text
+
+
+def test_dispatcher_survives_a_channel_that_fails_five_times(uow, bot) -> None:  # noqa: ANN001
+    pipeline, say, _, _ = bot
+    flaky = RecordingChannel(failures=5)
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": flaky}, worker="d2", max_attempts=8)
+    pipeline.accept(message("hello"))
+    pipeline.process_batch(now=NOW)
+    moment = NOW
+    for _ in range(12):
+        asyncio.run(dispatcher.dispatch_once(now=moment))
+        moment += dt.timedelta(minutes=10)  # past any backoff
+    assert len(flaky.sent) == 1
+    with uow() as s:
+        assert queue.failed_outbound(session=s) == []
+
+
+def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    for who in ("a@corp.example", "b@corp.example", "c@corp.example"):
+        say("the whole office has no network, nothing loads since 9am", who=who)
+    [first, known] = say("no network at all on our floor, cables plugged in", who="d@corp.example")
+    assert "known issue" in known.text
+    with uow() as s:
+        problems = tickets.list_tickets(session=s, statuses=None)
+        problem = next(t for t in problems if t.type is TicketType.PROBLEM)
+        assert len(problem.children) == 4
+
+
+def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
+    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(batch_size=3),
+                        worker=f"w{i}") for i in range(2)]
+    for i in range(12):
+        workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))
+    start = threading.Barrier(2, timeout=30)
+
+    def drain(pipeline: Pipeline) -> int:
+        start.wait()
+        handled = 0
+        while n := pipeline.process_batch(now=NOW):
+            handled += n
+        return handled
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda p=p: results.append(drain(p))) for p in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(results) == 12
+    with uow() as s:
+        assert len(tickets.list_tickets(session=s, limit=50)) == 12
+        from desk.models import OutboxRow
+
+        assert s.query(OutboxRow).count() == 12
