@@ -114,7 +114,7 @@ def serve(
     for state in channels:
         out.print(f"  {state}")
     config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
-                            log_level=settings.log_level, lifespan="on")
+                            log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=5)
     asyncio.run(_serve(uvicorn.Server(config), pipeline, adapters, deskbot))
 
 
