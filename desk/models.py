@@ -384,11 +384,8 @@ class SlaEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class InboxRow(Base):
-    """A committed inbound message waiting for (or done with) the bot's workers."""
-
-    __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_claim", "status", "available_at"),)
+class _QueueRow:
+    """What the inbox and the outbox share: a keyed payload, and a claim with a lease and retries."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -400,11 +397,19 @@ class InboxRow(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(120))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxRow(_QueueRow, Base):
+    """A committed inbound message waiting for (or done with) the bot's workers."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_claim", "status", "available_at"),)
+
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class OutboxRow(Base):
+class OutboxRow(_QueueRow, Base):
     """A reply waiting for its channel; sent in order within its conversation."""
 
     __tablename__ = "outbox"
@@ -413,18 +418,8 @@ class OutboxRow(Base):
         Index("ix_outbox_conversation", "channel", "address", "thread", "id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    channel: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(254))
     thread: Mapped[str] = mapped_column(String(254), default="")
-    payload: Mapped[str] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    status: Mapped[QueueStatus] = mapped_column(_enum(QueueStatus), default=QueueStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    worker: Mapped[str | None] = mapped_column(String(120))
-    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
