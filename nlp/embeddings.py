@@ -84,7 +84,8 @@ class TorchEmbedder:
         out = []
         for start in range(0, len(texts), self._batch_size):
             batch = list(texts[start : start + self._batch_size])
-            out.append(model.encode(batch, batch_size=self._batch_size, convert_to_numpy=True, normalize_embeddings=True))
+            out.append(model.encode(batch, batch_size=self._batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                                      show_progress_bar=False))
             if progress:
                 progress(len(batch))
         return _normalise(np.vstack(out)) if out else np.zeros((0, self.dimension), np.float32)
