@@ -30,12 +30,12 @@ user_app = typer.Typer(help="Agents and admins.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups (teams) and their business hours.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 sla_app = typer.Typer(help="Service levels.", no_args_is_help=True)
-from bot.cli_bot import chat, inbox_app, worker  # noqa: E402
+from bot.cli_bot import chat, inbox_app, outbox_app, worker  # noqa: E402
 from bot.cli_nlp import kb_app, nlp_app  # noqa: E402
 
 app.command()(chat)
 app.command()(worker)
-for sub, name in ((inbox_app, "inbox"), (nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
+for sub, name in ((inbox_app, "inbox"), (outbox_app, "outbox"), (nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
                   (report_app, "report"), (sla_app, "sla")):
     app.add_typer(sub, name=name)
 
@@ -115,10 +115,10 @@ def serve(
         out.print(f"  {state}")
     config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
                             log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=5)
-    asyncio.run(_serve(uvicorn.Server(config), pipeline, adapters, deskbot))
+    asyncio.run(run_service(uvicorn.Server(config), pipeline, adapters))
 
 
-async def _serve(server, pipeline, adapters, deskbot) -> None:  # noqa: ANN001
+async def run_service(server, pipeline, adapters) -> None:  # noqa: ANN001
     """HTTP, channels, workers, dispatcher and monitors in one asyncio process.
 
     SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
@@ -136,7 +136,7 @@ async def _serve(server, pipeline, adapters, deskbot) -> None:  # noqa: ANN001
 
         for adapter in adapters.values():
             await adapter.start(on_message)
-        loops = Loops(pipeline=pipeline, dispatcher=Dispatcher(uow=deskbot.uow, channels=adapters,
+        loops = Loops(pipeline=pipeline, dispatcher=Dispatcher(uow=pipeline.uow, channels=adapters,
                                                                worker=pipeline.worker))
         await loops.start()
     try:

@@ -105,3 +105,20 @@ def inbox_retry(row_id: int) -> None:
     with _deskbot().uow() as session:
         row = queue.retry_inbound(session=session, row_id=row_id, now=dt.datetime.now(dt.UTC))
         out.print(f"message {row.id} ({row.key}) queued again")
+
+
+outbox_app = typer.Typer(help="The outbox: replies a channel refused too often.", no_args_is_help=True)
+
+
+@outbox_app.command("failed")
+def outbox_failed() -> None:
+    """Replies parked after too many failed sends, with their errors."""
+    from desk import queue
+
+    with _deskbot().uow() as session:
+        rows = queue.failed_outbound(session=session)
+        table = Table("id", "channel", "to", "tries", "created", "error")
+        for r in rows:
+            table.add_row(str(r.id), r.channel, f"{r.address} {r.thread}".strip(), str(r.attempts),
+                          r.created_at.isoformat(timespec="seconds"), (r.error or "")[:120])
+        out.print(table if rows else "no failed replies")

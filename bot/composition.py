@@ -102,6 +102,7 @@ class Deskbot:
             major_incident_count=s.major_incident_count,
             major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
             kb_url=f"{s.public_url.rstrip('/')}/kb",
+            lease=dt.timedelta(seconds=s.worker_lease_seconds),
         )
 
     @cached_property

@@ -41,6 +41,7 @@ class BotSettings:
     batch_size: int = 16
     major_incident_count: int = 3
     major_incident_window: dt.timedelta = dt.timedelta(minutes=30)
+    lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
     kb_url: str = "http://127.0.0.1:8080/kb"
 
 
@@ -62,8 +63,10 @@ class Pipeline:
     def accept(self, message: InboundMessage) -> bool:
         """Commit an inbound message to the inbox; False if it was delivered before."""
         with self.uow() as session:
-            return queue.accept_inbound(session=session, key=message.key, channel=message.conversation.channel,
-                                        payload=message.to_json(), now=message.received_at)
+            ref = message.conversation
+            return queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
+                                        payload=message.to_json(), now=message.received_at,
+                                        conversation=f"{ref.channel}|{ref.address}|{ref.thread}")
 
     # --- processing -----------------------------------------------------------------------------
 
@@ -72,7 +75,8 @@ class Pipeline:
         now = now or dt.datetime.now(dt.UTC)
         with self.uow() as session:
             claimed = [(r.id, r.payload) for r in queue.claim_inbound(
-                session=session, worker=self.worker, limit=self.settings.batch_size, now=now)]
+                session=session, worker=self.worker, limit=self.settings.batch_size, now=now,
+                lease=self.settings.lease)]
         if not claimed:
             return 0
         messages = [InboundMessage.from_json(payload) for _, payload in claimed]

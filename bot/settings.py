@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     major_incident_count: int = Field(3, ge=2)
     major_incident_minutes: int = Field(30, ge=1)
     public_url: str = "http://127.0.0.1:8080"
+    worker_lease_seconds: float = Field(60, gt=0)
 
     email_enabled: bool = True
     smtp_host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from desk.domain import (
     Level,
     NotFound,
     Priority,
+    QueueStatus,
     ResolutionCode,
     Role,
     Status,
@@ -23,5 +24,5 @@ from desk.domain import (
 
 __all__ = [
     "AuthorKind", "DatabaseUnavailable", "DeskError", "Direction", "DuplicateKey", "InvalidTransition", "Level", "NotFound",
-    "Priority", "ResolutionCode", "Role", "Status", "TicketType", "UnitOfWork", "make_engine", "session_factory",
+    "Priority", "QueueStatus", "ResolutionCode", "Role", "Status", "TicketType", "UnitOfWork", "make_engine", "session_factory",
 ]

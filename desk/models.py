@@ -403,7 +403,13 @@ class InboxRow(_QueueRow, Base):
     """A committed inbound message waiting for (or done with) the bot's workers."""
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_claim", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_inbox_claim", "status", "available_at"),
+        Index("ix_inbox_conversation", "conversation", "id"),
+    )
+
+    # channel, address and thread in one string: messages of one conversation are handled in order.
+    conversation: Mapped[str] = mapped_column(String(600), default="", server_default="")
 
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -37,14 +37,15 @@ def _claimable(model: type[InboxRow] | type[OutboxRow], now: dt.datetime):  # no
 # --- inbox ---------------------------------------------------------------------------------
 
 
-def accept_inbound(*, session: Session, key: str, channel: str, payload: str, now: dt.datetime) -> bool:
+def accept_inbound(*, session: Session, key: str, channel: str, payload: str, now: dt.datetime,
+                   conversation: str = "") -> bool:
     """Store an inbound message; False (and no change) if its key was stored before."""
     if session.scalar(select(InboxRow.id).where(InboxRow.key == key)) is not None:
         return False
     try:
         with session.begin_nested():
             session.add(InboxRow(key=key, channel=channel, payload=payload, status=QueueStatus.PENDING,
-                                 available_at=now, received_at=now))
+                                 available_at=now, received_at=now, conversation=conversation))
     except IntegrityError:
         return False
     return True
@@ -52,8 +53,15 @@ def accept_inbound(*, session: Session, key: str, channel: str, payload: str, no
 
 def claim_inbound(*, session: Session, worker: str, limit: int, now: dt.datetime,
                   lease: dt.timedelta = DEFAULT_LEASE) -> list[InboxRow]:
+    """Claimable messages, at most one per conversation (the oldest unfinished), so replies keep their order."""
+    earlier = aliased(InboxRow)
+    blocked = exists().where(
+        earlier.conversation == InboxRow.conversation,
+        earlier.id < InboxRow.id,
+        earlier.status.in_((QueueStatus.PENDING, QueueStatus.PROCESSING)),
+    )
     rows = session.scalars(
-        select(InboxRow).where(_claimable(InboxRow, now)).order_by(InboxRow.id).limit(limit)
+        select(InboxRow).where(_claimable(InboxRow, now), ~blocked).order_by(InboxRow.id).limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
     for row in rows:

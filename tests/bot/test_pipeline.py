@@ -215,3 +215,24 @@ def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> N
         from desk.models import OutboxRow
 
         assert s.query(OutboxRow).count() == 12
+
+
+def test_silence_after_a_kb_answer_closes_it_as_potential_deflection(uow, bot) -> None:  # noqa: ANN001
+    pipeline, say, _, _ = bot
+    say("how do I unlock my account, it says locked out")
+    assert pipeline.expire_confirmations(now=NOW + dt.timedelta(hours=23)) == 0
+    assert pipeline.expire_confirmations(now=NOW + dt.timedelta(hours=25)) == 1
+    ticket = only_ticket(uow)
+    assert (ticket.status, ticket.resolution_code) == (Status.RESOLVED, ResolutionCode.POTENTIAL_DEFLECTION)
+    with uow() as s:
+        k = kpis.compute(session=s)
+        assert (k.potential_deflection_rate.numerator, k.self_service_rate.numerator) == (1, 0)
+
+
+def test_messages_of_one_conversation_are_handled_in_order(uow, bot) -> None:  # noqa: ANN001
+    pipeline, say, channel, _ = bot
+    for text in ("hello", "I forgot my password", "no"):
+        pipeline.accept(message(text))
+    say.drain()
+    texts = [reply.text for _, reply in channel.sent]
+    assert texts[0].startswith("Hello!") and "Did this solve it?" in texts[1] and "Sorry it didn't help" in texts[2]
