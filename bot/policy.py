@@ -134,10 +134,12 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
             return Decision(Action.NOT_SOLVED, (f"requester said {state.offered_article} did not help",),
                             intent=reading.intent, article_id=state.offered_article)
 
-    if state.open_ticket is not None and reading.intent not in ("greeting", "thanks", "ticket_status"):
-        if _WORKS_NOW.search(reading.text):
+    if state.open_ticket is not None:
+        if _WORKS_NOW.search(reading.text):  # whatever the classifier thinks ("never mind, thanks")
             return Decision(Action.RESOLVED_BY_REQUESTER, (f"requester says it works now (#{state.open_ticket})",))
-        return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said), intent=reading.intent)
+        if reading.intent not in ("greeting", "thanks", "ticket_status"):
+            return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said),
+                            intent=reading.intent)
 
     if state.resolved_ticket is not None and not _WORKS_NOW.search(reading.text) and kind != BOT:
         return Decision(Action.REOPEN, (f"message on #{state.resolved_ticket}, resolved inside the reopen window", said),

@@ -236,3 +236,54 @@ def test_messages_of_one_conversation_are_handled_in_order(uow, bot) -> None:  #
     say.drain()
     texts = [reply.text for _, reply in channel.sent]
     assert texts[0].startswith("Hello!") and "Did this solve it?" in texts[1] and "Sorry it didn't help" in texts[2]
+
+
+def test_out_of_scope_gets_one_clarifying_question_then_triage(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [question] = say("when will my November payslip be available?")
+    assert "Is this about an IT problem?" in question.text
+    with uow() as s:
+        assert tickets.list_tickets(session=s, statuses=None) == []
+    [handed] = say("I mean my salary payment, when does payroll pay this month")
+    ticket = only_ticket(uow)
+    assert ticket.ref in handed.text and ticket.intent == "oos"
+    with uow() as s:
+        t = tickets.get_ticket(session=s, number=ticket.number)
+        assert t.group.name == "Service Desk"
+        inbound = [m.text for m in tickets.thread(session=s, ticket=t) if m.direction is Direction.INBOUND]
+        assert len(inbound) == 2  # the first message came along with the ticket
+
+
+def test_it_works_now_resolves_and_a_later_message_reopens(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    say("my laptop will not turn on at all, black screen, power light off")
+    [resolved] = say("never mind, it works now after I charged it")
+    ticket = only_ticket(uow)
+    assert (ticket.status, ticket.resolution_code) == (Status.RESOLVED, ResolutionCode.REQUESTER)
+    assert ticket.ref in resolved.text
+    [reopened] = say("it happened again this morning, the laptop is dead again", at=NOW + dt.timedelta(days=2))
+    ticket = only_ticket(uow)
+    assert ticket.status is Status.OPEN and ticket.reopen_count == 1 and "reopened" in reopened.text
+
+
+def test_a_rate_limited_reply_waits_for_retry_after(uow, bot) -> None:  # noqa: ANN001
+    from bot.conversation import RateLimited
+
+    pipeline, _, _, _ = bot
+
+    class Throttled(RecordingChannel):
+        async def send(self, ref: ConversationRef, reply: Reply) -> None:
+            if not self.sent and self.failures:
+                self.failures -= 1
+                raise RateLimited(30)
+            self.sent.append((ref, reply))
+
+    channel = Throttled(failures=1)
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel}, worker="d3")
+    pipeline.accept(message("hello"))
+    pipeline.process_batch(now=NOW)
+    asyncio.run(dispatcher.dispatch_once(now=NOW))
+    asyncio.run(dispatcher.dispatch_once(now=NOW + dt.timedelta(seconds=29)))
+    assert channel.sent == []
+    asyncio.run(dispatcher.dispatch_once(now=NOW + dt.timedelta(seconds=30)))
+    assert len(channel.sent) == 1

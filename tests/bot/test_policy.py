@@ -1,0 +1,68 @@
+"""The policy is a pure function: every rule of DESIGN.md on hand-made readings."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.policy import Action, Reading, State, Thresholds, decide, yes_or_no
+
+T = Thresholds(answer_confidence=0.8, retrieval=0.45)
+
+
+def reading(intent: str, text: str = "text", confidence: float = 0.95, **kw) -> Reading:  # noqa: ANN003
+    base = dict(text=text, intent=intent, confidence=confidence, out_of_scope=False, frustrated=False,
+                frustration=0.1, top_article="KB-0001", top_article_score=0.7)
+    base.update(kw)
+    return Reading(**base)
+
+
+@pytest.mark.parametrize(
+    ("r", "state", "action"),
+    [
+        (reading("greeting", "hi"), State(), Action.GREET),
+        (reading("thanks", "thanks!"), State(), Action.THANK),
+        (reading("ticket_status", "any news?"), State(), Action.TICKET_STATUS),
+        (reading("human_agent", "let me talk to a person"), State(), Action.HANDOFF),
+        (reading("password_reset"), State(), Action.ANSWER_FROM_KB),
+        (reading("password_reset", top_article_score=0.2), State(), Action.OPEN_TICKET),
+        (reading("password_reset", confidence=0.5), State(), Action.CLARIFY),
+        (reading("password_reset", confidence=0.5), State(clarifications=1), Action.OPEN_TICKET),
+        (reading("password_reset", frustrated=True, frustration=0.9), State(), Action.OPEN_TICKET),
+        (reading("software_access"), State(), Action.OPEN_TICKET),
+        (reading("network_outage"), State(), Action.OPEN_TICKET),
+        (reading("phishing_report"), State(), Action.SECURITY_INCIDENT),
+        (reading("oos", out_of_scope=True), State(), Action.CLARIFY),
+        (reading("vpn_connection", "also my wifi"), State(open_ticket=1001), Action.FOLLOW_UP),
+        (reading("vpn_connection", "it works now, thanks"), State(open_ticket=1001), Action.RESOLVED_BY_REQUESTER),
+        (reading("vpn_connection", "broken again"), State(resolved_ticket=1001), Action.REOPEN),
+        (reading("password_reset", "yes"), State(awaiting_confirmation=True, open_ticket=1, offered_article="KB-1"),
+         Action.CONFIRMED_SOLVED),
+        (reading("password_reset", "no", action=None), State(awaiting_confirmation=True, open_ticket=1),
+         Action.NOT_SOLVED),
+        (reading("greeting", "", action="no"), State(awaiting_confirmation=True, open_ticket=1), Action.NOT_SOLVED),
+    ],
+)
+def test_rules(r: Reading, state: State, action: Action) -> None:
+    decision = decide(r, state, T)
+    assert decision.action is action
+    assert decision.reasons  # every decision says why
+
+
+def test_scope_and_time_words_raise_impact_and_urgency() -> None:
+    d = decide(reading("application_down", "SAP is down for the whole company since this morning, urgent"), State(), T)
+    assert (d.impact, d.urgency_raise) == (1, 1)
+    d = decide(reading("application_down", "SAP is down for my team"), State(), T)
+    assert (d.impact, d.urgency_raise) == (2, 0)
+    d = decide(reading("application_down", "SAP is down", frustrated=True, frustration=0.9), State(), T)
+    assert d.urgency_raise == 1 and any("frustration" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize(("text", "answer"), [("yes", "yes"), ("Oui, merci", "yes"), ("no", "no"),
+                                              ("non", "no"), ("still broken", "no"), ("my printer", None)])
+def test_yes_or_no(text: str, answer: str | None) -> None:
+    assert yes_or_no(reading("thanks", text)) == answer
+
+
+def test_it_works_now_wins_whatever_the_intent() -> None:
+    d = decide(reading("thanks", "never mind, it works now, thanks"), State(open_ticket=1001), T)
+    assert d.action is Action.RESOLVED_BY_REQUESTER
