@@ -115,14 +115,34 @@ def serve(
         out.print(f"  {state}")
     config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
                             log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=5)
-    asyncio.run(run_service(uvicorn.Server(config), pipeline, adapters))
+    asyncio.run(run_service(_draining_server(config), pipeline, adapters))
+
+
+def _draining_server(config):  # noqa: ANN001, ANN202
+    import contextlib
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn re-raises the SIGTERM it caught once HTTP is down, which would kill the process
+        before the workers finish the message in hand; this one lets ``run_service`` drain first."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # noqa: ANN202
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()
+
+    return DrainingServer(config)
 
 
 async def run_service(server, pipeline, adapters) -> None:  # noqa: ANN001
     """HTTP, channels, workers, dispatcher and monitors in one asyncio process.
 
     SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
-    the rest stays in the inbox for the next start.
+    the rest stays in the inbox for the next start (see ``DrainingServer``).
     """
     import anyio.to_thread
 

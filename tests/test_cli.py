@@ -122,8 +122,7 @@ def test_serve_answers_health_and_says_which_channels_are_off(tmp_path: Path) ->
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
-    # uvicorn shuts down gracefully, then re-raises SIGTERM so that the exit status tells why it stopped
-    assert server.returncode in (0, -signal.SIGTERM), output
+    assert server.returncode == 0, output
     assert "Application shutdown complete" in output
     assert "Slack: off, DESKBOT_SLACK_BOT_TOKEN not set" in output
     assert "Telegram: off, DESKBOT_TELEGRAM_BOT_TOKEN not set" in output
