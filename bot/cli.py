@@ -156,8 +156,9 @@ async def run_service(server, pipeline, adapters) -> None:  # noqa: ANN001
 
         for adapter in adapters.values():
             await adapter.start(on_message)
-        loops = Loops(pipeline=pipeline, dispatcher=Dispatcher(uow=pipeline.uow, channels=adapters,
-                                                               worker=pipeline.worker))
+        loops = Loops(pipeline=pipeline, dispatchers=[
+            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}")
+            for name, adapter in adapters.items()])
         await loops.start()
     try:
         await server.serve()

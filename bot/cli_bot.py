@@ -67,7 +67,7 @@ def worker() -> None:
     from bot.runtime import Loops
 
     deskbot = _deskbot()
-    loops = Loops(pipeline=deskbot.pipeline, dispatcher=None)
+    loops = Loops(pipeline=deskbot.pipeline)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -101,6 +101,7 @@ class Deskbot:
             reopen_window=dt.timedelta(days=s.reopen_window_days),
             major_incident_count=s.major_incident_count,
             major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
+            major_incident_similarity=s.major_incident_similarity,
             kb_url=f"{s.public_url.rstrip('/')}/kb",
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
         )

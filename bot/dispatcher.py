@@ -22,6 +22,7 @@ class Dispatcher:
         self.worker = worker
         self.max_attempts = max_attempts
         self.batch_size = batch_size
+        self.name = ",".join(sorted(self.channels))
 
     def _claim(self, now: dt.datetime) -> list[tuple[int, str, ConversationRef, str]]:
         with self.uow() as session:

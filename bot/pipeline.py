@@ -41,6 +41,7 @@ class BotSettings:
     batch_size: int = 16
     major_incident_count: int = 3
     major_incident_window: dt.timedelta = dt.timedelta(minutes=30)
+    major_incident_similarity: float = 0.75  # cosine of two reports' texts that counts as "the same problem"
     lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
     kb_url: str = "http://127.0.0.1:8080/kb"
 
@@ -265,15 +266,19 @@ class _Act:
             return None
         problem = tickets.active_problem_for(session=s, intent=ticket.intent)
         if problem is None:
-            recent = tickets.recent_unlinked_incidents(session=s, intent=ticket.intent,
-                                                       since=self.now - settings.major_incident_window)
+            others = [t for t in tickets.recent_unlinked_incidents(session=s, since=self.now - settings.major_incident_window)
+                      if t.id != ticket.id]
+            similarity = self.p.analyzer.similarities(ticket.description or ticket.subject,
+                                                      [t.description or t.subject for t in others])
+            recent = [ticket] + [t for t, sim in zip(others, similarity)
+                                 if t.intent == ticket.intent or sim >= settings.major_incident_similarity]
             if len({t.requester_id for t in recent}) < settings.major_incident_count:
                 return None
             problem = tickets.open_ticket(
                 session=s, requester_id=ticket.requester_id, subject=f"Major incident: {ticket.intent} reported by "
                 f"{len(recent)} people", channel="bot", actor="bot", ticket_type=TicketType.PROBLEM,
                 intent=ticket.intent, impact=Level.HIGH, urgency=Level.HIGH, now=self.now)
-            for incident in recent:
+            for incident in sorted(recent, key=lambda t: t.id):
                 tickets.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="bot")
             self.p.notifier.major_incident(problem.ref, problem.group.name if problem.group else None,
                                            tuple(t.ref for t in recent))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import anyio.to_thread
 
@@ -16,10 +17,10 @@ log = logging.getLogger("deskbot.runtime")
 class Loops:
     """Runs until ``stop()``; in-flight work finishes, the rest stays in the inbox for the next start."""
 
-    def __init__(self, *, pipeline: Pipeline, dispatcher: Dispatcher | None, poll: float = 0.2,
+    def __init__(self, *, pipeline: Pipeline, dispatchers: Sequence[Dispatcher] = (), poll: float = 0.2,
                  housekeeping_every: float = 60.0):
         self.pipeline = pipeline
-        self.dispatcher = dispatcher
+        self.dispatchers = list(dispatchers)  # one per channel: a slow platform never holds up another
         self.poll = poll
         self.housekeeping_every = housekeeping_every
         self._stopping = asyncio.Event()
@@ -28,8 +29,8 @@ class Loops:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name="worker"),
                        asyncio.create_task(self._housekeeping(), name="housekeeping")]
-        if self.dispatcher is not None:
-            self._tasks.append(asyncio.create_task(self._dispatch(), name="dispatcher"))
+        for dispatcher in self.dispatchers:
+            self._tasks.append(asyncio.create_task(self._dispatch(dispatcher), name=f"dispatcher {dispatcher.name}"))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -51,11 +52,10 @@ class Loops:
             if not done:
                 await self._sleep(self.poll)
 
-    async def _dispatch(self) -> None:
-        assert self.dispatcher is not None
+    async def _dispatch(self, dispatcher: Dispatcher) -> None:
         while not self._stopping.is_set():
             try:
-                sent = await self.dispatcher.dispatch_once()
+                sent = await dispatcher.dispatch_once()
             except Exception:  # noqa: BLE001
                 log.exception("dispatcher loop error")
                 sent = 0

@@ -468,7 +468,8 @@ def active_problem_for(*, session: Session, intent: str) -> Ticket | None:
                                                Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id.desc()))
 
 
-def recent_unlinked_incidents(*, session: Session, intent: str, since: dt.datetime) -> Sequence[Ticket]:
+def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:
+    """Active incidents opened since ``since`` that no problem links yet."""
     return session.scalars(select(Ticket).where(
-        Ticket.type == TicketType.INCIDENT, Ticket.intent == intent, Ticket.created_at >= since,
+        Ticket.type == TicketType.INCIDENT, Ticket.created_at >= since,
         Ticket.status.in_(ACTIVE_STATUSES), Ticket.parent_id.is_(None)).order_by(Ticket.id)).all()

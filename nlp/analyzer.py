@@ -83,6 +83,13 @@ class Analyzer:
         log.info("now serving model %s", version)
         return True
 
+    def similarities(self, text: str, others: Sequence[str]) -> list[float]:
+        """Cosine similarity of ``text`` to each of ``others`` (e.g. to spot many reports of one outage)."""
+        if not others:
+            return []
+        vectors = self._embedder.encode([text, *others])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
     def analyze(self, text: str) -> Analysis:
         return self.analyze_many([text])[0]
 
