@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,13 +19,12 @@ from bot.notify import Notifier, SlaNotice, TicketNotice
 from bot.policy import Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
-from desk.domain import ACTIVE_STATUSES, ConversationWait, DuplicateKey
+from desk.domain import ACTIVE_STATUSES, ConversationWait
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from desk.models import Conversation, Ticket
-
     from nlp import Analysis, Analyzer
 
 log = logging.getLogger("deskbot.worker")
@@ -126,16 +125,15 @@ class Pipeline:
         decision = decide(reading, state, thresholds)
         act = _Act(self, session, message, analysis, conversation, requester.id, decision, now)
         replies = act.run()
-        inbound = tickets.add_message(
+        tickets.add_message(
             session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
             direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
-            text=message.text, now=now, author_identity_id=None,
+            text=message.text, now=now,
         )
         if conversation.ticket is not None:
             tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
                                 channel="bot", text=f"decision {decision.action.value}: {decision.explain()}", now=now)
-        del inbound
         for i, reply in enumerate(replies):
             key = f"{message.key}:reply:{i}"
             tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
@@ -400,4 +398,4 @@ class _Act:
                       "see (an error message helps)?")]
 
 
-__all__ = ["BotSettings", "DuplicateKey", "Pipeline"]
+__all__ = ["BotSettings", "Pipeline"]
