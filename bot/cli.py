@@ -108,6 +108,9 @@ def serve(
         webchat = deskbot.webchat()
         routers.append(webchat.router())
         adapters[webchat.name] = webchat
+        if settings.email_enabled:
+            email = deskbot.email()
+            adapters[email.name] = email
         out.print(f"  Bot: on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections")
     out.print(f"[bold]deskbot[/bold] on http://{host}:{port}  (database: {deskbot.engine.url.render_as_string()})")
     out.print(f"  HTTP app: on, health at http://{host}:{port}/health")

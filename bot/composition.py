@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bot.notify import LogNotifier
+    from channels.email import EmailChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
     from nlp import Analyzer, Embedder, ModelRegistry
@@ -40,8 +41,11 @@ def channel_states(settings: Settings) -> list[ChannelState]:
         ChannelState("Web chat", True, f"at {chat_url} (no mail relay yet: one-time codes are written to this log)"),
         ChannelState(
             "Email",
-            False,
-            "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else f"{not_built} (would listen on {settings.smtp_host}:{settings.smtp_port})",
+            settings.email_enabled,
+            "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else
+            f"SMTP on {settings.smtp_host}:{settings.smtp_port} for {', '.join(settings.email_addresses)}; "
+            + (f"replies through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
+               else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set"),
         ),
     ]
     if settings.slack_bot_token is None:
@@ -134,6 +138,13 @@ class Deskbot:
             logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
 
         return WebChatChannel(send_code=log_code)
+
+    def email(self) -> "EmailChannel":
+        from channels.email import EmailChannel
+
+        s = self.settings
+        return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
+                            max_bytes=s.smtp_max_bytes, relay_host=s.smtp_relay_host, relay_port=s.smtp_relay_port)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -51,6 +51,7 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     action: str | None = None  # a button's value ("yes", "no") when the message is a click
     raw: str = ""  # the platform payload, kept read-only for audit
+    automated: str | None = None  # why a machine sent it (out-of-office, bounce, list): stored, never answered
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,6 +76,7 @@ class InboundMessage:
             ),
             action=data.get("action"),
             raw=data.get("raw", ""),
+            automated=data.get("automated"),
         )
 
 

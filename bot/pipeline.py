@@ -110,6 +110,14 @@ class Pipeline:
                                              display_name=sender.display_name, email=sender.email,
                                              email_verified=sender.email_verified)
         conversation = self._conversation(session, message.conversation, requester.id)
+        if message.automated:  # an out-of-office, a bounce, a list: kept with its thread, never answered
+            tickets.add_message(session=session, idempotency_key=message.key, ticket=conversation.ticket,
+                                conversation=conversation, direction=Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
+                                channel=message.conversation.channel, text=message.text, now=now)
+            if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
+                raise RuntimeError("lease lost: another worker reclaimed this message")
+            log.info("%s stored without a reply (%s)", message.key, message.automated)
+            return
         state = self._state(session, conversation, now)
         hit = analysis.kb_hits[0] if analysis.kb_hits else None
         reading = Reading(

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     email_enabled: bool = True
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(2525, ge=0, le=65535)
+    email_addresses: list[str] = ["support@deskbot.example"]  # mail to any other address gets 550
+    smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
+    smtp_relay_port: int = Field(25, ge=1, le=65535)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -1,0 +1,123 @@
+"""The email channel: an SMTP server (aiosmtpd) for the support address, replies through a relay.
+
+The server answers ``250`` only after the bot committed the message; anything else gets a
+clear SMTP error and the sending server keeps the mail and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP
+
+from bot.conversation import ConversationRef, Identity, InboundMessage, OnMessage, Reply, SendError
+from channels.email._parse import LOOP_HEADER, LOOP_VALUE, parse_mail
+
+log = logging.getLogger("deskbot.email")
+
+
+class _Handler:
+    def __init__(self, channel: EmailChannel):
+        self.channel = channel
+
+    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:  # noqa: ANN001, N802
+        if address.strip().lower() not in self.channel.addresses:
+            return "550 5.1.1 not a support address of this service desk"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        return await self.channel._receive(envelope.original_content or b"", envelope.mail_from or "")
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, *, host: str, port: int, addresses: tuple[str, ...], max_bytes: int,
+                 relay_host: str | None = None, relay_port: int = 25, domain: str = "deskbot.example"):
+        self.addresses = frozenset(a.strip().lower() for a in addresses)
+        self._host, self._port, self._max_bytes = host, port, max_bytes
+        self._relay_host, self._relay_port, self._domain = relay_host, relay_port, domain
+        self._server: asyncio.base_events.Server | None = None
+        self._on_message: OnMessage | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is not None:
+            return self._server.sockets[0].getsockname()[1]
+        return self._port
+
+    async def start(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+        loop = asyncio.get_running_loop()
+        handler = _Handler(self)
+        self._server = await loop.create_server(
+            lambda: SMTP(handler, data_size_limit=self._max_bytes, hostname=self._domain, ident="deskbot"),
+            self._host, self._port)
+
+    async def stop(self) -> None:
+        self._on_message = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _receive(self, raw: bytes, mail_from: str) -> str:
+        if self._on_message is None:
+            return "421 4.3.2 service shutting down, try again later"
+        if len(raw) > self._max_bytes:
+            return f"552 5.3.4 message too big (limit {self._max_bytes} bytes)"
+        mail = parse_mail(raw, own_addresses=self.addresses)
+        sender = mail.sender or mail_from.strip().lower()
+        if not sender:
+            return "550 5.1.7 no sender address"
+        message = InboundMessage(
+            key=f"email:{mail.message_id}",
+            conversation=ConversationRef("email", sender, mail.thread_root),
+            # The company's MTA authenticated the sender before relaying to us.
+            sender=Identity("email", sender, mail.sender_name, sender, email_verified=True),
+            text=mail.text or mail.subject, subject=mail.subject, received_at=dt.datetime.now(dt.UTC),
+            attachments=mail.attachments, raw=raw.decode("utf-8", errors="replace"), automated=mail.automated,
+        )
+        try:
+            await self._on_message(message)
+        except Exception:  # noqa: BLE001 - not committed: the sending server must retry
+            log.exception("could not store mail %s", mail.message_id)
+            return "451 4.3.0 could not store the message, try again later"
+        return "250 2.0.0 message accepted"
+
+    async def send(self, ref: ConversationRef, reply: Reply) -> None:
+        if self._relay_host is None:
+            raise SendError("no mail relay configured (DESKBOT_SMTP_RELAY_HOST)")
+        mail = EmailMessage()
+        support = sorted(self.addresses)[0]
+        mail["From"] = formataddr(("IT Service Desk", support))
+        mail["To"] = ref.address
+        mail["Subject"] = f"Re: your IT request{f' [{reply.ticket_ref}]' if reply.ticket_ref else ''}"
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = f"<{uuid.uuid4().hex}@{self._domain}>"
+        if ref.thread:
+            mail["In-Reply-To"] = f"<{ref.thread}>"
+            mail["References"] = f"<{ref.thread}>"
+        mail["Auto-Submitted"] = "auto-replied"
+        mail[LOOP_HEADER] = LOOP_VALUE
+        text = reply.as_plain_text().replace("(reply YES or NO)", "Reply YES or NO to this email.")
+        mail.set_content(text)
+        mail.add_alternative("<html><body>" + "".join(
+            f"<p>{_escape(p)}</p>" for p in text.split("\n\n")) + "</body></html>", subtype="html")
+        try:
+            await aiosmtplib.send(mail, hostname=self._relay_host, port=self._relay_port, timeout=30)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise SendError(f"relay {self._relay_host}:{self._relay_port}: {exc}") from exc
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text).replace("\n", "<br>")

@@ -1,0 +1,176 @@
+"""Reading one inbound mail: the new text only, the thread it belongs to, and whether a machine sent it."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+
+from bot.conversation import Attachment
+
+LOOP_HEADER = "X-Loop"
+LOOP_VALUE = "deskbot"
+_MACHINE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(\+.*)?@", re.I)
+_QUOTE_STARTS = [
+    re.compile(r"^-{2,}\s*Original Message\s*-{2,}", re.I),
+    re.compile(r"^-{2,}\s*Message d'origine\s*-{2,}", re.I),
+    re.compile(r"^On .{4,200}wrote:\s*$", re.I),
+    re.compile(r"^Le .{4,200}a écrit\s?:\s*$", re.I),
+    re.compile(r"^(From|De)\s?:\s.+", re.I),  # Outlook's header block of the quoted mail
+    re.compile(r"^_{10,}\s*$"),
+    re.compile(r"^Begin forwarded message:", re.I),
+]
+_SIGNATURE = re.compile(r"^(--|-- |—|Sent from my (iPhone|iPad|Android)|Envoyé de mon)\s*", re.I)
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str  # without angle brackets; a content hash when the mail has none
+    sender: str  # lower-cased address
+    sender_name: str
+    subject: str
+    text: str  # the new text, quotes and signature removed
+    full_text: str
+    thread_root: str  # the first message of the thread (References, then In-Reply-To, then itself)
+    automated: str | None
+    attachments: tuple[Attachment, ...] = field(default=())
+    ticket_ref: int | None = None  # "[#1234]" in the subject
+
+
+class _TextFromHtml(HTMLParser):
+    _SKIP = {"script", "style", "head", "title"}
+    _BREAK = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "table", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ANN001
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _TextFromHtml()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # noqa: BLE001 - broken HTML still yields what was read
+        pass
+    text = html.unescape("".join(parser.parts)).replace("\xa0", " ")
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def new_text(full: str) -> str:
+    """The part of a mail its author just wrote: above the quoted history and the signature."""
+    kept = []
+    for line in full.splitlines():
+        stripped = line.strip()
+        if any(p.match(stripped) for p in _QUOTE_STARTS) or _SIGNATURE.match(line):
+            break
+        if stripped.startswith(">"):
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def _ids(value: str | None) -> list[str]:
+    return re.findall(r"<([^<>\s]+)>", value or "")
+
+
+def machine_reason(message: EmailMessage, own_addresses: frozenset[str]) -> str | None:
+    """Why this mail must not be answered, or None for a person's mail (RFC 3834 and common practice)."""
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if str(message.get(LOOP_HEADER, "")).strip().lower() == LOOP_VALUE:
+        return "our own X-Loop header"
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    if precedence in ("bulk", "junk", "list"):
+        return f"Precedence: {precedence}"
+    if message.get("X-Auto-Response-Suppress"):
+        return "X-Auto-Response-Suppress"
+    if message.get("List-Id") or message.get("List-Unsubscribe"):
+        return "mailing list"
+    if message.get_content_type() == "multipart/report":
+        return "delivery status notification"
+    if "Return-Path" in message and str(message["Return-Path"]).strip() in ("<>", ""):
+        return "empty Return-Path"
+    sender = parseaddr(str(message.get("From", "")))[1].lower()
+    if _MACHINE_SENDERS.match(sender):
+        return f"machine sender {sender}"
+    if sender in own_addresses:
+        return "our own address"
+    return None
+
+
+def _body_text(message: EmailMessage) -> str:
+    try:
+        body = message.get_body(preferencelist=("plain", "html"))
+    except Exception:  # noqa: BLE001
+        body = None
+    if body is None:
+        return ""
+    try:
+        content = body.get_content()
+    except Exception:  # noqa: BLE001 - undecodable: keep the raw payload as text
+        payload = body.get_payload(decode=True) or b""
+        content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
+    if body.get_content_type() == "text/html":
+        return html_to_text(content)
+    return content.replace("\r\n", "\n").strip()
+
+
+def _attachments(message: EmailMessage) -> tuple[Attachment, ...]:
+    found = []
+    for part in message.iter_attachments() if message.is_multipart() else ():
+        try:
+            content = part.get_payload(decode=True) or b""
+        except Exception:  # noqa: BLE001
+            content = b""
+        if isinstance(content, bytes) and content:
+            found.append(Attachment(part.get_filename() or "attachment", part.get_content_type(), content))
+    return tuple(found)
+
+
+def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
+    """Never raises on bad MIME: what can be read is returned."""
+    message = message_from_bytes(raw, policy=policy.default)
+    try:
+        subject = " ".join(str(message.get("Subject", "")).split())
+    except Exception:  # noqa: BLE001
+        subject = ""
+    try:
+        name, sender = getaddresses([str(message.get("From", ""))])[0]
+    except Exception:  # noqa: BLE001
+        name, sender = "", ""
+    ids = _ids(str(message.get("Message-ID", "")))
+    message_id = ids[0] if ids else "sha256-" + hashlib.sha256(raw).hexdigest()
+    references = _ids(str(message.get("References", ""))) or _ids(str(message.get("In-Reply-To", "")))
+    full = _body_text(message)
+    ref = re.search(r"\[#(\d{3,})\]", subject)
+    return ParsedMail(
+        message_id=message_id, sender=sender.lower(), sender_name=name, subject=subject,
+        text=new_text(full), full_text=full, thread_root=references[0] if references else message_id,
+        automated=machine_reason(message, own_addresses), attachments=_attachments(message),
+        ticket_ref=int(ref.group(1)) if ref else None,
+    )
