@@ -101,7 +101,9 @@ class EmailChannel:
         mail["To"] = ref.address
         mail["Subject"] = f"Re: your IT request{f' [{reply.ticket_ref}]' if reply.ticket_ref else ''}"
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = f"<{uuid.uuid4().hex}@{self._domain}>"
+        # The ticket number rides in our Message-ID too, so a reply that lost the subject still finds it.
+        number = f"ticket-{reply.ticket_ref.lstrip('#')}." if reply.ticket_ref else ""
+        mail["Message-ID"] = f"<{number}{uuid.uuid4().hex}@{self._domain}>"
         if ref.thread:
             mail["In-Reply-To"] = f"<{ref.thread}>"
             mail["References"] = f"<{ref.thread}>"

@@ -25,7 +25,10 @@ _QUOTE_STARTS = [
     re.compile(r"^_{10,}\s*$"),
     re.compile(r"^Begin forwarded message:", re.I),
 ]
-_SIGNATURE = re.compile(r"^(--|-- |—|Sent from my (iPhone|iPad|Android)|Envoyé de mon)\s*", re.I)
+_SIGNATURE = re.compile(r"^(--|-- |—)\s*$|^(Sent from (my )?[\w .-]{2,40}|Envoyé (de|depuis|à partir de) .{2,40})$", re.I)
+_CLOSING = re.compile(r"^(kind |best |warm |many )?(regards|thanks|thank you|cheers|cordialement|bien à vous|"
+                      r"merci|bonne journée|sincerely)[,.!]?$", re.I)
+_ATTRIBUTION = re.compile(r"^(On .{4,200}|Le .{4,200})(wrote|a écrit)\s?:\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,38 @@ def html_to_text(markup: str) -> str:
 
 
 def new_text(full: str) -> str:
-    """The part of a mail its author just wrote: above the quoted history and the signature."""
-    kept = []
-    for line in full.splitlines():
+    """The part of a mail its author just wrote: above the quoted history and the signature.
+
+    A bottom-posted reply (the new text under the quote) is found too.
+    """
+    lines = [line.replace("\ufeff", "") for line in full.splitlines()]
+    kept: list[str] = []
+    for i, line in enumerate(lines):
         stripped = line.strip()
-        if any(p.match(stripped) for p in _QUOTE_STARTS) or _SIGNATURE.match(line):
+        joined = f"{stripped} {lines[i + 1].strip()}" if i + 1 < len(lines) else stripped  # a wrapped "wrote:"
+        if (any(p.match(stripped) for p in _QUOTE_STARTS) or _ATTRIBUTION.match(joined)
+                or _SIGNATURE.match(stripped)):
             break
         if stripped.startswith(">"):
             continue
         kept.append(line.rstrip())
-    return "\n".join(kept).strip()
+    text = _without_closing("\n".join(kept).strip())
+    if text:
+        return text
+    below = [ln for ln in lines if not ln.strip().startswith(">") and not _ATTRIBUTION.match(ln.strip())]
+    cut = next((i for i, ln in enumerate(below) if _SIGNATURE.match(ln.strip())), len(below))
+    return _without_closing("\n".join(below[:cut]).strip())
+
+
+def _without_closing(text: str) -> str:
+    """Drop a signature block that follows a closing line ("Kind regards," and a few short lines)."""
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if _CLOSING.match(lines[i].strip()):
+            if len(lines) - i <= 12 and i > 0:
+                return "\n".join(lines[:i]).strip()
+            break
+    return text
 
 
 def _ids(value: str | None) -> list[str]:
@@ -135,8 +160,14 @@ def _body_text(message: EmailMessage) -> str:
     except Exception:  # noqa: BLE001 - undecodable: keep the raw payload as text
         payload = body.get_payload(decode=True) or b""
         content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
+    if re.search("[\x80-\x9f]", content):  # labelled ISO-8859-1, written as Windows-1252
+        try:
+            content = content.encode("latin-1").decode("cp1252")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
     if body.get_content_type() == "text/html":
-        return html_to_text(content)
+        content = html_to_text(content)
+    content = re.sub(r"\[cid:[^\]]+\]", "", content)  # where an inline image sat
     return content.replace("\r\n", "\n").strip()
 
 
@@ -167,10 +198,15 @@ def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> Pa
     message_id = ids[0] if ids else "sha256-" + hashlib.sha256(raw).hexdigest()
     references = _ids(str(message.get("References", ""))) or _ids(str(message.get("In-Reply-To", "")))
     full = _body_text(message)
-    ref = re.search(r"\[#(\d{3,})\]", subject)
+    ref = re.search(r"\[#(\d{3,})\]", subject) or next(
+        (m for m in (re.match(r"ticket-(\d+)\.", i) for i in references + _ids(str(message.get("In-Reply-To", ""))))
+         if m), None)
+    automated = machine_reason(message, own_addresses)
+    if ref is None and automated:  # a bounce quotes our original message, with its ticket-numbered id
+        ref = re.search(r"<ticket-(\d+)\.", raw.decode("utf-8", errors="replace"))
     return ParsedMail(
         message_id=message_id, sender=sender.lower(), sender_name=name, subject=subject,
         text=new_text(full), full_text=full, thread_root=references[0] if references else message_id,
-        automated=machine_reason(message, own_addresses), attachments=_attachments(message),
+        automated=automated, attachments=_attachments(message),
         ticket_ref=int(ref.group(1)) if ref else None,
     )
