@@ -52,6 +52,7 @@ class InboundMessage:
     action: str | None = None  # a button's value ("yes", "no") when the message is a click
     raw: str = ""  # the platform payload, kept read-only for audit
     automated: str | None = None  # why a machine sent it (out-of-office, bounce, list): stored, never answered
+    ticket_hint: int | None = None  # a ticket number the message names ("[#1042]" in a mail subject)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -77,6 +78,7 @@ class InboundMessage:
             action=data.get("action"),
             raw=data.get("raw", ""),
             automated=data.get("automated"),
+            ticket_hint=data.get("ticket_hint"),
         )
 
 

@@ -19,7 +19,7 @@ from bot.notify import Notifier, SlaNotice, TicketNotice
 from bot.policy import Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
-from desk.domain import ACTIVE_STATUSES, ConversationWait
+from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -110,6 +110,8 @@ class Pipeline:
                                              display_name=sender.display_name, email=sender.email,
                                              email_verified=sender.email_verified)
         conversation = self._conversation(session, message.conversation, requester.id)
+        if conversation.ticket is None and message.ticket_hint is not None:
+            self._join_named_ticket(session, conversation, message, requester.id)
         if message.automated:  # an out-of-office, a bounce, a list: kept with its thread, never answered
             tickets.add_message(session=session, idempotency_key=message.key, ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
@@ -154,6 +156,17 @@ class Pipeline:
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")
         log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
+
+    def _join_named_ticket(self, session: Session, conversation: Conversation, message: InboundMessage,
+                           requester_id: int) -> None:
+        """A message naming a ticket ("[#1042]") joins it: only the requester's own ticket, never another's;
+        a bounce (a machine's mail about our message) joins whatever ticket it names."""
+        try:
+            ticket = tickets.get_ticket(session=session, number=message.ticket_hint)
+        except NotFound:
+            return
+        if ticket.requester_id == requester_id or message.automated:
+            conversations.attach_ticket(session=session, conversation=conversation, ticket=ticket)
 
     def _conversation(self, session: Session, ref: ConversationRef, requester_id: int) -> Conversation:
         return conversations.get_or_create(session=session, channel=ref.channel, address=ref.address,

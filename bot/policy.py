@@ -137,7 +137,9 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
     if state.open_ticket is not None:
         if _WORKS_NOW.search(reading.text):  # whatever the classifier thinks ("never mind, thanks")
             return Decision(Action.RESOLVED_BY_REQUESTER, (f"requester says it works now (#{state.open_ticket})",))
-        if reading.intent not in ("greeting", "thanks", "ticket_status"):
+        smalltalk = (reading.intent in ("greeting", "thanks", "ticket_status") and not reading.out_of_scope
+                     and reading.confidence >= thresholds.answer_confidence)
+        if not smalltalk:  # anything else said in a ticket's conversation belongs to that ticket
             return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said),
                             intent=reading.intent)
 

@@ -84,6 +84,7 @@ class EmailChannel:
             sender=Identity("email", sender, mail.sender_name, sender, email_verified=True),
             text=mail.text or mail.subject, subject=mail.subject, received_at=dt.datetime.now(dt.UTC),
             attachments=mail.attachments, raw=raw.decode("utf-8", errors="replace"), automated=mail.automated,
+            ticket_hint=mail.ticket_ref,
         )
         try:
             await self._on_message(message)

@@ -103,3 +103,55 @@ def test_locked_account_by_mail_yes_closes_and_out_of_office_gets_no_answer(uow,
         relay.close()
 
     asyncio.run(scenario())
+
+
+def test_the_ticket_number_in_a_subject_threads_only_the_requesters_own_mail(uow, analyzer) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        relay = await loop.create_server(lambda: SMTP(sink), "127.0.0.1", 0)
+        channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000,
+                               relay_host="127.0.0.1", relay_port=relay.sockets[0].getsockname()[1])
+        pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="w")
+        dispatcher = Dispatcher(uow=uow, channels={"email": channel}, worker="d")
+
+        async def on_message(message):  # noqa: ANN001, ANN202
+            return await asyncio.to_thread(pipeline.accept, message)
+
+        await channel.start(on_message)
+
+        async def send(message: EmailMessage) -> None:
+            def blocking() -> None:
+                with smtplib.SMTP("127.0.0.1", channel.port) as client:
+                    client.send_message(message)
+
+            await asyncio.to_thread(blocking)
+            while await asyncio.to_thread(pipeline.process_batch):
+                pass
+            while await dispatcher.dispatch_once():
+                pass
+
+        await send(mail("SAP access", "Please give me access to SAP for the new finance project.",
+                        message_id="<s1@corp.example>"))
+        with uow() as s:
+            [ticket] = tickets.list_tickets(session=s)
+            number = ticket.number
+        # A new mail (fresh Message-ID, no References) naming the ticket in its subject: the same ticket.
+        await send(mail(f"Re: SAP access [#{number}]", "My manager approved it this morning.",
+                        message_id="<s2@corp.example>"))
+        # Someone else quoting that number never joins another person's ticket.
+        await send(mail(f"[#{number}] SAP", "I need SAP access too, for the audit.", message_id="<s3@corp.example>",
+                        sender="bob@corp.example"))
+        with uow() as s:
+            found = tickets.list_tickets(session=s)
+            assert len(found) == 2
+            first = tickets.get_ticket(session=s, number=number)
+            texts = [m.text for m in tickets.thread(session=s, ticket=first) if m.direction.value == "inbound"]
+            assert texts == ["Please give me access to SAP for the new finance project.",
+                             "My manager approved it this morning."]
+        bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in sink.mails]
+        assert any(f"added that to ticket #{number}" in b for b in bodies), bodies
+        await channel.stop()
+        relay.close()
+
+    asyncio.run(scenario())

@@ -66,3 +66,10 @@ def test_yes_or_no(text: str, answer: str | None) -> None:
 def test_it_works_now_wins_whatever_the_intent() -> None:
     d = decide(reading("thanks", "never mind, it works now, thanks"), State(open_ticket=1001), T)
     assert d.action is Action.RESOLVED_BY_REQUESTER
+
+
+def test_an_unclear_message_in_a_ticket_conversation_is_a_follow_up() -> None:
+    d = decide(reading("thanks", "My manager approved it this morning.", confidence=0.4), State(open_ticket=1000), T)
+    assert d.action is Action.FOLLOW_UP
+    d = decide(reading("thanks", "thanks a lot!", confidence=0.97), State(open_ticket=1000), T)
+    assert d.action is Action.THANK
