@@ -25,8 +25,6 @@ CLINC = ROOT.parent / "shared" / "bench" / "clinc150" / "data_full.json"
 
 
 def _score(model, examples, vectors) -> dict[str, float]:  # noqa: ANN001
-    from nlp.intent import _confidence_threshold, _oos_threshold  # noqa: F401 - same rules as training
-
     report = model.evaluate(examples, vectors)
     return {"accuracy": report.accuracy, "oos_recall": report.oos_recall, "oos_precision": report.oos_precision,
             "macro_f1": report.macro_f1}

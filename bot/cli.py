@@ -85,6 +85,7 @@ def serve(
     import uvicorn
 
     from bot.http import create_app
+    from bot.runtime import DrainingServer, run_service
     from desk import migrate
     from nlp import ModelError
 
@@ -118,58 +119,7 @@ def serve(
         out.print(f"  {state}")
     config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
                             log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=5)
-    asyncio.run(run_service(_draining_server(config), pipeline, adapters))
-
-
-def _draining_server(config):  # noqa: ANN001, ANN202
-    import contextlib
-
-    import uvicorn
-
-    class DrainingServer(uvicorn.Server):
-        """uvicorn re-raises the SIGTERM it caught once HTTP is down, which would kill the process
-        before the workers finish the message in hand; this one lets ``run_service`` drain first."""
-
-        @contextlib.contextmanager
-        def capture_signals(self):  # noqa: ANN202
-            with super().capture_signals():
-                try:
-                    yield
-                finally:
-                    self._captured_signals.clear()
-
-    return DrainingServer(config)
-
-
-async def run_service(server, pipeline, adapters) -> None:  # noqa: ANN001
-    """HTTP, channels, workers, dispatcher and monitors in one asyncio process.
-
-    SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
-    the rest stays in the inbox for the next start (see ``DrainingServer``).
-    """
-    import anyio.to_thread
-
-    from bot.dispatcher import Dispatcher
-    from bot.runtime import Loops
-
-    loops = None
-    if pipeline is not None:
-        async def on_message(message):  # noqa: ANN001, ANN202
-            return await anyio.to_thread.run_sync(pipeline.accept, message)
-
-        for adapter in adapters.values():
-            await adapter.start(on_message)
-        loops = Loops(pipeline=pipeline, dispatchers=[
-            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}")
-            for name, adapter in adapters.items()])
-        await loops.start()
-    try:
-        await server.serve()
-    finally:
-        for adapter in adapters.values():
-            await adapter.stop()
-        if loops is not None:
-            await loops.stop()
+    asyncio.run(run_service(DrainingServer(config), pipeline, adapters))
 
 
 @db_app.command("upgrade")

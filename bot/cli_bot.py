@@ -37,11 +37,8 @@ def chat(
                               write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
     dispatcher = Dispatcher(uow=deskbot.uow, channels={"cli": channel}, worker=pipeline.worker)
 
-    async def on_message(message):  # noqa: ANN001, ANN202
-        return await asyncio.to_thread(pipeline.accept, message)
-
     async def session() -> None:
-        await channel.start(on_message)
+        await channel.start(pipeline.receive)
         out.print("Type your question (YES/NO answers 'did this solve it?'; Ctrl-D or 'quit' ends).")
         while True:
             try:

@@ -6,6 +6,7 @@ and the inbox row's "done" commit together, or not at all (then it is retried).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -67,6 +68,10 @@ class Pipeline:
             return queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
                                         payload=message.to_json(), now=message.received_at,
                                         conversation=f"{ref.channel}|{ref.address}|{ref.thread}")
+
+    async def receive(self, message: InboundMessage) -> bool:
+        """``accept`` for a channel's event loop: the commit runs in a thread, the loop stays free."""
+        return await asyncio.to_thread(self.accept, message)
 
     # --- processing -----------------------------------------------------------------------------
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio.to_thread
+import uvicorn
 
+from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
 from bot.pipeline import Pipeline
 
@@ -71,3 +74,40 @@ class Loops:
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping error")
             await self._sleep(self.housekeeping_every)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn re-raises the SIGTERM it caught once HTTP is down, which would kill the process
+    before the workers finish the message in hand; this one lets ``run_service`` drain first."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: ANN201
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
+async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
+                      adapters: Mapping[str, ChannelAdapter]) -> None:
+    """HTTP, channels, workers, one dispatcher per channel and the monitors in one asyncio process.
+
+    SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
+    the rest stays in the inbox for the next start (see ``DrainingServer``).
+    """
+    loops = None
+    if pipeline is not None:
+        for adapter in adapters.values():
+            await adapter.start(pipeline.receive)
+        loops = Loops(pipeline=pipeline, dispatchers=[
+            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}")
+            for name, adapter in adapters.items()])
+        await loops.start()
+    try:
+        await server.serve()
+    finally:
+        for adapter in adapters.values():
+            await adapter.stop()
+        if loops is not None:
+            await loops.stop()

@@ -106,14 +106,6 @@ def retry_inbound(*, session: Session, row_id: int, now: dt.datetime) -> InboxRo
     return row
 
 
-def pending_inbound(*, session: Session) -> int:
-    from sqlalchemy import func
-
-    return session.scalar(
-        select(func.count()).select_from(InboxRow).where(InboxRow.status.in_((QueueStatus.PENDING, QueueStatus.PROCESSING)))
-    ) or 0
-
-
 # --- outbox --------------------------------------------------------------------------------
 
 

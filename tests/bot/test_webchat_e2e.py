@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from bot.cli import run_service
 from bot.notify import LogNotifier
 from bot.pipeline import BotSettings, Pipeline
+from bot.runtime import run_service
 from channels.webchat import WebChatChannel
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
 
