@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -60,25 +61,59 @@ def _print_report(report: dict, title: str) -> None:
     out.print(per)
 
 
+_TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or JSON [[text, label]]; label "
+                                             "'oos' = out of scope) instead of the packaged data.")
+_VAL_FILE = typer.Option("--val", help="Validation file (thresholds are chosen on it); default: cut from --train.")
+_OOS_RECALL = typer.Option("--oos-recall", min=0.01, max=1.0,
+                           help="Choose the out-of-scope threshold for this recall on val (default: 85 % flag precision).")
+
+
+def _intent_table(report, title: str) -> Table:  # noqa: ANN001
+    table = Table("metric", "value", title=title)
+    for label, value in (
+        ("intent accuracy (in scope)", _pct(report.accuracy)), ("intent macro-F1", f"{report.macro_f1:.3f}"),
+        ("out-of-scope precision", _pct(report.oos_precision)), ("out-of-scope recall", _pct(report.oos_recall)),
+        ("calibration error (ECE)", f"{report.expected_calibration_error:.3f}"),
+        ("test texts", str(report.support)),
+    ):
+        table.add_row(label, value)
+    return table
+
+
 @nlp_app.command("train")
 def nlp_train(
     force: Annotated[bool, typer.Option(help="Activate even if it measures worse than the active model.")] = False,
     if_missing: Annotated[bool, typer.Option(help="Only train when no model is active (for set-up).")] = False,
+    train: Annotated[Optional[Path], _TRAIN_FILE] = None,
+    val: Annotated[Optional[Path], _VAL_FILE] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Held-out test file; default: cut from --train.")] = None,
+    oos_recall: Annotated[Optional[float], _OOS_RECALL] = None,
 ) -> None:
-    """Train on the base data plus agent-confirmed intents; activate if not worse than the active model."""
+    """Train on the packaged data plus agent-confirmed intents (or on --train FILE); activate if not worse."""
     from desk import tickets
-    from nlp import IntentExample, train_and_register
+    from nlp import IntentExample, labelled_splits, raw_throughput, train_and_register
 
     deskbot = _deskbot()
     if if_missing and deskbot.registry.active_version() is not None:
         out.print(f"model {deskbot.registry.active_version()} is active; nothing to do")
         return
-    with deskbot.uow() as session:
-        confirmed = [IntentExample(text, intent) for text, intent in tickets.confirmed_intent_examples(session=session)]
+    if train is None and (val is not None or test is not None):
+        raise typer.BadParameter("--val and --test need --train")
+    intents = labelled_splits(train, val, test) if train is not None else None
+    confirmed: list = []
+    if intents is None:  # agent-confirmed labels belong to the packaged taxonomy
+        with deskbot.uow() as session:
+            confirmed = [IntentExample(t, i) for t, i in tickets.confirmed_intent_examples(session=session)]
     with _progress() as progress:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
-                                    registry=deskbot.registry, extra=confirmed, force=force, progress=progress)
+                                    registry=deskbot.registry, extra=confirmed, intents=intents,
+                                    oos_recall_target=oos_recall, force=force, progress=progress)
     _print_report(result.report, f"model {result.version} on the held-out test split")
+    texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
+    raw = raw_throughput(deskbot.embedder, texts)
+    out.print(f"wall time {result.wall_seconds:.1f} s; embedded {result.embedding.texts} new text(s) in "
+              f"{result.embedding.seconds:.1f} s ({result.embedding.throughput:.0f} sentences/s; the raw model: "
+              f"{raw:.0f} sentences/s, {deskbot.settings.nlp_backend}, {deskbot.settings.nlp_threads} thread(s))")
     out.print(f"trained {result.version} with {len(confirmed)} agent-confirmed example(s); report and confusion "
               f"matrix in {result.folder}")
     out.print(f"{'activated' if result.activated else 'NOT activated'}: {result.reason}")
@@ -87,17 +122,40 @@ def nlp_train(
 
 
 @nlp_app.command("evaluate")
-def nlp_evaluate(version: Annotated[Optional[str], typer.Argument(help="Default: the active one.")] = None) -> None:
-    """Measure a model version on the current held-out test split."""
-    from nlp import evaluate_bundle, load_training_data
+def nlp_evaluate(
+    version: Annotated[Optional[str], typer.Argument(help="Default: the active one.")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Measure on this labelled file instead of the "
+                                                                "packaged held-out split.")] = None,
+    train: Annotated[Optional[Path], _TRAIN_FILE] = None,
+    val: Annotated[Optional[Path], _VAL_FILE] = None,
+    oos_recall: Annotated[Optional[float], _OOS_RECALL] = None,
+) -> None:
+    """Measure a model version (or, with --train, a throwaway model: nothing is activated)."""
+    from nlp import evaluate_bundle, evaluate_intents, load_labelled_file, load_training_data
 
     deskbot = _deskbot()
+    if train is not None or val is not None:
+        if test is None or train is None:
+            raise typer.BadParameter("--train needs --test (and --val needs --train)")
+        with _progress() as progress:
+            _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
+                                         train=load_labelled_file(train),
+                                         val=load_labelled_file(val) if val else (),
+                                         oos_recall_target=oos_recall, progress=progress)
+        out.print(_intent_table(report, f"a throwaway model trained on {train.name}, measured on {test.name}"))
+        return
     version = version or deskbot.registry.active_version()
     if version is None:
         from nlp import ModelError
 
         raise ModelError("no active model: run 'deskbot nlp train'")
     bundle = deskbot.registry.load(version)
+    if test is not None:
+        with _progress() as progress:
+            _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
+                                         model=bundle.intent, progress=progress)
+        out.print(_intent_table(report, f"model {version} on {test.name}"))
+        return
     with _progress() as progress:
         report = evaluate_bundle(bundle, load_training_data(deskbot.nlp_data_dir), deskbot.embedder, progress)
     _print_report(report, f"model {version} on the held-out test split")

@@ -5,13 +5,14 @@ Nothing heavy loads at import; models load on first use. ``nlp`` imports nothing
 
 from nlp.analyzer import Analysis, Analyzer
 from nlp.embeddings import CachedEmbedder, Embedder, HashingEmbedder, TorchEmbedder, make_embedder
-from nlp.intent import OOS, IntentExample, IntentModel, IntentPrediction, load_intent_examples
+from nlp.intent import OOS, DataError, IntentExample, IntentModel, IntentPrediction, load_intent_examples, load_labelled_file
 from nlp.kb import Article, ArticleError, KbHit, KbIndex, load_articles, reindex
 from nlp.registry import ModelError, ModelRegistry
-from nlp.training import NlpBundle, TrainResult, evaluate_bundle, load_training_data, train_and_register
+from nlp.training import (NlpBundle, TrainResult, evaluate_bundle, evaluate_intents, labelled_splits,
+                          load_training_data, raw_throughput, train_and_register)
 
 __all__ = [
-    "OOS", "Analysis", "Analyzer", "Article", "ArticleError", "CachedEmbedder", "Embedder", "HashingEmbedder",
+    "OOS", "Analysis", "DataError", "evaluate_intents", "labelled_splits", "load_labelled_file", "raw_throughput", "Analyzer", "Article", "ArticleError", "CachedEmbedder", "Embedder", "HashingEmbedder",
     "IntentExample", "IntentModel", "IntentPrediction", "KbHit", "KbIndex", "ModelError", "ModelRegistry",
     "NlpBundle", "TorchEmbedder", "TrainResult", "evaluate_bundle", "load_articles", "load_intent_examples",
     "load_training_data", "make_embedder", "reindex", "train_and_register",

@@ -54,7 +54,7 @@ class Analyzer:
         try:  # a model pickled by older code can load and still fail on first use: find out now
             probe = ["my laptop will not start"]
             vectors = self._embedder.encode(probe)
-            bundle.intent.predict(vectors)
+            bundle.intent.predict(probe, vectors)
             bundle.sentiment.predict(probe, vectors)
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"model {version} does not run with this version of deskbot "
@@ -100,7 +100,7 @@ class Analyzer:
         with self._lock:
             version, bundle = self._version, self._bundle
         vectors = self._embedder.encode(list(texts))
-        intents = bundle.intent.predict(vectors)
+        intents = bundle.intent.predict(list(texts), vectors)
         feelings = bundle.sentiment.predict(list(texts), vectors)
         from nlp.sentiment import FRUSTRATED
 

@@ -1,10 +1,11 @@
 """Intent classification with calibrated confidence and out-of-scope detection.
 
-The classifier is a logistic regression on sentence embeddings. Out-of-scope is not a
-max-probability cut: a second small model combines the classifier's confidence and
-margin with the nearest-neighbour similarity to the training utterances, trained on
-held-out (cross-validated) features and the labelled out-of-scope examples. Both
-operating thresholds are chosen on the validation split for target precisions.
+The classifier is a logistic regression on the sentence embedding joined with word and
+character n-gram TF-IDF. Out-of-scope is not a max-probability cut: a second small model
+combines the classifier's confidence, margin and entropy with the nearest-neighbour
+similarity to the training utterances, trained on texts the classifier has not seen (the
+validation split's in-scope texts) against the labelled out-of-scope examples. Both
+operating thresholds are chosen on the validation split.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 import yaml
 
 OOS = "oos"
+TFIDF_WEIGHTS = (0.0, 0.5, 1.0)  # tried on the validation split
+CROSS_VALIDATE_UP_TO = 5000  # in-scope training texts
 
 
 class DataError(ValueError):
@@ -46,6 +49,50 @@ def load_intent_examples(folder: Path) -> list[IntentExample]:
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{path}: example {i + 1} is not a non-empty text")
             examples.append(IntentExample(" ".join(text.split()), data["intent"]))
+    return examples
+
+
+def load_labelled_file(path: Path) -> list[IntentExample]:
+    """Labelled texts from any file an admin has: CSV with columns ``text,label`` or a JSON list of
+    ``[text, label]`` pairs; the label ``oos`` marks an out-of-scope text."""
+    import csv
+    import json
+
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read: {exc}") from None
+    rows: list[tuple[str, object, object]] = []  # (where, text, label)
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON: {exc}") from None
+        if not isinstance(data, list):
+            raise DataError(f"{path}: expected a JSON list of [text, label] pairs")
+        for i, item in enumerate(data):
+            if not (isinstance(item, list) and len(item) == 2):
+                raise DataError(f"{path}: item {i + 1} is not a [text, label] pair")
+            rows.append((f"item {i + 1}", item[0], item[1]))
+    elif path.suffix.lower() == ".csv":
+        reader = csv.DictReader(raw.splitlines())
+        if reader.fieldnames is None or not {"text", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+            raise DataError(f"{path}: the first line must name the columns 'text' and 'label'")
+        names = {f.strip().lower(): f for f in reader.fieldnames}
+        for row in reader:
+            rows.append((f"line {reader.line_num}", row.get(names["text"]), row.get(names["label"])))
+    else:
+        raise DataError(f"{path}: use a .csv file (columns text,label) or a .json list of [text, label] pairs")
+    examples = []
+    for where, text, label in rows:
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}: {where}: the text is empty")
+        if not isinstance(label, str) or not label.strip():
+            raise DataError(f"{path}: {where}: the label is empty")
+        examples.append(IntentExample(" ".join(text.split()), label.strip()))
+    if not examples:
+        raise DataError(f"{path}: no labelled texts")
     return examples
 
 
@@ -95,10 +142,25 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _text_features():  # noqa: ANN202
+    """Word and character n-gram TF-IDF: exact product names, error codes and typos that embeddings blur."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+    ])
+
+
 @dataclass
 class IntentModel:
+    """Logistic regression on [sentence embedding, TF-IDF n-grams], plus the out-of-scope detector."""
+
     classes: list[str]
     classifier: object
+    text_features: object
+    tfidf_weight: float  # 0: the embedding alone
     temperature: float
     train_vectors: np.ndarray
     detector: object
@@ -117,91 +179,143 @@ class IntentModel:
         val_vectors: np.ndarray,
         *,
         oos_precision_target: float = 0.85,
+        oos_recall_target: float | None = None,
         answer_precision_target: float = 0.95,
         seed: int = 0,
     ) -> IntentModel:
+        """Fit on ``train``; calibrate, fit the detector and pick both thresholds on ``val``.
+
+        The out-of-scope threshold flags the most out-of-scope validation texts at
+        ``oos_precision_target`` flag precision, or, given ``oos_recall_target``, the
+        fewest texts that still flag that share of them.
+        """
         from scipy.optimize import minimize_scalar
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         train_in = np.array([e.intent != OOS for e in train])
         labels = np.array([e.intent for e in train])
         if len(set(labels[train_in])) < 2:
             raise DataError("training needs at least two in-scope intents")
+        if not len(val):
+            raise DataError("training needs a validation split")
+        in_texts = [e.text for e, keep in zip(train, train_in) if keep]
         X, y = train_vectors[train_in], labels[train_in]
-        classifier = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
-        classifier.fit(X, y)
-        classes = [str(c) for c in classifier.classes_]
-
-        # Calibration: one temperature on the validation split's in-scope texts.
+        val_texts = [e.text for e in val]
         val_in = np.array([e.intent != OOS for e in val])
-        val_logits = classifier.decision_function(val_vectors[val_in])
-        val_truth = np.array([classes.index(e.intent) if e.intent in classes else -1 for e in val])[val_in]
-        known = val_truth >= 0
 
-        def nll(t: float) -> float:
-            p = _softmax(val_logits[known] / t)
-            return float(-np.log(p[np.arange(known.sum()), val_truth[known]] + 1e-12).mean())
+        # How much the n-grams count next to the embedding is chosen on the validation split (mean of
+        # the intents' macro-F1 and the out-of-scope F1): they help on large data sets and can blur
+        # out-of-scope texts that share words with an intent on small ones.
+        text_features = _text_features()
+        text_features.fit(in_texts)
+        train_tfidf = text_features.transform(in_texts)
+        targets = {"oos_precision": oos_precision_target, "answer_precision": answer_precision_target} | (
+            {"oos_recall": oos_recall_target} if oos_recall_target is not None else {})
+        oos_train_texts = [e.text for e, keep in zip(train, train_in) if not keep]
 
-        temperature = float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x) if known.any() else 1.0
+        def build(weight: float, classifier: object, cross_validate: bool) -> IntentModel:
+            classes = [str(c) for c in classifier.classes_]  # type: ignore[attr-defined]
+            model = cls(classes, classifier, text_features, weight, 1.0, X.astype(np.float32), None, 0.5, 0.0,
+                        dict(targets))
+            # Calibration: one temperature on the validation split's in-scope texts.
+            val_logits = model._logits(val_texts, val_vectors)
+            val_truth = np.array([classes.index(e.intent) if e.intent in classes else -1 for e in val])
+            known = val_in & (val_truth >= 0)
 
-        # Out-of-scope detector, trained on features of texts the classifier has not seen.
+            def nll(t: float) -> float:
+                p = _softmax(val_logits[known] / t)
+                return float(-np.log(p[np.arange(known.sum()), val_truth[known]] + 1e-12).mean())
+
+            if known.any():
+                model.temperature = float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+            # The detector learns from texts the classifier has not seen, against the out-of-scope
+            # examples (those of train, else those of val): cross-validated predictions on train where
+            # that is cheap (several times more examples), else the validation split's in-scope texts.
+            val_probs = _softmax(val_logits / model.temperature)
+            val_features = model._features(val_probs, _nearest(val_vectors, model.train_vectors))
+            positives = model._held_out_features(X, train_tfidf, y, seed) if cross_validate else val_features[val_in]
+            if oos_train_texts:
+                negatives = model._features_for(oos_train_texts, train_vectors[~train_in])
+            else:
+                negatives = val_features[~val_in]
+            if not len(negatives):
+                raise DataError("training needs out-of-scope examples (label 'oos') in the training or validation data")
+            detector = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
+            detector.fit(np.vstack([positives, negatives]),
+                         np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))]))
+            model.detector = detector
+
+            # Operating points on the validation split.
+            val_scores = detector.predict_proba(val_features)[:, 1]
+            if oos_recall_target is not None:
+                model.oos_threshold = _oos_threshold_for_recall(val_scores, ~val_in, oos_recall_target)
+            else:
+                model.oos_threshold = _oos_threshold(val_scores, ~val_in, oos_precision_target)
+            accepted = val_in & (val_scores >= model.oos_threshold)
+            predicted = np.array(classes)[val_probs.argmax(axis=1)]
+            correct = np.array([p == e.intent for p, e in zip(predicted, val)])
+            model.answer_threshold = _confidence_threshold(val_probs.max(axis=1)[accepted], correct[accepted],
+                                                           answer_precision_target)
+            return model
+
+        best: tuple[float, float, object] | None = None
+        for weight in TFIDF_WEIGHTS:
+            classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+            classifier.fit(_joint(X, train_tfidf, weight), y)
+            report = build(weight, classifier, cross_validate=False).evaluate(val, val_vectors)
+            score = (report.macro_f1 + report.per_intent[OOS]["f1"]) / 2 if (~val_in).any() else report.macro_f1
+            if best is None or score > best[0] + 1e-9:
+                best = (score, weight, classifier)
+        assert best is not None
+        return build(best[1], best[2], cross_validate=len(y) <= CROSS_VALIDATE_UP_TO)
+
+    def _held_out_features(self, X: np.ndarray, tfidf, y: np.ndarray, seed: int) -> np.ndarray:  # noqa: ANN001
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
         folds = max(2, min(5, int(np.bincount(np.unique(y, return_inverse=True)[1]).min())))
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        held_out_logits = cross_val_predict(
-            LogisticRegression(C=10.0, max_iter=2000, random_state=seed), X, y, cv=cv, method="decision_function"
-        )
-        in_features = cls._features(_softmax(held_out_logits / temperature), _nearest(X, X, exclude_self=True))
-        model = cls(classes, classifier, temperature, X.astype(np.float32), None, 0.5, 0.0,
-                    {"oos_precision": oos_precision_target, "answer_precision": answer_precision_target})
-        oos_train = train_vectors[~train_in]
-        features = [in_features]
-        targets = [np.ones(len(in_features))]
-        if len(oos_train):
-            features.append(model._features_for(oos_train))
-            targets.append(np.zeros(len(oos_train)))
-        val_oos = val_vectors[~val_in]
-        if len(val_oos) and not len(oos_train):
-            features.append(model._features_for(val_oos))
-            targets.append(np.zeros(len(val_oos)))
-        detector = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed)
-        detector.fit(np.vstack(features), np.concatenate(targets))
-        model.detector = detector
-
-        # Operating points on the validation split.
-        val_probs, val_scores = model._scores(val_vectors)
-        is_oos = ~val_in
-        model.oos_threshold = _oos_threshold(val_scores, is_oos, oos_precision_target)
-        accepted = val_in & (val_scores >= model.oos_threshold)
-        predicted = np.array(classes)[val_probs.argmax(axis=1)]
-        correct = np.array([p == e.intent for p, e in zip(predicted, val)])
-        model.answer_threshold = _confidence_threshold(val_probs.max(axis=1)[accepted], correct[accepted],
-                                                       answer_precision_target)
-        return model
+        logits = np.full((len(y), len(self.classes)), -1e3)
+        for fit, held in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y):
+            fold = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+            fold.fit(_joint(X[fit], tfidf[fit], self.tfidf_weight), y[fit])
+            columns = [self.classes.index(str(c)) for c in fold.classes_]
+            logits[np.ix_(held, columns)] = _two_columns(fold.decision_function(_joint(X[held], tfidf[held], self.tfidf_weight)))
+        return self._features(_softmax(logits / self.temperature), _nearest(X, X, exclude_self=True))
 
     @staticmethod
     def _features(probs: np.ndarray, nearest: np.ndarray) -> np.ndarray:
         top = np.sort(probs, axis=1)[:, ::-1]
         entropy = -(probs * np.log(probs + 1e-12)).sum(axis=1) / np.log(probs.shape[1])
-        return np.column_stack([top[:, 0], top[:, 0] - top[:, 1], nearest[:, 0], nearest.mean(axis=1), entropy])
+        return np.column_stack([top[:, 0], top[:, 0] - top[:, 1], np.log(top[:, 0] + 1e-9),
+                                nearest[:, 0], nearest.mean(axis=1), entropy])
 
-    def _probs(self, vectors: np.ndarray) -> np.ndarray:
-        return _softmax(self.classifier.decision_function(vectors) / self.temperature)
+    def _logits(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        logits = self.classifier.decision_function(_joint(vectors, self.text_features.transform(list(texts)),
+                                                          self.tfidf_weight))
+        return _two_columns(logits)
 
-    def _features_for(self, vectors: np.ndarray) -> np.ndarray:
-        return self._features(self._probs(vectors), _nearest(vectors, self.train_vectors))
+    def _probs(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        return _softmax(self._logits(texts, vectors) / self.temperature)
 
-    def _scores(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs = self._probs(vectors)
+    def _features_for(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        return self._features(self._probs(texts, vectors), _nearest(vectors, self.train_vectors))
+
+    def scores(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated intent probabilities (columns: ``classes``) and the detector's in-scope score."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        probs = self._probs(texts, vectors)
         features = self._features(probs, _nearest(vectors, self.train_vectors))
         return probs, self.detector.predict_proba(features)[:, 1]
 
     # --- use --------------------------------------------------------------------------
 
-    def predict(self, vectors: np.ndarray) -> list[IntentPrediction]:
+    def predict(self, texts: Sequence[str], vectors: np.ndarray) -> list[IntentPrediction]:
         if len(vectors) == 0:
             return []
-        probs, scores = self._scores(np.asarray(vectors, dtype=np.float32))
+        probs, scores = self.scores(texts, vectors)
         out = []
         for row, score in zip(probs, scores):
             order = np.argsort(row)[::-1][:3]
@@ -217,7 +331,7 @@ class IntentModel:
     def evaluate(self, examples: Sequence[IntentExample], vectors: np.ndarray) -> IntentReport:
         from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-        predictions = self.predict(vectors)
+        predictions = self.predict([e.text for e in examples], vectors)
         truth = [e.intent if e.intent in self.classes else OOS for e in examples]
         guess = [OOS if p.out_of_scope else p.intent for p in predictions]
         labels = sorted(set(self.classes)) + [OOS]
@@ -242,6 +356,18 @@ class IntentModel:
             answer_threshold_coverage=len(answered) / max(1, len(in_scope)),
             support=len(examples),
         )
+
+
+def _two_columns(logits: np.ndarray) -> np.ndarray:
+    """scikit-learn gives one column for two classes (the second's logit); softmax wants both."""
+    return np.column_stack([np.zeros(len(logits)), logits]) if logits.ndim == 1 else logits
+
+
+def _joint(vectors: np.ndarray, tfidf, weight: float):  # noqa: ANN001, ANN202
+    from scipy.sparse import csr_matrix, hstack
+
+    dense = np.asarray(vectors, dtype=np.float32)
+    return dense if weight == 0 else hstack([csr_matrix(dense), tfidf * weight]).tocsr()
 
 
 def _nearest(queries: np.ndarray, reference: np.ndarray, *, k: int = 5, exclude_self: bool = False) -> np.ndarray:
@@ -271,6 +397,15 @@ def _oos_threshold(scores: np.ndarray, is_oos: np.ndarray, precision_target: flo
         if precision >= precision_target and recall > best_recall:
             best, best_recall = float(t), recall
     return best
+
+
+def _oos_threshold_for_recall(scores: np.ndarray, is_oos: np.ndarray, recall_target: float) -> float:
+    """The lowest threshold that still flags ``recall_target`` of the out-of-scope texts."""
+    if not is_oos.any():
+        return float(np.quantile(scores, 0.01))
+    oos_scores = np.sort(scores[is_oos])
+    needed = min(len(oos_scores), max(1, int(np.ceil(recall_target * len(oos_scores)))))
+    return float(np.nextafter(oos_scores[needed - 1], np.inf))
 
 
 def _confidence_threshold(confidence: np.ndarray, correct: np.ndarray, precision_target: float) -> float:

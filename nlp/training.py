@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from nlp.embeddings import Embedder, Progress
-from nlp.intent import DataError, IntentExample, IntentModel, load_intent_examples, split_examples, split_of
+from nlp.intent import (DataError, IntentExample, IntentModel, load_intent_examples, load_labelled_file,
+                         split_examples, split_of)
 from nlp.registry import ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
 
@@ -38,10 +40,25 @@ class TrainingData:
     data_hash: str
 
 
-def load_training_data(data_dir: Path, extra: Sequence[IntentExample] = ()) -> TrainingData:
-    """The base data under ``data_dir`` plus agent-confirmed examples (which only ever train)."""
-    base = load_intent_examples(Path(data_dir) / "intents")
-    intents = split_examples(base)
+def labelled_splits(train: Path, val: Path | None = None, test: Path | None = None) -> dict[str, list[IntentExample]]:
+    """Train / val / test from an admin's labelled files; a split not given is cut from ``train`` by text hash."""
+    rows = load_labelled_file(train)
+    if val is not None and test is not None:
+        return {"train": rows, "val": load_labelled_file(val), "test": load_labelled_file(test)}
+    parts = split_examples(rows)
+    for name, path in (("val", val), ("test", test)):
+        if path is not None:
+            parts["train"] += parts[name]
+            parts[name] = load_labelled_file(path)
+    return parts
+
+
+def load_training_data(data_dir: Path, extra: Sequence[IntentExample] = (),
+                       intents: dict[str, list[IntentExample]] | None = None) -> TrainingData:
+    """The intent data (``intents``, or the base data under ``data_dir``) plus agent-confirmed examples
+    (which only ever train), and the sentiment data under ``data_dir``."""
+    intents = {k: list(v) for k, v in intents.items()} if intents is not None else \
+        split_examples(load_intent_examples(Path(data_dir) / "intents"))
     held_out = {e.text.lower() for part in ("val", "test") for e in intents[part]}
     intents["train"] += [e for e in extra if e.text.lower() not in held_out]
     try:
@@ -60,17 +77,47 @@ def load_training_data(data_dir: Path, extra: Sequence[IntentExample] = ()) -> T
     return TrainingData(intents, sentiment, digest.hexdigest()[:16])
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | None, label: str) -> np.ndarray:
+@dataclass
+class EmbeddingClock:
+    """Time spent embedding, and how many texts the model itself embedded (cache misses)."""
+
+    seconds: float = 0.0
+    texts: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.texts / self.seconds if self.seconds else 0.0
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | None, label: str,
+           clock: EmbeddingClock | None = None) -> np.ndarray:
     advance = progress(label, len(texts)) if progress else None
-    return embedder.encode(texts, progress=advance)
+    misses_before = getattr(embedder, "misses", None)
+    started = time.perf_counter()
+    vectors = embedder.encode(texts, progress=advance)
+    if clock is not None:
+        clock.seconds += time.perf_counter() - started
+        clock.texts += (embedder.misses - misses_before) if misses_before is not None else len(texts)  # type: ignore[attr-defined]
+    return vectors
+
+
+def raw_throughput(embedder: Embedder, texts: Sequence[str], batch: int = 256) -> float:
+    """Sentences per second of the model itself (no cache), on up to ``batch`` of ``texts``."""
+    model = getattr(embedder, "inner", embedder)
+    sample = list(texts)[:batch]
+    model.encode(sample[:8])  # load and warm up
+    started = time.perf_counter()
+    model.encode(sample)
+    return len(sample) / (time.perf_counter() - started)
 
 
 def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
-                    progress: ProgressFactory | None = None) -> dict[str, Any]:
+                    progress: ProgressFactory | None = None, clock: EmbeddingClock | None = None) -> dict[str, Any]:
     if bundle.embedder_id != embedder.model_id:
         raise ModelError(f"the model was trained on {bundle.embedder_id} embeddings, not {embedder.model_id}")
     intent_test, sentiment_test = data.intents["test"], data.sentiment["test"]
-    vectors = _embed(embedder, [e.text for e in intent_test] + [s.text for s in sentiment_test], progress, "embedding test texts")
+    vectors = _embed(embedder, [e.text for e in intent_test] + [s.text for s in sentiment_test], progress, "embedding test texts",
+                     clock)
     intent_report = bundle.intent.evaluate(intent_test, vectors[: len(intent_test)])
     sentiment_report = bundle.sentiment.evaluate(sentiment_test, vectors[len(intent_test):])
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
@@ -92,6 +139,8 @@ class TrainResult:
     previous: str | None
     previous_metrics: dict[str, float] | None
     folder: Path
+    wall_seconds: float
+    embedding: EmbeddingClock
 
 
 def train_and_register(
@@ -100,19 +149,25 @@ def train_and_register(
     embedder: Embedder,
     registry: ModelRegistry,
     extra: Sequence[IntentExample] = (),
+    intents: dict[str, list[IntentExample]] | None = None,
+    oos_recall_target: float | None = None,
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainResult:
-    """Train on the base data plus ``extra``, store a new version, and activate it if it is no worse."""
-    data = load_training_data(data_dir, extra)
+    """Train on the intent data (``intents`` or the base data) plus ``extra``, store a new version, and
+    activate it if it is no worse than the active one on the same held-out split."""
+    started = time.perf_counter()
+    clock = EmbeddingClock()
+    data = load_training_data(data_dir, extra, intents)
     parts = data.intents
-    train_v = _embed(embedder, [e.text for e in parts["train"]], progress, "embedding training texts")
-    val_v = _embed(embedder, [e.text for e in parts["val"]], progress, "embedding validation texts")
-    intent = IntentModel.train(parts["train"], train_v, parts["val"], val_v)
+    train_v = _embed(embedder, [e.text for e in parts["train"]], progress, "embedding training texts", clock)
+    val_v = _embed(embedder, [e.text for e in parts["val"]], progress, "embedding validation texts", clock)
+    intent = IntentModel.train(parts["train"], train_v, parts["val"], val_v, oos_recall_target=oos_recall_target)
     s_train = data.sentiment["train"] + data.sentiment["val"]
-    sentiment = SentimentModel.train(s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts"))
+    sentiment = SentimentModel.train(
+        s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock))
     bundle = NlpBundle(embedder.model_id, intent, sentiment)
-    report = evaluate_bundle(bundle, data, embedder, progress)
+    report = evaluate_bundle(bundle, data, embedder, progress, clock)
     new = headline(report)
 
     previous, previous_metrics, reason = registry.active_version(), None, "first model"
@@ -139,6 +194,7 @@ def train_and_register(
         "metrics": new,
         "thresholds": report["thresholds"],
         "examples": {part: len(rows) for part, rows in parts.items()},
+        "intent_data": "base" if intents is None else "files",
         "agent_confirmed_examples": len(extra),
         "libraries": _library_versions(),
     })
@@ -146,7 +202,32 @@ def train_and_register(
     write_report(report, folder)
     if activate:
         registry.activate(version)
-    return TrainResult(version, activate, reason, report, previous, previous_metrics, folder)
+    return TrainResult(version, activate, reason, report, previous, previous_metrics, folder,
+                       time.perf_counter() - started, clock)
+
+
+def evaluate_intents(
+    *,
+    test: Sequence[IntentExample],
+    embedder: Embedder,
+    model: IntentModel | None = None,
+    train: Sequence[IntentExample] = (),
+    val: Sequence[IntentExample] = (),
+    oos_recall_target: float | None = None,
+    progress: ProgressFactory | None = None,
+) -> tuple[IntentModel, Any]:
+    """Measure ``model`` on ``test``; without a model, first train a throwaway one on ``train`` (+ ``val``)."""
+    if model is None:
+        if not train:
+            raise DataError("give a model or training data")
+        if not val:
+            parts = split_examples(train)
+            train, val = parts["train"] + parts["test"], parts["val"]
+        train_v = _embed(embedder, [e.text for e in train], progress, "embedding training texts")
+        val_v = _embed(embedder, [e.text for e in val], progress, "embedding validation texts")
+        model = IntentModel.train(train, train_v, val, val_v, oos_recall_target=oos_recall_target)
+    vectors = _embed(embedder, [e.text for e in test], progress, "embedding test texts")
+    return model, model.evaluate(test, vectors)
 
 
 def _library_versions() -> dict[str, str]:

@@ -240,11 +240,11 @@ def test_messages_of_one_conversation_are_handled_in_order(uow, bot) -> None:  #
 
 def test_out_of_scope_gets_one_clarifying_question_then_triage(uow, bot) -> None:  # noqa: ANN001
     _, say, _, _ = bot
-    [question] = say("when will my November payslip be available?")
+    [question] = say("the coffee machine on the second floor is leaking")
     assert "Is this about an IT problem?" in question.text
     with uow() as s:
         assert tickets.list_tickets(session=s, statuses=None) == []
-    [handed] = say("I mean my salary payment, when does payroll pay this month")
+    [handed] = say("I mean the one in the kitchen, there is water all over the floor")
     ticket = only_ticket(uow)
     assert ticket.ref in handed.text and ticket.intent == "oos"
     with uow() as s:
