@@ -41,6 +41,7 @@ class TicketNotice:
     due: str = ""  # "first response by ..., resolution by ..."
     analysis: str = ""  # what the NLP read: intent, confidence, sentiment
     assignee: str | None = None
+    tried_article: str | None = None  # the KB answer the requester said did not help
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,14 @@ class GroupNotifier:
         if notice.reasons:
             lines.append(f"Decision: {notice.reasons}")
         lines.append("Suggested articles: " + ("; ".join(notice.suggested_articles) or "none"))
+        if notice.tried_article:
+            lines.append(f"Tried by the requester without success: {notice.tried_article}")
         text = "\n".join(lines)
         if slack:
             buttons = [Button("Assign to me", AgentAction("assign", _number(notice.ticket_ref)).as_value())]
-            if notice.articles:
-                top = notice.articles[0]
+            untried = [a for a in notice.articles if a.article_id != notice.tried_article]
+            if untried:
+                top = untried[0]
                 buttons.append(Button(f"Send {top.article_id} to requester",
                                       AgentAction("send_article", _number(notice.ticket_ref), top.article_id).as_value()))
             buttons.append(Button("Reply to requester", AgentAction("reply", _number(notice.ticket_ref)).as_value()))

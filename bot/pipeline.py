@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
 from bot.agent_actions import AgentDesk
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
-from bot.policy import Reading, State, Thresholds, decide
+from bot.policy import Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -330,13 +330,15 @@ class _Act:
 
     def _notify(self, ticket: Ticket) -> None:
         self.s.flush()
-        hits = self.a.kb_hits[:3]
+        a = self.a
+        if self.d.action is Action.NOT_SOLVED:  # the message is a "no": read the ticket's own text instead
+            a = self.p.analyzer.analyze_many([ticket.description or ticket.subject])[0]
+        hits = a.kb_hits[:3]
         due = []
         if ticket.first_response_due and ticket.first_response_at is None:
             due.append(f"first response by {ticket.first_response_due:%a %d %b %H:%M} UTC")
         if ticket.resolution_due:
             due.append(f"resolution by {ticket.resolution_due:%a %d %b %H:%M} UTC")
-        a = self.a
         analysis = (f"intent {a.intent} {a.confidence:.2f}{' (out of scope)' if a.out_of_scope else ''}, "
                     f"sentiment {a.sentiment}, frustration {a.frustration:.2f}, language {a.language}")
         self.p.notifier.new_ticket(self.s, TicketNotice(
@@ -345,7 +347,8 @@ class _Act:
             reasons=self.d.explain(), suggested_articles=tuple(f"{h.article_id} {h.title}" for h in hits),
             articles=tuple(ArticleLink(h.article_id, h.title, f"{self.p.settings.kb_url}/{h.article_id}") for h in hits),
             requester=ticket.requester.display_name if ticket.requester else "", channel=ticket.channel,
-            due="; ".join(due), analysis=analysis, assignee=ticket.assignee.display_name if ticket.assignee else None,
+            due="; ".join(due), analysis=analysis,
+            tried_article=self.d.article_id if self.d.action is Action.NOT_SOLVED else None, assignee=ticket.assignee.display_name if ticket.assignee else None,
         ), self.now)
 
     def _eta(self, ticket: Ticket) -> str:
