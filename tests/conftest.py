@@ -197,6 +197,7 @@ class FakeSlack:
         self.users: dict[str, tuple[str, str | None]] = {}
         self.rate_limit: dict[str, int] = {}
         self.retry_after = 7
+        self.socket_url = ""  # what apps.connections.open hands out (a test's WebSocket server)
         self._ts = 1_700_000_000_000_100
         self._lock = threading.Lock()
         fake = self
@@ -248,6 +249,10 @@ class FakeSlack:
                 self.calls.append((f"{method} (429)", args))
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.retry_after)}
             self.calls.append((method, args))
+            if method == "apps.connections.open":  # Socket Mode: the app-level token asks for a WebSocket URL
+                if not (auth or "").startswith("Bearer xapp-") or not self.socket_url:
+                    return 200, {"ok": False, "error": "invalid_auth"}, {}
+                return 200, {"ok": True, "url": self.socket_url}, {}
             if auth is None or not auth.startswith("Bearer xoxb-"):
                 return 200, {"ok": False, "error": "not_authed"}, {}
             if method == "auth.test":

@@ -276,3 +276,51 @@ def test_api_errors_become_send_errors(fake_slack) -> None:  # noqa: ANN001
             await dead.send(ConversationRef("slack", "C1"), Reply("hi"))
 
     asyncio.run(scenario())
+
+
+def test_socket_mode_receives_an_event_over_the_websocket_and_acks_it_after_storing(fake_slack) -> None:  # noqa: ANN001
+    """Socket Mode against a WebSocket server on loopback that speaks Slack's envelope protocol."""
+    from aiohttp import WSMsgType, web
+
+    fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
+
+    async def scenario() -> None:
+        acks: list[dict] = []
+        acked = asyncio.Event()
+        inbox = Inbox()
+
+        async def link(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse(autoping=True)
+            await ws.prepare(request)
+            await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
+                                "connection_info": {"app_id": "A1"}})
+            await ws.send_json({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
+                                "retry_attempt": 0, "retry_reason": "",
+                                "payload": json.loads(event(dm("my vpn drops every hour"), "EvSock"))})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    acks.append(json.loads(msg.data))
+                    acked.set()
+            return ws
+
+        web_app = web.Application()
+        web_app.router.add_get("/link", link)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        fake_slack.socket_url = f"ws://127.0.0.1:{port}/link"
+        channel = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url=fake_slack.url,
+                               app_token="xapp-test", socket_mode=True)
+        await channel.start(inbox.accept)
+        try:
+            await asyncio.wait_for(acked.wait(), 20)
+        finally:
+            await channel.stop()
+            await runner.cleanup()
+        assert acks[0]["envelope_id"] == "env-1"
+        [message] = inbox.messages.values()  # stored before the ack went back
+        assert message.text == "my vpn drops every hour" and message.sender.email == "ana@corp.example"
+
+    asyncio.run(scenario())
