@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,6 +198,7 @@ class FakeSlack:
         self.users: dict[str, tuple[str, str | None]] = {}
         self.rate_limit: dict[str, int] = {}
         self.retry_after = 7
+        self.delay: dict[str, float] = {}  # seconds a method takes to answer (a slow Slack)
         self.socket_url = ""  # what apps.connections.open hands out (a test's WebSocket server)
         self._ts = 1_700_000_000_000_100
         self._lock = threading.Lock()
@@ -243,6 +245,8 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
 
     def answer(self, method: str, args: dict, auth: str | None) -> tuple[int, dict, dict]:
+        if self.delay.get(method):
+            time.sleep(self.delay[method])
         with self._lock:
             if self.rate_limit.get(method):
                 self.rate_limit[method] -= 1

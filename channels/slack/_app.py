@@ -17,6 +17,7 @@ address: ``chat.postMessage`` to a user id posts in the app's DM with them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -49,8 +50,10 @@ class Malformed(Exception):
 class UserDirectory:
     """``users.info`` with an in-process TTL cache: the Slack identity with the profile's email."""
 
-    def __init__(self, client: AsyncWebClient, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, client: AsyncWebClient, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic,
+                 timeout: float = 1.5):
         self.client, self.ttl, self.clock = client, ttl, clock
+        self.timeout = timeout  # users.info runs before the ack: Slack's 3 seconds are never spent waiting on it
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._by_email: dict[str, tuple[float, str | None]] = {}
         self.lookups = 0  # users.info calls made (for tests and the log)
@@ -62,8 +65,8 @@ class UserDirectory:
             return hit[1]
         try:
             self.lookups += 1
-            response = await self.client.users_info(user=user_id)
-        except (SlackApiError, OSError, TimeoutError) as exc:
+            response = await asyncio.wait_for(self.client.users_info(user=user_id), self.timeout)
+        except (SlackApiError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
             # Without the profile the message still counts; the identity links to the email on a later message.
             log.warning("users.info %s failed: %s", user_id, exc)
             return Identity(CHANNEL, user_id)

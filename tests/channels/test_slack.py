@@ -123,6 +123,23 @@ def test_bad_signature_stale_timestamp_and_malformed_payloads_are_refused_and_st
     asyncio.run(scenario())
 
 
+def test_a_slow_users_info_never_delays_the_ack_past_slacks_3_seconds(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+    fake.delay["users.info"] = 5.0
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = event(dm("my screen flickers"))
+        started = time.monotonic()
+        assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+        assert time.monotonic() - started < 3.0
+        [message] = inbox.messages.values()  # stored without the profile; a later message links the email
+        assert message.sender.external_id == "U42" and message.sender.email is None
+
+    asyncio.run(scenario())
+
+
 def test_when_the_inbox_cannot_store_slack_gets_a_500_and_delivers_again(slack) -> None:  # noqa: ANN001
     make, _ = slack
 
