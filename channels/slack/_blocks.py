@@ -31,13 +31,14 @@ def _chunks(text: str, size: int = SECTION_LIMIT) -> list[str]:
 
 def fallback_text(reply: Reply, mentions: str = "") -> str:
     """The notification text (and what clients without blocks show)."""
-    text = reply.text if len(reply.text) <= 3900 else reply.text[:3899] + "…"
+    text = escape(reply.text)
+    text = text if len(text) <= 3900 else text[:3899] + "…"
     return f"{mentions}{text}" if mentions else text
 
 
 def reply_blocks(reply: Reply, mentions: str = "") -> list[dict[str, Any]]:
-    """``mentions`` is ready-made mrkdwn (``<@U123> ``) put before the text."""
-    text = (mentions + reply.text) if mentions else reply.text
+    """``mentions`` is ready-made mrkdwn (``<@U123> ``) put before the text; ``*bold*`` in the text stays bold."""
+    text = mentions + escape(reply.text)  # the bot's and agents' text is shown as written, never as markup
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
                                     for chunk in _chunks(text or " ")]
     if reply.articles:

@@ -184,3 +184,27 @@ def test_the_shortcut_opens_a_ticket_at_once_and_the_home_tab_lists_open_tickets
     with uow() as s:  # the App Home is a view, not a message on the ticket
         assert len([m for m in tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=int(ref[1:])))
                     if m.direction is Direction.INBOUND]) == 1
+
+
+def test_the_dispatcher_waits_out_slacks_retry_after(uow, fake_slack) -> None:  # noqa: ANN001
+    from channels.slack import SlackChannel
+    from desk import queue
+    from desk.models import OutboxRow
+
+    slack = SlackChannel(bot_token="xoxb-t", signing_secret="s", api_url=fake_slack.url)
+    with uow() as s:
+        queue.enqueue_outbound(session=s, key="r1", channel="slack", address="U42", thread="",
+                               payload=Reply("hello").to_json(), now=NOW)
+    fake_slack.rate_limit["chat.postMessage"] = 1  # Retry-After: 7
+    dispatcher = Dispatcher(uow=uow, channels={"slack": slack}, worker="d")
+    assert asyncio.run(dispatcher.dispatch_once(now=NOW)) == 1
+    with uow() as s:
+        [row] = s.query(OutboxRow).all()
+        assert row.status.value == "pending" and row.available_at == NOW + dt.timedelta(seconds=7)
+        assert "429" in row.error
+    assert asyncio.run(dispatcher.dispatch_once(now=NOW + dt.timedelta(seconds=6))) == 0  # not before
+    assert asyncio.run(dispatcher.dispatch_once(now=NOW + dt.timedelta(seconds=7))) == 1
+    with uow() as s:
+        [row] = s.query(OutboxRow).all()
+        assert row.status.value == "done" and row.native_id
+    assert [p["text"] for p in fake_slack.posted()] == ["hello"]

@@ -334,3 +334,55 @@ def test_bad_signature_stale_timestamp_and_malformed_payloads_store_nothing(desk
         for model in (InboxRow, OutboxRow, Message):
             assert s.scalar(select(func.count()).select_from(model)) == 0
     assert not desk.fake.posted()
+
+
+def test_deskbot_serve_runs_slack_from_its_settings(real_nlp, fake_slack, tmp_path) -> None:  # noqa: ANN001
+    """The real ``deskbot serve`` process with Slack configured by environment: health says on, a signed DM
+    is answered through the fake Web API, and a new ticket is posted to the group's channel."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    deskbot = str(Path(sys.executable).with_name("deskbot"))
+    root = Path(__file__).resolve().parents[2]
+    _, registry, kb_dir, _, _ = real_nlp
+    shutil.copytree(registry.root, tmp_path / "var" / "models")
+    shutil.copytree(kb_dir, tmp_path / "var" / "kb_index")
+    fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(root / "kb_articles"), COLUMNS="200",
+               DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN, DESKBOT_SLACK_SIGNING_SECRET=SECRET,
+               DESKBOT_SLACK_API_URL=fake_slack.url)
+    for args in (["db", "upgrade"], ["group", "notify", "Workplace", "--slack-channel", AGENTS]):
+        subprocess.run([deskbot, *args], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen([deskbot, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(iter(server.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        desk = SlackDesk(f"http://127.0.0.1:{port}", fake_slack, None, None, None)  # type: ignore[arg-type]
+        health = wait_for(lambda: _health(desk.http), "the server", 90)
+        assert health["channels"]["Slack"]["on"] is True  # type: ignore[index]
+        desk.dm("My laptop will not start at all, the screen stays black")
+        [reply] = desk.wait_posts("U42", 1)
+        assert "#1000" in reply["text"]
+        [post] = desk.wait_posts(AGENTS, 1)
+        assert "New ticket #1000" in post["text"] and "Workplace" in post["text"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+        reader.join(5)
+    assert server.returncode == 0, "".join(log)[-2000:]
+    assert "Slack: on, events at" in "".join(log)
+
+
+def _health(http: httpx.Client) -> dict | None:
+    try:
+        return http.get("/health").json()
+    except httpx.TransportError:
+        return None
