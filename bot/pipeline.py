@@ -133,17 +133,19 @@ class Pipeline:
         if message.agent is not None or thread_ticket is not None:
             self.agents.handle(session, message, thread_ticket, now)
             return True
-        if message.overheard:
+        if message.overheard or message.action is not None:
             known = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
             if known is None:
-                log.debug("%s: overheard in a thread the bot does not know; dropped", message.key)
-                return True
+                if message.overheard:
+                    log.debug("%s: overheard in a thread the bot does not know; dropped", message.key)
+                return message.overheard
             sender = message.sender
             requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
                                                  display_name=sender.display_name, email=sender.email,
                                                  email_verified=sender.email_verified)
-            if requester.id != known.requester_id:  # a colleague chiming in on someone else's request
-                log.debug("%s: overheard from someone else than the requester; dropped", message.key)
+            if requester.id != known.requester_id:
+                # A colleague chiming in on someone else's request, or clicking its "Yes, solved": not theirs.
+                log.info("%s: from someone else than the conversation's requester; dropped", message.key)
                 return True
         return False
 
@@ -166,7 +168,7 @@ class Pipeline:
 
     def _handle(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis | None,
                 now: dt.datetime) -> None:
-        if (message.agent is not None or message.overheard or message.action == "home"
+        if (message.agent is not None or message.overheard or message.action is not None
                 or message.conversation.thread):
             if self._handled_apart(session, message, now):
                 self._complete(session, row_id, now)

@@ -158,8 +158,12 @@ def test_a_mention_thread_takes_the_requesters_follow_ups_but_not_a_colleagues(u
         number = ticket.number
     answered = len(ch["slack"].to("CGEN", thread.thread))
     assert answered >= 1
-    say("same here lol", sender=slack_user("U77", "zed@corp.example"), ref=thread, overheard=True)
+    zed = slack_user("U77", "zed@corp.example")
+    say("same here lol", sender=zed, ref=thread, overheard=True)
+    say("", sender=zed, ref=thread, action="yes")  # a colleague's click on Ana's "Yes, solved" is not hers
     assert len(ch["slack"].to("CGEN", thread.thread)) == answered
+    with uow() as s:
+        assert tickets.get_ticket(session=s, number=number).status.is_active
     say("it is the tray 2 that jams, the error says E-204", sender=ana, ref=thread, overheard=True)
     assert len(ch["slack"].to("CGEN", thread.thread)) == answered + 1
     with uow() as s:

@@ -140,6 +140,19 @@ def test_a_slow_users_info_never_delays_the_ack_past_slacks_3_seconds(slack) -> 
     asyncio.run(scenario())
 
 
+def test_the_request_url_check_slack_makes_at_install_is_answered(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = json.dumps({"token": "x", "challenge": "c-123", "type": "url_verification"})
+        response = await http.post("/slack/events", content=body, headers=signed(body))
+        assert response.status_code == 200 and "c-123" in response.text and inbox.messages == {}
+
+    asyncio.run(scenario())
+
+
 def test_when_the_inbox_cannot_store_slack_gets_a_500_and_delivers_again(slack) -> None:  # noqa: ANN001
     make, _ = slack
 
