@@ -112,6 +112,10 @@ def serve(
         if settings.email_enabled:
             email = deskbot.email()
             adapters[email.name] = email
+        if any(c.name == "Slack" and c.on for c in channels):
+            slack = deskbot.slack()
+            routers.append(slack.router())
+            adapters[slack.name] = slack
         out.print(f"  Bot: on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections")
     out.print(f"[bold]deskbot[/bold] on http://{host}:{port}  (database: {deskbot.engine.url.render_as_string()})")
     out.print(f"  HTTP app: on, health at http://{host}:{port}/health")
@@ -341,15 +345,32 @@ def group_add(
         out.print(f"added group {g.name} ({g.timezone}, {g.working_hours}, {len(g.holidays)} holiday(s))")
 
 
+@group_app.command("notify")
+def group_notify(
+    name: str,
+    slack_channel: Annotated[Optional[str], typer.Option(help="Slack channel id (C...) for new tickets and SLA alerts.")] = None,
+    email: Annotated[Optional[str], typer.Option(help="Address that gets the same notices by mail.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the Slack channel and the address first.")] = False,
+) -> None:
+    """Where a group hears of its new tickets and SLA alerts (invite the bot to that Slack channel)."""
+    from desk import people
+
+    with _session() as session:
+        g = people.set_group_notifications(session=session, name=name, slack_channel=slack_channel, email=email,
+                                           clear=clear)
+        out.print(f"group {g.name}: Slack channel {g.slack_channel or '-'}, email {g.email or '-'}")
+
+
 @group_app.command("list")
 def group_list() -> None:
     """List groups, their calendars and members."""
     from desk import people
 
     with _session() as session:
-        table = Table("group", "time zone", "hours", "holidays", "members")
+        table = Table("group", "time zone", "hours", "holidays", "notices", "members")
         for g in people.list_groups(session=session):
-            table.add_row(g.name, g.timezone, g.working_hours, str(len(g.holidays)),
+            notices = ", ".join(x for x in (g.slack_channel and f"Slack {g.slack_channel}", g.email) if x) or "-"
+            table.add_row(g.name, g.timezone, g.working_hours, str(len(g.holidays)), notices,
                           ", ".join(m.username for m in g.members) or "-")
         out.print(table)
 

@@ -16,8 +16,9 @@ from desk import UnitOfWork, make_engine, session_factory
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from bot.notify import LogNotifier
+    from bot.notify import Notifiers
     from channels.email import EmailChannel
+    from channels.slack import SlackChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
     from nlp import Analyzer, Embedder, ModelRegistry
@@ -48,17 +49,32 @@ def channel_states(settings: Settings) -> list[ChannelState]:
                else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set"),
         ),
     ]
-    if settings.slack_bot_token is None:
-        states.append(ChannelState("Slack", False, "DESKBOT_SLACK_BOT_TOKEN not set"))
-    elif settings.slack_signing_secret is None:
-        states.append(ChannelState("Slack", False, "DESKBOT_SLACK_SIGNING_SECRET not set"))
-    else:
-        states.append(ChannelState("Slack", False, not_built))
+    states.append(_slack_state(settings))
     if settings.telegram_bot_token is None:
         states.append(ChannelState("Telegram", False, "DESKBOT_TELEGRAM_BOT_TOKEN not set"))
     else:
         states.append(ChannelState("Telegram", False, not_built))
     return states
+
+
+def _slack_state(settings: Settings) -> ChannelState:
+    if settings.slack_bot_token is None:
+        return ChannelState("Slack", False, "DESKBOT_SLACK_BOT_TOKEN not set")
+    if settings.slack_signing_secret is None:
+        return ChannelState("Slack", False, "DESKBOT_SLACK_SIGNING_SECRET not set")
+    if settings.slack_socket_mode:
+        if settings.slack_app_token is None:
+            return ChannelState("Slack", False, "DESKBOT_SLACK_SOCKET_MODE is on but DESKBOT_SLACK_APP_TOKEN is not set")
+        return ChannelState("Slack", True, "Socket Mode (no public URL needed)")
+    base = settings.public_url.rstrip("/")
+    return ChannelState("Slack", True, f"events at {base}/slack/events, interactivity at {base}/slack/interactivity, "
+                                       f"/it at {base}/slack/commands")
+
+
+def enabled_channels(settings: Settings) -> frozenset[str]:
+    """The channels that send in this deployment (notices are only queued for these)."""
+    names = {"Web chat": "webchat", "Email": "email", "Slack": "slack", "Telegram": "telegram"}
+    return frozenset(names[s.name] for s in channel_states(settings) if s.on)
 
 
 class Deskbot:
@@ -108,13 +124,16 @@ class Deskbot:
             major_incident_similarity=s.major_incident_similarity,
             kb_url=f"{s.public_url.rstrip('/')}/kb",
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
+            reply_prefix=s.slack_reply_prefix,
         )
 
     @cached_property
-    def notifier(self) -> "LogNotifier":
-        from bot.notify import LogNotifier
+    def notifier(self) -> "Notifiers":
+        """The log, and each group's own Slack channel and address (through the outbox)."""
+        from bot.notify import GroupNotifier, LogNotifier, Notifiers
 
-        return LogNotifier()
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings),
+                                                       console_url=f"{self.settings.public_url.rstrip('/')}/console")])
 
     @cached_property
     def pipeline(self) -> "Pipeline":
@@ -145,6 +164,16 @@ class Deskbot:
         s = self.settings
         return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
                             max_bytes=s.smtp_max_bytes, relay_host=s.smtp_relay_host, relay_port=s.smtp_relay_port)
+
+    def slack(self) -> "SlackChannel":
+        from channels.slack import SlackChannel
+
+        s = self.settings
+        assert s.slack_bot_token is not None and s.slack_signing_secret is not None
+        return SlackChannel(bot_token=s.slack_bot_token.get_secret_value(),
+                            signing_secret=s.slack_signing_secret.get_secret_value(), api_url=s.slack_api_url,
+                            app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
+                            socket_mode=s.slack_socket_mode)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

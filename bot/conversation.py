@@ -40,6 +40,43 @@ class Attachment:
     content: bytes
 
 
+AGENT_ACTIONS = ("assign", "reply", "note", "send_article")
+
+
+@dataclass(frozen=True)
+class AgentAction:
+    """What an agent did from a channel's agent view (a button, a form, a message in a ticket's thread).
+
+    ``ticket`` is the ticket number when the channel knows it (a button carries it); a message in
+    a ticket's thread leaves it None and the bot finds the ticket by the thread.
+    """
+
+    kind: str  # one of AGENT_ACTIONS
+    ticket: int | None = None
+    article_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in AGENT_ACTIONS:
+            raise ValueError(f"unknown agent action {self.kind!r}")
+
+    def as_value(self) -> str:
+        """The action as a button value: ``agent:assign:1042``, ``agent:send_article:1042:KB-0001``."""
+        parts = ["agent", self.kind, "" if self.ticket is None else str(self.ticket)]
+        if self.article_id:
+            parts.append(self.article_id)
+        return ":".join(parts)
+
+    @classmethod
+    def from_value(cls, value: str) -> AgentAction | None:
+        """The action a button value names, or None if it is not an agent action (or malformed)."""
+        parts = value.split(":")
+        if len(parts) not in (3, 4) or parts[0] != "agent" or parts[1] not in AGENT_ACTIONS:
+            return None
+        if parts[2] and not parts[2].isdigit():
+            return None
+        return cls(parts[1], int(parts[2]) if parts[2] else None, parts[3] if len(parts) == 4 and parts[3] else None)
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     key: str  # idempotency key: channel + native id (Slack event_id, Telegram update_id, Message-ID)
@@ -53,6 +90,10 @@ class InboundMessage:
     raw: str = ""  # the platform payload, kept read-only for audit
     automated: str | None = None  # why a machine sent it (out-of-office, bounce, list): stored, never answered
     ticket_hint: int | None = None  # a ticket number the message names ("[#1042]" in a mail subject)
+    agent: AgentAction | None = None  # set when an agent acts from a channel (not a requester's message)
+    # Seen in a shared thread without being addressed to the bot (no DM, no mention): the bot uses it only
+    # when the thread is one it knows (a ticket's agent thread, a requester's conversation), else drops it.
+    overheard: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -79,13 +120,16 @@ class InboundMessage:
             raw=data.get("raw", ""),
             automated=data.get("automated"),
             ticket_hint=data.get("ticket_hint"),
+            agent=AgentAction(**data["agent"]) if data.get("agent") else None,
+            overheard=data.get("overheard", False),
         )
 
 
 @dataclass(frozen=True)
 class Button:
     label: str
-    value: str  # sent back as InboundMessage.action
+    value: str  # sent back as InboundMessage.action (or an AgentAction's value)
+    url: str = ""  # a link button (e.g. "Open in console"): opens the URL, sends nothing back
 
 
 @dataclass(frozen=True)
@@ -103,6 +147,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     ticket_ref: str | None = None  # "#1042"
     articles: tuple[ArticleLink, ...] = ()
+    mentions: tuple[str, ...] = ()  # emails of people to notify (Slack: an @-mention); others ignore it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -115,6 +160,7 @@ class Reply:
             buttons=tuple(Button(**b) for b in data.get("buttons", ())),
             ticket_ref=data.get("ticket_ref"),
             articles=tuple(ArticleLink(**a) for a in data.get("articles", ())),
+            mentions=tuple(data.get("mentions", ())),
         )
 
     def as_plain_text(self) -> str:
@@ -122,8 +168,12 @@ class Reply:
         lines = [self.text]
         for article in self.articles:
             lines.append(f"{article.article_id} {article.title}: {article.url}")
-        if self.buttons:
-            choices = " or ".join(b.value.upper() for b in self.buttons)
+        for button in self.buttons:
+            if button.url:
+                lines.append(f"{button.label}: {button.url}")
+        answers = [b for b in self.buttons if not b.url]
+        if answers:
+            choices = " or ".join(b.value.upper() for b in answers)
             lines.append(f"(reply {choices})")
         return "\n".join(lines)
 
@@ -147,7 +197,9 @@ class ChannelAdapter(Protocol):
 
     async def start(self, on_message: OnMessage) -> None: ...
 
-    async def send(self, ref: ConversationRef, reply: Reply) -> None: ...
+    async def send(self, ref: ConversationRef, reply: Reply) -> str | None:
+        """Deliver; returns the platform's id of the message sent (Slack ``ts``) when it has one."""
+        ...
 
     async def stop(self) -> None: ...
 

@@ -30,10 +30,11 @@ class Dispatcher:
                                         channels=list(self.channels))
             return [(r.id, r.channel, ConversationRef(r.channel, r.address, r.thread), r.payload) for r in rows]
 
-    def _finish(self, row_id: int, now: dt.datetime, error: str | None = None, retry_after: float | None = None) -> None:
+    def _finish(self, row_id: int, now: dt.datetime, error: str | None = None, retry_after: float | None = None,
+                native_id: str | None = None) -> None:
         with self.uow() as session:
             if error is None:
-                queue.mark_sent(session=session, row_id=row_id, now=now)
+                queue.mark_sent(session=session, row_id=row_id, now=now, native_id=native_id)
                 return
             status = queue.fail_outbound(session=session, row_id=row_id, error=error, now=now,
                                          max_attempts=self.max_attempts, retry_after=retry_after)
@@ -47,11 +48,13 @@ class Dispatcher:
         for row_id, channel, ref, payload in rows:
             error: str | None = None
             retry_after: float | None = None
+            native_id: str | None = None
             try:
-                await self.channels[channel].send(ref, Reply.from_json(payload))
+                sent = await self.channels[channel].send(ref, Reply.from_json(payload))
+                native_id = sent if isinstance(sent, str) else None
             except RateLimited as exc:
                 error, retry_after = str(exc), exc.retry_after
             except Exception as exc:  # noqa: BLE001 - any channel failure is retried, then dead-lettered
                 error = f"{type(exc).__name__}: {exc}"
-            await anyio.to_thread.run_sync(self._finish, row_id, clock(), error, retry_after)
+            await anyio.to_thread.run_sync(self._finish, row_id, clock(), error, retry_after, native_id)
         return len(rows)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
-from bot.notify import Notifier, SlaNotice, TicketNotice
-from bot.policy import Reading, State, Thresholds, decide
+from bot.agent_actions import AgentDesk
+from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
+from bot.policy import Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -44,6 +45,7 @@ class BotSettings:
     major_incident_similarity: float = 0.75  # cosine of two reports' texts that counts as "the same problem"
     lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
     kb_url: str = "http://127.0.0.1:8080/kb"
+    reply_prefix: str = "!reply"  # an agent's message in a ticket's thread starting with this goes to the requester
 
 
 def worker_name() -> str:
@@ -58,6 +60,8 @@ class Pipeline:
         self.notifier = notifier
         self.settings = settings
         self.worker = worker or worker_name()
+        self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
+                                articles=lambda: self.analyzer.kb.articles)
 
     # --- accepting ------------------------------------------------------------------------
 
@@ -85,8 +89,13 @@ class Pipeline:
         if not claimed:
             return 0
         messages = [InboundMessage.from_json(payload) for _, payload in claimed]
+        # Agents' actions and the App Home need no reading of the text.
+        readable = [i for i, m in enumerate(messages) if m.agent is None and m.action != "home"]
+        analyses: list[Analysis | None] = [None] * len(messages)
         try:
-            analyses = self.analyzer.analyze_many([m.text or m.subject for m in messages])
+            for i, analysis in zip(readable, self.analyzer.analyze_many([messages[i].text or messages[i].subject
+                                                                          for i in readable]) if readable else ()):
+                analyses[i] = analysis
         except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
             log.exception("analysis failed for %d message(s)", len(messages))
             self._fail([row_id for row_id, _ in claimed], f"analysis failed: {exc}", now)
@@ -108,8 +117,63 @@ class Pipeline:
                 if status.value == "failed":
                     log.error("inbox message %s parked as failed: %s", row_id, error)
 
-    def _handle(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis,
+    def _complete(self, session: Session, row_id: int, now: dt.datetime) -> None:
+        if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
+            raise RuntimeError("lease lost: another worker reclaimed this message")
+
+    def _handled_apart(self, session: Session, message: InboundMessage, now: dt.datetime) -> bool:
+        """Agents' actions, messages in a ticket's agent thread, the App Home, and overheard messages
+        in threads the bot does not know. True when the message needs nothing more."""
+        ref = message.conversation
+        if message.action == "home":
+            self._home(session, message, now)
+            return True
+        thread_ticket = conversations.ticket_of_agent_thread(session=session, channel=ref.channel, address=ref.address,
+                                                             thread=ref.thread)
+        if message.agent is not None or thread_ticket is not None:
+            self.agents.handle(session, message, thread_ticket, now)
+            return True
+        if message.overheard or message.action is not None:
+            known = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
+            if known is None:
+                if message.overheard:
+                    log.debug("%s: overheard in a thread the bot does not know; dropped", message.key)
+                return message.overheard
+            sender = message.sender
+            requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
+                                                 display_name=sender.display_name, email=sender.email,
+                                                 email_verified=sender.email_verified)
+            if requester.id != known.requester_id:
+                # A colleague chiming in on someone else's request, or clicking its "Yes, solved": not theirs.
+                log.info("%s: from someone else than the conversation's requester; dropped", message.key)
+                return True
+        return False
+
+    def _home(self, session: Session, message: InboundMessage, now: dt.datetime) -> None:
+        """The requester's open tickets with status and SLA, for a channel's home view (Slack's App Home)."""
+        sender = message.sender
+        requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
+                                             display_name=sender.display_name, email=sender.email,
+                                             email_verified=sender.email_verified)
+        lines = []
+        for t in tickets.open_tickets_of(session=session, requester_id=requester.id):
+            due = t.first_response_due if t.first_response_at is None else t.resolution_due
+            sla_text = f"SLA {t.sla_state.value}" + (f", due {due:%a %d %b %H:%M} UTC" if due else "")
+            lines.append(f"*{t.ref}* {t.subject} ({t.status.value}, {t.priority.value}, "
+                         f"{t.group.name if t.group else 'service desk'}; {sla_text})")
+        text = ("*Your open IT tickets*\n" + "\n".join(lines)) if lines else "You have no open IT tickets."
+        ref = message.conversation
+        queue.enqueue_outbound(session=session, key=f"{message.key}:home", channel=ref.channel, address=ref.address,
+                               thread=ref.thread, payload=Reply(text).to_json(), now=now)
+
+    def _handle(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis | None,
                 now: dt.datetime) -> None:
+        if (message.agent is not None or message.overheard or message.action is not None
+                or message.conversation.thread):
+            if self._handled_apart(session, message, now):
+                self._complete(session, row_id, now)
+                return
+        assert analysis is not None
         sender = message.sender
         requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
                                              display_name=sender.display_name, email=sender.email,
@@ -206,12 +270,16 @@ class Pipeline:
             return len(stale)
 
     def scan_sla(self, *, now: dt.datetime | None = None) -> int:
+        """Record new SLA warnings and breaches and queue their notices, in one transaction."""
         now = now or dt.datetime.now(dt.UTC)
         with self.uow() as session:
             alerts = sla.scan(session=session, now=now)
-        for a in alerts:
-            self.notifier.sla(SlaNotice(f"#{a.ticket_number}", a.group, a.assignee, a.kind.value, a.level.value,
-                                        a.due.isoformat(timespec="minutes")))
+            for a in alerts:
+                ticket = tickets.get_ticket(session=session, number=a.ticket_number)
+                self.notifier.sla(session, SlaNotice(
+                    ticket_id=a.ticket_id, ticket_ref=f"#{a.ticket_number}", group=a.group, assignee=a.assignee,
+                    kind=a.kind.value, level=a.level.value, due=a.due.strftime("%Y-%m-%d %H:%M UTC"),
+                    assignee_email=ticket.assignee.email if ticket.assignee else None), now)
         return len(alerts)
 
 
@@ -263,9 +331,27 @@ class _Act:
         return ticket
 
     def _notify(self, ticket: Ticket) -> None:
-        self.p.notifier.new_ticket(TicketNotice(
-            ticket.ref, ticket.group.name if ticket.group else None, ticket.priority.value, ticket.subject,
-            self.d.explain(), tuple(f"{h.article_id} {h.title}" for h in self.a.kb_hits[:3])))
+        self.s.flush()
+        a = self.a
+        if self.d.action is Action.NOT_SOLVED:  # the message is a "no": read the ticket's own text instead
+            a = self.p.analyzer.analyze_many([ticket.description or ticket.subject])[0]
+        hits = a.kb_hits[:3]
+        due = []
+        if ticket.first_response_due and ticket.first_response_at is None:
+            due.append(f"first response by {ticket.first_response_due:%a %d %b %H:%M} UTC")
+        if ticket.resolution_due:
+            due.append(f"resolution by {ticket.resolution_due:%a %d %b %H:%M} UTC")
+        analysis = (f"intent {a.intent} {a.confidence:.2f}{' (out of scope)' if a.out_of_scope else ''}, "
+                    f"sentiment {a.sentiment}, frustration {a.frustration:.2f}, language {a.language}")
+        self.p.notifier.new_ticket(self.s, TicketNotice(
+            key=f"{self.m.key}:notice:{ticket.number}", ticket_id=ticket.id, ticket_ref=ticket.ref,
+            group=ticket.group.name if ticket.group else None, priority=ticket.priority.value, subject=ticket.subject,
+            reasons=self.d.explain(), suggested_articles=tuple(f"{h.article_id} {h.title}" for h in hits),
+            articles=tuple(ArticleLink(h.article_id, h.title, f"{self.p.settings.kb_url}/{h.article_id}") for h in hits),
+            requester=ticket.requester.display_name if ticket.requester else "", channel=ticket.channel,
+            due="; ".join(due), analysis=analysis,
+            tried_article=self.d.article_id if self.d.action is Action.NOT_SOLVED else None, assignee=ticket.assignee.display_name if ticket.assignee else None,
+        ), self.now)
 
     def _eta(self, ticket: Ticket) -> str:
         due = ticket.first_response_due if ticket.first_response_at is None else ticket.resolution_due
@@ -304,8 +390,9 @@ class _Act:
                 intent=ticket.intent, impact=Level.HIGH, urgency=Level.HIGH, now=self.now)
             for incident in sorted(recent, key=lambda t: t.id):
                 tickets.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="bot")
-            self.p.notifier.major_incident(problem.ref, problem.group.name if problem.group else None,
-                                           tuple(t.ref for t in recent))
+            self.p.notifier.major_incident(self.s, MajorIncidentNotice(
+                f"{self.m.key}:major:{problem.number}", problem.ref, problem.group.name if problem.group else None,
+                tuple(t.ref for t in recent)), self.now)
             return None  # the reporter who tipped it over gets the normal reply; later ones hear it is known
         tickets.link_to_problem(session=s, number=ticket.number, problem_number=problem.number, actor="bot")
         return Reply(f"This looks like a known issue that IT is already working on ({problem.ref}). Your report "

@@ -125,6 +125,13 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
     kind = KINDS.get(reading.intent, INCIDENT)
     said = f"intent {reading.intent} {reading.confidence:.2f}"
 
+    if reading.action == "open_ticket":  # the requester asked for a ticket outright (Slack's message shortcut)
+        impact, raised, why = impact_and_urgency(reading)
+        ticket_type = {REQUEST: "service_request", INCIDENT: "incident", SECURITY: "incident"}.get(kind)
+        return Decision(Action.OPEN_TICKET, ("the requester asked for a ticket", said, *why),
+                        intent="oos" if reading.out_of_scope else reading.intent, ticket_type=ticket_type,
+                        impact=impact, urgency_raise=raised)
+
     if state.awaiting_confirmation:
         answer = yes_or_no(reading)
         if answer == "yes":

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # xapp-...: only for Socket Mode
+    slack_socket_mode: bool = False  # receive events over Socket Mode instead of HTTP (no public URL needed)
+    slack_api_url: str = "https://slack.com/api/"  # the Web API (tests point it at a fake on loopback)
+    slack_reply_prefix: str = "!reply"  # an agent's message in a ticket's Slack thread starting so goes to the requester
     telegram_bot_token: SecretStr | None = None
 
     @property

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from desk.domain import ConversationWait
-from desk.models import Conversation, Message, Ticket
+from desk.models import AgentThread, Conversation, Message, Ticket
 
 
 def get_or_create(*, session: Session, channel: str, address: str, thread: str, requester_id: int) -> Conversation:
@@ -34,3 +34,40 @@ def attach_ticket(*, session: Session, conversation: Conversation, ticket: Ticke
 def awaiting_confirmation_before(*, session: Session, before: dt.datetime) -> Sequence[Conversation]:
     return session.scalars(select(Conversation).where(
         Conversation.awaiting == ConversationWait.CONFIRMATION, Conversation.awaiting_since < before)).all()
+
+
+def latest_for_ticket(*, session: Session, ticket_id: int) -> Conversation | None:
+    """The requester's conversation that carries the ticket most recently: where an agent's reply goes."""
+    return session.scalar(select(Conversation).where(Conversation.ticket_id == ticket_id)
+                          .order_by(Conversation.id.desc()).limit(1))
+
+
+def find(*, session: Session, channel: str, address: str, thread: str) -> Conversation | None:
+    return session.scalar(select(Conversation).where(
+        Conversation.channel == channel, Conversation.address == address, Conversation.thread == thread))
+
+
+# --- agent threads: where a ticket was posted for its group's agents ---------------------------
+
+
+def record_agent_post(*, session: Session, ticket_id: int, channel: str, address: str, outbox_id: int,
+                      now: dt.datetime) -> AgentThread:
+    """A post about the ticket is queued (``outbox_id``); its thread is filled in once it is sent."""
+    post = AgentThread(ticket_id=ticket_id, channel=channel, address=address, thread="", outbox_id=outbox_id,
+                       created_at=now)
+    session.add(post)
+    session.flush()
+    return post
+
+
+def ticket_of_agent_thread(*, session: Session, channel: str, address: str, thread: str) -> Ticket | None:
+    if not thread:
+        return None
+    return session.scalar(select(Ticket).join(AgentThread, AgentThread.ticket_id == Ticket.id).where(
+        AgentThread.channel == channel, AgentThread.address == address, AgentThread.thread == thread).limit(1))
+
+
+def agent_thread_of(*, session: Session, ticket_id: int, channel: str) -> AgentThread | None:
+    """The ticket's first agent post on ``channel`` (its thread may still be empty: not sent yet)."""
+    return session.scalar(select(AgentThread).where(AgentThread.ticket_id == ticket_id, AgentThread.channel == channel)
+                          .order_by(AgentThread.id).limit(1))

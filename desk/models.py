@@ -112,6 +112,7 @@ class Group(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
+    slack_channel: Mapped[str | None] = mapped_column(String(64))  # where new tickets are posted for the agents
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     working_hours: Mapped[str] = mapped_column(String(200), default="mon-fri 09:00-17:00")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -429,3 +430,23 @@ class OutboxRow(_QueueRow, Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    native_id: Mapped[str | None] = mapped_column(String(254))  # the platform's id of the sent message (Slack ts)
+
+
+class AgentThread(Base):
+    """Where a ticket was posted for its group's agents (a Slack channel + the post's ts).
+
+    ``thread`` is empty until the dispatcher has sent the post (``outbox_id``) and learnt its id;
+    agents' messages in that thread then map back to the ticket, and SLA notices go into it.
+    """
+
+    __tablename__ = "agent_threads"
+    __table_args__ = (Index("ix_agent_threads_place", "channel", "address", "thread"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(254))
+    thread: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

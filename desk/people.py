@@ -170,6 +170,29 @@ def get_user(*, session: Session, username: str) -> User:
     return user
 
 
+def find_user_by_email(*, session: Session, email: str | None) -> User | None:
+    """The active agent or admin with this work email, if any (how a Slack user is known as an agent)."""
+    email = normalise_email(email)
+    if email is None:
+        return None
+    return session.scalar(select(User).where(User.email == email, User.active.is_(True)))
+
+
+def set_group_notifications(*, session: Session, name: str, slack_channel: str | None = None,
+                            email: str | None = None, clear: bool = False) -> Group:
+    """Where the group hears of new tickets and SLA alerts: a Slack channel id, an email address.
+    Only the given values change; ``clear`` removes both first."""
+    group = get_group(session=session, name=name)
+    if clear:
+        group.slack_channel = group.email = None
+    if slack_channel is not None:
+        group.slack_channel = slack_channel.strip() or None
+    if email is not None:
+        group.email = normalise_email(email)
+    session.flush()
+    return group
+
+
 def list_users(*, session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
 

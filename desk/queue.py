@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from desk.domain import NotFound, QueueStatus
-from desk.models import InboxRow, OutboxRow
+from desk.models import AgentThread, InboxRow, OutboxRow
 
 DEFAULT_LEASE = dt.timedelta(seconds=60)
 
@@ -140,9 +140,13 @@ def claim_outbound(*, session: Session, worker: str, limit: int, now: dt.datetim
     return list(rows)
 
 
-def mark_sent(*, session: Session, row_id: int, now: dt.datetime) -> None:
+def mark_sent(*, session: Session, row_id: int, now: dt.datetime, native_id: str | None = None) -> None:
+    """Done; ``native_id`` (the platform's message id) is kept, and an agent post's thread learns it."""
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id)
-                    .values(status=QueueStatus.DONE, sent_at=now, lease_until=None, error=None))
+                    .values(status=QueueStatus.DONE, sent_at=now, lease_until=None, error=None, native_id=native_id))
+    if native_id:
+        session.execute(update(AgentThread).where(AgentThread.outbox_id == row_id, AgentThread.thread == "")
+                        .values(thread=native_id))
 
 
 def fail_outbound(*, session: Session, row_id: int, error: str, now: dt.datetime, max_attempts: int,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,3 +178,125 @@ def analyzer(real_nlp):  # noqa: ANN001, ANN201
 
     embedder, registry, kb_dir, _, _ = real_nlp
     return Analyzer(embedder=embedder, registry=registry, kb_index_dir=kb_dir)
+
+
+# --- a fake Slack Web API on loopback ---------------------------------------------------------------
+
+
+class FakeSlack:
+    """Answers ``POST /api/<method>`` like Slack's Web API and records every call.
+
+    ``users`` maps user ids to (name, email) for ``users.info``/``users.lookupByEmail``;
+    ``rate_limit[method] = n`` answers the next n calls of that method with 429 and ``Retry-After``.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict]] = []
+        self.users: dict[str, tuple[str, str | None]] = {}
+        self.rate_limit: dict[str, int] = {}
+        self.retry_after = 7
+        self.delay: dict[str, float] = {}  # seconds a method takes to answer (a slow Slack)
+        self.socket_url = ""  # what apps.connections.open hands out (a test's WebSocket server)
+        self._ts = 1_700_000_000_000_100
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                import json
+                from urllib.parse import parse_qs
+
+                method = self.path.rsplit("/", 1)[-1]
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if "json" in self.headers.get("Content-Type", ""):
+                    args = json.loads(raw) if raw else {}
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                self._answer(method, args)
+
+            def do_GET(self) -> None:  # noqa: N802 - users.info and a few others are GETs
+                from urllib.parse import parse_qs, urlsplit
+
+                parts = urlsplit(self.path)
+                self._answer(parts.path.rsplit("/", 1)[-1], {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+            def _answer(self, method: str, args: dict) -> None:
+                import json
+
+                status, body, headers = fake.answer(method, args, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def answer(self, method: str, args: dict, auth: str | None) -> tuple[int, dict, dict]:
+        if self.delay.get(method):
+            time.sleep(self.delay[method])
+        with self._lock:
+            if self.rate_limit.get(method):
+                self.rate_limit[method] -= 1
+                self.calls.append((f"{method} (429)", args))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.retry_after)}
+            self.calls.append((method, args))
+            if method == "apps.connections.open":  # Socket Mode: the app-level token asks for a WebSocket URL
+                if not (auth or "").startswith("Bearer xapp-") or not self.socket_url:
+                    return 200, {"ok": False, "error": "invalid_auth"}, {}
+                return 200, {"ok": True, "url": self.socket_url}, {}
+            if auth is None or not auth.startswith("Bearer xoxb-"):
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            if method == "auth.test":
+                return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "deskbot"}, {}
+            if method == "users.info":
+                user = args.get("user", "")
+                if user not in self.users:
+                    return 200, {"ok": False, "error": "user_not_found"}, {}
+                name, email = self.users[user]
+                return 200, {"ok": True, "user": {"id": user, "name": name, "is_bot": False,
+                                                  "profile": {"real_name": name, "email": email}}}, {}
+            if method == "users.lookupByEmail":
+                found = next((uid for uid, (_, email) in self.users.items() if email == args.get("email")), None)
+                if found is None:
+                    return 200, {"ok": False, "error": "users_not_found"}, {}
+                return 200, {"ok": True, "user": {"id": found}}, {}
+            if method == "chat.postMessage":
+                self._ts += 100
+                ts = f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+                return 200, {"ok": True, "channel": args.get("channel"), "ts": ts,
+                             "message": {"text": args.get("text"), "ts": ts}}, {}
+            return 200, {"ok": True}, {}
+
+    def posted(self, method: str = "chat.postMessage") -> list[dict]:
+        import json
+
+        with self._lock:
+            found = [dict(args) for m, args in self.calls if m == method]
+        for args in found:  # form-encoded clients send blocks as a JSON string
+            if isinstance(args.get("blocks"), str):
+                args["blocks"] = json.loads(args["blocks"])
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()

@@ -32,8 +32,12 @@ def test_desk_workflow_from_the_command_line(empty_database_url: str, tmp_path: 
     assert "up to date" in run("db", "status", cwd=tmp_path, env=env).stdout
     run("group", "add", "Field Services", "--timezone", "Europe/Paris", "--hours", "mon-fri 08:30-12:00,13:00-17:30",
         "--holiday", "2026-12-25", cwd=tmp_path, env=env)
+    notify = run("group", "notify", "Field Services", "--slack-channel", "C0FIELD", "--email", "Field@Corp.example",
+                 cwd=tmp_path, env=env).stdout
+    assert "Slack channel C0FIELD, email field@corp.example" in notify
     groups = run("group", "list", cwd=tmp_path, env=env).stdout
     assert "Field Services" in groups and "Europe/Paris" in groups and "mon-fri 08:30-12:00,13:00-17:30" in groups
+    assert "Slack C0FIELD, field@corp.example" in groups
     run("user", "add", "amy", "--email", "amy@corp.example", "--name", "Amy Adams", "--group", "Identity & Access",
         cwd=tmp_path, env=env)
     run("user", "add", "root", "--email", "root@corp.example", "--role", "admin", cwd=tmp_path, env=env)
@@ -132,3 +136,20 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run("serve", cwd=tmp_path, ok=False)
     assert result.returncode == 1
     assert "run 'deskbot db upgrade'" in result.stderr
+
+
+def test_slack_is_on_when_its_tokens_are_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.composition import channel_states, enabled_channels
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("DESKBOT_")]:
+        monkeypatch.delenv(name)
+    slack = lambda **kw: next(c for c in channel_states(Settings(**kw)) if c.name == "Slack")  # noqa: E731
+    assert not slack(slack_bot_token="xoxb-1").on
+    http = slack(slack_bot_token="xoxb-1", slack_signing_secret="s", public_url="https://desk.example")
+    assert http.on and "https://desk.example/slack/events" in http.reason
+    assert not slack(slack_bot_token="xoxb-1", slack_signing_secret="s", slack_socket_mode=True).on
+    assert slack(slack_bot_token="xoxb-1", slack_signing_secret="s", slack_socket_mode=True, slack_app_token="xapp-1").on
+    assert "slack" in enabled_channels(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s"))
+    assert "slack" not in enabled_channels(Settings())

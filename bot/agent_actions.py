@@ -1,0 +1,149 @@
+"""What agents do from a channel's agent view (today: Slack): assign, reply to the requester, send an
+article, or write in the ticket's thread.
+
+Everything arrives as an ``InboundMessage`` through the inbox, so a click or a message is never lost
+and a redelivery changes nothing (its key is the message's idempotency key). The agent is the desk
+user with the sender's verified email. A reply to the requester is recorded as the agent's public
+message on the ticket and queued to the requester's own conversation (email, web chat, Slack...);
+everything else said in the thread is an internal note and is never queued to the requester.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from bot.conversation import AgentAction, ArticleLink, Button, ConversationRef, InboundMessage, Reply
+from desk import AuthorKind, DeskError, Direction, DuplicateKey, Status, conversations, people, queue, tickets
+from desk.domain import ConversationWait, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from desk.models import Conversation, Ticket, User
+
+log = logging.getLogger("deskbot.agents")
+
+
+class AgentDesk:
+    def __init__(self, *, reply_prefix: str, kb_url: str, articles: Callable[[], Mapping[str, Any]]):
+        self.reply_prefix = reply_prefix.strip()
+        self.kb_url = kb_url.rstrip("/")
+        self.articles = articles  # the KB's articles by id, read when needed (the KB may be reloaded)
+
+    def handle(self, session: Session, message: InboundMessage, thread_ticket: Ticket | None, now: dt.datetime) -> None:
+        action = message.agent or AgentAction("note")
+        if action.kind == "note" and self._is_reply(message.text):
+            action = AgentAction("reply", action.ticket)
+        ticket = thread_ticket
+        if action.ticket is not None:
+            try:
+                ticket = tickets.get_ticket(session=session, number=action.ticket)
+            except NotFound:
+                ticket = None
+        if ticket is None:
+            self._tell(session, message, now, "I can't find the ticket this is about.")
+            return
+        sender = message.sender
+        agent = people.find_user_by_email(session=session, email=sender.email if sender.email_verified else None)
+        if action.kind == "note":
+            author = "" if agent else f"{sender.display_name or sender.external_id} (not a desk agent): "
+            self._store(session, message, ticket, None, Direction.NOTE, f"{author}{message.text}", agent, now)
+            return
+        if agent is None:
+            self._tell(session, message, now, f"Only desk agents can do that; ask an admin to add you "
+                                              f"(deskbot user add ... --email {sender.email or 'your work email'}).")
+            return
+        try:
+            getattr(self, f"_{action.kind}")(session, message, action, ticket, agent, now)
+        except DeskError as exc:
+            self._tell(session, message, now, f"{ticket.ref}: {exc}")
+
+    # --- the actions -----------------------------------------------------------------------------
+
+    def _assign(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket, agent: User,
+                now: dt.datetime) -> None:
+        tickets.assign(session=session, number=ticket.number, username=agent.username, actor=_actor(agent), now=now)
+        self._store(session, message, ticket, None, Direction.NOTE, f"assigned to {agent.username} from Slack",
+                    agent, now, author_kind=AuthorKind.SYSTEM)
+        self._tell(session, message, now, f"{ticket.ref} is assigned to {agent.display_name}.")
+
+    def _reply(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket, agent: User,
+               now: dt.datetime) -> None:
+        text = self._strip_prefix(message.text).strip()
+        if not text:
+            self._tell(session, message, now, f"Nothing to send: write the reply after {self.reply_prefix or 'the prefix'}.")
+            return
+        self._to_requester(session, message, ticket, agent, Reply(f"{agent.display_name} (IT service desk): {text}",
+                                                                  ticket_ref=ticket.ref), text, now)
+
+    def _send_article(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket,
+                      agent: User, now: dt.datetime) -> None:
+        article = self.articles().get(action.article_id or "")
+        if article is None:
+            self._tell(session, message, now, f"There is no article {action.article_id} in the knowledge base.")
+            return
+        reply = Reply(f"{agent.display_name} (IT service desk) suggests: {article.title}\n\n{article.steps}\n\n"
+                      f"Did this solve it?", buttons=(Button("Yes, solved", "yes"), Button("No, I need help", "no")),
+                      ticket_ref=ticket.ref, articles=(ArticleLink(article.id, article.title, f"{self.kb_url}/{article.id}"),))
+        conversation = self._to_requester(session, message, ticket, agent, reply, f"sent article {article.id}", now)
+        if conversation is not None:
+            conversation.awaiting, conversation.awaiting_since = ConversationWait.CONFIRMATION, now
+            conversation.offered_article = article.id
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _to_requester(self, session: Session, message: InboundMessage, ticket: Ticket, agent: User, reply: Reply,
+                      record: str, now: dt.datetime) -> Conversation | None:
+        """Record the agent's public message on the ticket and queue it to the requester's own channel."""
+        conversation = conversations.latest_for_ticket(session=session, ticket_id=ticket.id)
+        if conversation is not None:
+            ref = ConversationRef(conversation.channel, conversation.address, conversation.thread)
+        elif ticket.requester.email:  # opened by an agent (phone, CLI): the requester's verified address
+            ref = ConversationRef("email", ticket.requester.email, "")
+        else:
+            self._tell(session, message, now, f"{ticket.ref} has no conversation with its requester to reply to.")
+            return None
+        if not self._store(session, message, ticket, conversation, Direction.OUTBOUND, record, agent, now,
+                           channel=ref.channel):
+            return conversation
+        queue.enqueue_outbound(session=session, key=f"{message.key}:to-requester", channel=ref.channel,
+                               address=ref.address, thread=ref.thread, payload=reply.to_json(), now=now,
+                               ticket_id=ticket.id)
+        if ticket.status is Status.NEW:
+            tickets.change_status(session=session, number=ticket.number, status=Status.OPEN, actor=_actor(agent), now=now)
+        self._tell(session, message, now, f"Sent to the requester ({ref.channel}).")
+        return conversation
+
+    def _store(self, session: Session, message: InboundMessage, ticket: Ticket, conversation: Conversation | None,
+               direction: Direction, text: str, agent: User | None, now: dt.datetime, *,
+               author_kind: AuthorKind = AuthorKind.AGENT, channel: str | None = None) -> bool:
+        try:
+            tickets.add_message(session=session, idempotency_key=message.key, ticket=ticket, conversation=conversation,
+                                direction=direction, author_kind=author_kind, channel=channel or message.conversation.channel,
+                                text=text, author_user_id=agent.id if agent else None, now=now)
+        except DuplicateKey:
+            log.info("agent message %s was handled before", message.key)
+            return False
+        return True
+
+    def _tell(self, session: Session, message: InboundMessage, now: dt.datetime, text: str) -> None:
+        """A short answer to the agent, in the thread the action came from."""
+        ref = message.conversation
+        queue.enqueue_outbound(session=session, key=f"{message.key}:feedback", channel=ref.channel, address=ref.address,
+                               thread=ref.thread, payload=Reply(text).to_json(), now=now)
+
+    def _is_reply(self, text: str) -> bool:
+        return bool(self.reply_prefix) and text.lstrip().lower().startswith(self.reply_prefix.lower())
+
+    def _strip_prefix(self, text: str) -> str:
+        stripped = text.lstrip()
+        if self._is_reply(stripped):
+            return stripped[len(self.reply_prefix):]
+        return stripped
+
+
+def _actor(agent: User) -> str:
+    return f"user:{agent.username}"

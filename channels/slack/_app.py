@@ -1,0 +1,246 @@
+"""The Bolt app: Slack payloads -> ``InboundMessage``, handed to the bot's inbox before the ack.
+
+The app runs with ``process_before_response``: Slack gets its 200 only after ``on_message``
+returned (the message is committed); an exception gives a 500 and Slack delivers again. Keys
+are the platform's own ids, so a redelivery (``X-Slack-Retry-Num``) is stored once:
+
+- a message (DM, mention, thread reply): ``slack:<channel>:<ts>``. A mention arrives twice,
+  as ``app_mention`` and as ``message``, with two event ids; the message's ts is one.
+- a button click: ``slack:action:<channel>:<message ts>:<value>:<user>`` (a double click is one click);
+- the slash command: ``slack:command:<trigger_id>``; the message shortcut:
+  ``slack:shortcut:<channel>:<message ts>:<user>`` (one ticket per message and person);
+- the reply form: ``slack:view:<view id>``; the App Home: ``slack:<event_id>``.
+
+1:1 conversations (DMs, ``/it``, the shortcut, clicks in the DM) use the user's id as the
+address: ``chat.postMessage`` to a user id posts in the app's DM with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.conversation import AgentAction, ConversationRef, Identity, InboundMessage
+from channels.slack._blocks import ACTION_PREFIX, reply_modal
+
+log = logging.getLogger("deskbot.slack")
+
+CHANNEL = "slack"
+SHORTCUT_CALLBACK = "deskbot_create_ticket"
+REPLY_CALLBACK = "deskbot_reply"
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+_PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+class Malformed(Exception):
+    """A signed payload that lacks what its type needs: refused with 400, nothing stored."""
+
+
+class UserDirectory:
+    """``users.info`` with an in-process TTL cache: the Slack identity with the profile's email."""
+
+    def __init__(self, client: AsyncWebClient, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic,
+                 timeout: float = 1.5):
+        self.client, self.ttl, self.clock = client, ttl, clock
+        self.timeout = timeout  # users.info runs before the ack: Slack's 3 seconds are never spent waiting on it
+        self._cache: dict[str, tuple[float, Identity]] = {}
+        self._by_email: dict[str, tuple[float, str | None]] = {}
+        self.lookups = 0  # users.info calls made (for tests and the log)
+
+    async def identity(self, user_id: str) -> Identity:
+        now = self.clock()
+        hit = self._cache.get(user_id)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            self.lookups += 1
+            response = await asyncio.wait_for(self.client.users_info(user=user_id), self.timeout)
+        except (SlackApiError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            # Without the profile the message still counts; the identity links to the email on a later message.
+            log.warning("users.info %s failed: %s", user_id, exc)
+            return Identity(CHANNEL, user_id)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        email = profile.get("email") or None
+        name = profile.get("real_name") or profile.get("display_name") or user.get("real_name") or user.get("name") or ""
+        # The workspace vouches for its members' profile emails (bots and guests without one get none).
+        identity = Identity(CHANNEL, user_id, name, email, email_verified=bool(email) and not user.get("is_bot"))
+        self._cache[user_id] = (now, identity)
+        return identity
+
+    async def user_id_for_email(self, email: str) -> str | None:
+        now = self.clock()
+        hit = self._by_email.get(email)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            response = await self.client.users_lookupByEmail(email=email)
+            found = (response.get("user") or {}).get("id")
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                raise
+            found = None
+        self._by_email[email] = (now, found)
+        return found
+
+
+Deliver = Callable[[InboundMessage], Awaitable[bool]]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _need(mapping: Any, *keys: str) -> Any:
+    value = mapping
+    for key in keys:
+        if not isinstance(value, dict) or key not in value or value[key] in (None, ""):
+            raise Malformed(f"payload without {'.'.join(keys)}")
+        value = value[key]
+    return value
+
+
+def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirectory,
+              deliver: Callable[[], Deliver | None], command: str = "/it") -> AsyncApp:
+    """The Bolt app with deskbot's listeners; ``deliver()`` is the bot's ``on_message`` (None when stopped)."""
+    app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=True,
+                   raise_error_for_unhandled_request=False)
+
+    async def hand_over(message: InboundMessage) -> None:
+        on_message = deliver()
+        if on_message is None:
+            raise RuntimeError("the Slack channel is stopped")  # 500: Slack delivers again later
+        stored = await on_message(message)
+        log.debug("%s %s", message.key, "stored" if stored else "seen before")
+
+    async def message_from(*, key: str, user: str, ref: ConversationRef, text: str, raw: dict, **extra: Any) -> None:
+        sender = await users.identity(user)
+        await hand_over(InboundMessage(key=key, conversation=ref, sender=sender, text=text.strip(),
+                                       received_at=_now(), raw=json.dumps(raw, ensure_ascii=False)[:100_000], **extra))
+
+    @app.error
+    async def on_error(error: Exception) -> BoltResponse | None:
+        if isinstance(error, Malformed):
+            log.warning("refused a Slack payload: %s", error)
+            return BoltResponse(status=400, body=str(error))
+        log.error("Slack payload not stored: %s", error)
+        return None  # 500: Slack retries
+
+    @app.event("message")
+    async def on_message_event(body: dict, event: dict, context: dict) -> None:
+        if event.get("subtype") not in _PLAIN_SUBTYPES or event.get("bot_id"):
+            return  # edits, deletions, joins, other bots: nothing for the desk
+        channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
+        text = event.get("text") or ""
+        if event.get("channel_type") == "im":
+            ref = ConversationRef(CHANNEL, user, "")
+            await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body)
+            return
+        thread = event.get("thread_ts")
+        bot_user = context.get("bot_user_id")
+        if not thread or (bot_user and f"<@{bot_user}>" in text):
+            return  # a channel message not in a thread, or a mention (app_mention brings that one)
+        # A reply in a thread of a channel: a ticket's agent thread, a requester's mention thread, or
+        # nothing the desk knows (then the bot drops it).
+        await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ConversationRef(CHANNEL, channel, thread),
+                           text=_MENTION.sub("", text), raw=body, overheard=True)
+
+    @app.event("app_mention")
+    async def on_mention(body: dict, event: dict) -> None:
+        channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
+        ref = ConversationRef(CHANNEL, channel, event.get("thread_ts") or ts)  # answered in the thread
+        await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=_MENTION.sub("", event.get("text") or ""),
+                           raw=body)
+
+    @app.event("app_home_opened")
+    async def on_home(body: dict, event: dict) -> None:
+        if event.get("tab") != "home":
+            return
+        user = _need(event, "user")
+        await message_from(key=f"slack:{_need(body, 'event_id')}", user=user,
+                           ref=ConversationRef(CHANNEL, user, "home"), text="", raw=body, action="home")
+
+    @app.command(command)
+    async def on_command(ack: Callable[..., Awaitable[None]], body: dict) -> None:
+        text = (body.get("text") or "").strip()
+        if not text:
+            await ack(f"Tell me what is wrong, e.g. `{command} my VPN keeps dropping`.")
+            return
+        user = _need(body, "user_id")
+        await message_from(key=f"slack:command:{_need(body, 'trigger_id')}", user=user,
+                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body)
+        await ack("Got it: I'll answer in our direct messages.")
+
+    @app.shortcut(SHORTCUT_CALLBACK)
+    async def on_shortcut(ack: Callable[..., Awaitable[None]], body: dict) -> None:
+        user = _need(body, "user", "id")
+        message = _need(body, "message")
+        channel = _need(body, "channel", "id")
+        text = message.get("text") or ""
+        await message_from(key=f"slack:shortcut:{channel}:{_need(message, 'ts')}:{user}", user=user,
+                           ref=ConversationRef(CHANNEL, user, ""), text=text or "(a message without text)",
+                           raw=body, action="open_ticket")
+        await ack()
+
+    @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
+    async def on_button(ack: Callable[..., Awaitable[None]], body: dict, action: dict,
+                        client: AsyncWebClient) -> None:
+        if action.get("url") and "value" not in action:
+            await ack()  # a link button: Slack opened the URL, nothing comes back
+            return
+        value = _need(action, "value")
+        user = _need(body, "user", "id")
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        ts = message.get("ts") or container.get("message_ts")
+        if not channel or not ts:
+            raise Malformed("block_actions without its channel and message")
+        agent = AgentAction.from_value(value)
+        if agent is not None and agent.kind == "reply":
+            # The form: the reply itself arrives with its submission (on_reply_form).
+            meta = json.dumps({"ticket": agent.ticket, "channel": channel, "thread": message.get("thread_ts") or ts})
+            await client.views_open(trigger_id=_need(body, "trigger_id"),
+                                    view=reply_modal(private_metadata=meta, ticket_ref=f"#{agent.ticket}"))
+            await ack()
+            return
+        if agent is not None:
+            ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
+        elif channel.startswith("D"):
+            ref = ConversationRef(CHANNEL, user, "")  # the 1:1 conversation is addressed by the user
+        else:
+            ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
+        await message_from(key=f"slack:action:{channel}:{ts}:{value}:{user}", user=user, ref=ref,
+                           text=(action.get("text") or {}).get("text", value), raw=body,
+                           action=None if agent else value, agent=agent)
+        await ack()
+
+    @app.view(REPLY_CALLBACK)
+    async def on_reply_form(ack: Callable[..., Awaitable[None]], body: dict, view: dict) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "")
+            text = view["state"]["values"]["reply"]["text"]["value"] or ""
+            ticket = int(meta["ticket"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Malformed(f"reply form: {exc}") from None
+        if not text.strip():
+            await ack(response_action="errors", errors={"reply": "Write the reply first."})
+            return
+        user = _need(body, "user", "id")
+        await message_from(key=f"slack:view:{_need(view, 'id')}", user=user,
+                           ref=ConversationRef(CHANNEL, meta["channel"], meta["thread"]), text=text, raw=body,
+                           agent=AgentAction("reply", ticket))
+        await ack()
+
+    return app

@@ -1,0 +1,388 @@
+"""Slack end to end: signed Events API and interactivity requests -> the real Bolt app mounted in a FastAPI
+app on a real uvicorn server -> the same ``run_service`` as ``deskbot serve`` (workers, one dispatcher per
+channel) -> the desk; replies go to a fake Slack Web API on loopback, mail to an SMTP sink.
+
+SQLite and PostgreSQL, the real packaged model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.smtp import SMTP
+from fastapi import FastAPI
+from slack_sdk.signature import SignatureVerifier
+
+from bot.notify import GroupNotifier, LogNotifier, Notifiers
+from bot.pipeline import BotSettings, Pipeline
+from bot.runtime import run_service
+from channels.email import EmailChannel
+from channels.slack import SlackChannel
+from desk import Direction, ResolutionCode, Status, people, tickets
+from desk.defaults import GROUPS
+from desk.models import AgentThread, InboxRow, Message, OutboxRow
+
+SECRET, TOKEN = "e2e-signing-secret", "xoxb-e2e-token"
+AGENTS = "CAGENTS"
+SUPPORT = "support@deskbot.example"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 40.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Sink:
+    """The company's mail relay, in a loop of its own: keeps what deskbot mails."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            self.loop.create_server(lambda: SMTP(self), "127.0.0.1", 0), self.loop).result(10)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        return "250 OK"
+
+    def close(self) -> None:
+        self.server.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class SlackDesk:
+    """A signed-request client for deskbot's Slack endpoints, and the fakes around it."""
+
+    def __init__(self, base: str, fake, sink: Sink, email: EmailChannel, pipeline: Pipeline):  # noqa: ANN001
+        self.http = httpx.Client(base_url=base, timeout=30)
+        self.fake, self.sink, self.email, self.pipeline = fake, sink, email, pipeline
+        self._n = 0
+
+    def post(self, path: str, body: str, *, content_type: str = "application/json", retry: int | None = None,
+             secret: str = SECRET, at: float | None = None) -> httpx.Response:
+        ts = str(int(at if at is not None else time.time()))
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+        if retry is not None:
+            headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+        return self.http.post(path, content=body, headers=headers)
+
+    def event(self, inner: dict, *, event_id: str | None = None, retry: int | None = None) -> httpx.Response:
+        self._n += 1
+        body = json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                           "event_id": event_id or f"Ev{self._n}", "event_time": int(time.time()), "event": inner})
+        return self.post("/slack/events", body, retry=retry)
+
+    def dm(self, text: str, *, user: str = "U42", ts: str | None = None) -> str:
+        self._n += 1
+        ts = ts or f"17000{self._n:05d}.000100"
+        response = self.event({"type": "message", "channel": "D42", "channel_type": "im", "user": user,
+                               "text": text, "ts": ts})
+        assert response.status_code == 200, response.text
+        return ts
+
+    def click(self, value: str, *, channel: str, message_ts: str, user: str, thread_ts: str | None = None) -> httpx.Response:
+        message = {"ts": message_ts, "text": "...", **({"thread_ts": thread_ts} if thread_ts else {})}
+        payload = {"type": "block_actions", "user": {"id": user}, "trigger_id": f"trig-{value}", "team": {"id": "T1"},
+                   "api_app_id": "A1", "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+                   "channel": {"id": channel}, "message": message,
+                   "actions": [{"type": "button", "action_id": f"deskbot:0:{value}", "block_id": "deskbot_actions",
+                                "value": value, "text": {"type": "plain_text", "text": value},
+                                "action_ts": str(time.time())}]}
+        return self.post("/slack/interactivity", urlencode({"payload": json.dumps(payload)}),
+                         content_type="application/x-www-form-urlencoded")
+
+    def posts_to(self, channel: str) -> list[dict]:
+        return [p for p in self.fake.posted() if p["channel"] == channel]
+
+    def wait_posts(self, channel: str, n: int) -> list[dict]:
+        return wait_for(lambda: (lambda p: p if len(p) >= n else None)(self.posts_to(channel)),
+                        f"{n} post(s) to {channel}")  # type: ignore[return-value]
+
+    def mail(self, subject: str, body: str, *, message_id: str, sender: str) -> None:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"], m["Message-ID"] = sender, SUPPORT, subject, message_id
+        m.set_content(body)
+        with smtplib.SMTP("127.0.0.1", self.email.port) as client:
+            client.send_message(m)
+
+
+def _buttons(post: dict) -> list[dict]:
+    return [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.fixture
+def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
+    fake_slack.users.update({"U42": ("Ana Silva", "ana@corp.example"), "UAMY": ("Amy Adams", "amy@corp.example"),
+                             "UBOB": ("Bob Brown", "bob@corp.example"), "UEVE": ("Eve Evans", "eve@corp.example")})
+    with uow() as s:
+        for name in GROUPS:
+            people.set_group_notifications(session=s, name=name, slack_channel=AGENTS)
+        people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
+                        groups=["Service Desk", "Identity & Access"])
+    sink = Sink()
+    slack = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url=fake_slack.url)
+    email = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1",
+                         relay_port=sink.port)
+    app = FastAPI()
+    app.include_router(slack.router())
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"},
+                                                       console_url="http://127.0.0.1:8080/console")])
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="e2e")
+    thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"slack": slack, "email": email})))
+    thread.start()
+    wait_for(lambda: server.started, "the server", 30)
+    yield SlackDesk(f"http://127.0.0.1:{port}", fake_slack, sink, email, pipeline)
+    server.should_exit = True
+    thread.join(30)
+    sink.close()
+
+
+def test_a_dm_gets_a_block_kit_answer_and_yes_closes_the_request(desk, uow) -> None:  # noqa: ANN001
+    started = time.monotonic()
+    desk.dm("I forgot my password and can't log in")
+    assert time.monotonic() - started < 3.0  # acked once stored; the answer comes from the worker
+    [answer] = desk.wait_posts("U42", 1)
+    assert "KB-0001" in json.dumps(answer["blocks"]) and "Did this solve it?" in answer["text"]
+    buttons = _buttons(answer)
+    assert [(b["text"]["text"], b["value"]) for b in buttons] == [("Yes, solved", "yes"), ("No", "no")]
+
+    response = desk.click("yes", channel="D42", message_ts="1700000000.000200", user="U42")
+    assert response.status_code == 200
+    closing = desk.wait_posts("U42", 2)[1]
+    assert "glad" in closing["text"]
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s, statuses=None)
+        assert (ticket.status, ticket.resolution_code) == (Status.RESOLVED, ResolutionCode.SELF_SERVICE)
+        assert ticket.requester.email == "ana@corp.example"
+    assert not desk.posts_to(AGENTS)  # solved by the article: nothing for the agents
+
+
+def test_no_opens_a_ticket_posted_to_the_agents_channel_assign_to_me_and_sla_in_its_thread(desk, uow) -> None:  # noqa: ANN001
+    desk.dm("I forgot my password")
+    desk.wait_posts("U42", 1)
+    assert desk.click("no", channel="D42", message_ts="1700000000.000200", user="U42").status_code == 200
+    [post] = desk.wait_posts(AGENTS, 1)
+    handed = desk.wait_posts("U42", 2)[1]
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        number, ref = ticket.number, ticket.ref
+    assert ref in handed["text"]
+    text = post["text"]
+    assert f"New ticket {ref}" in text and "Service Desk" in text and ticket.priority.value in text
+    assert "SLA: resolution by" in text and "Analysis: intent password_reset" in text
+    assert "Tried by the requester without success: KB-0001" in text and "Suggested articles: KB-" in text
+    labels = [b["text"]["text"] for b in _buttons(post)]
+    assert labels[0] == "Assign to me" and labels[1].startswith("Send KB-") and "KB-0001" not in labels[1]
+    assert labels[2:] == ["Reply to requester", "Open in console"]
+    assert _buttons(post)[-1]["url"] == f"http://127.0.0.1:8080/console/tickets/{number}"
+    post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
+
+    # Someone who is not an agent cannot take it; Amy can.
+    desk.click(f"agent:assign:{number}", channel=AGENTS, message_ts=post_ts, user="UEVE")
+    refused = desk.wait_posts(AGENTS, 2)[1]
+    assert refused["thread_ts"] == post_ts and "Only desk agents" in refused["text"]
+    with uow() as s:
+        assert tickets.get_ticket(session=s, number=number).assignee.username == "amy"  # routing gave it to her
+    desk.click(f"agent:assign:{number}", channel=AGENTS, message_ts=post_ts, user="UAMY")
+    done = desk.wait_posts(AGENTS, 3)[2]
+    assert done["thread_ts"] == post_ts and "assigned to Amy Adams" in done["text"]
+    with uow() as s:
+        assert tickets.get_ticket(session=s, number=number).assignee.username == "amy"
+
+    # An SLA breach goes into the ticket's thread and mentions the assignee.
+    with uow() as s:  # the clock runs out: its resolution target lies in the past
+        t = tickets.get_ticket(session=s, number=number)
+        t.resolution_warn_at = t.resolution_due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    assert desk.pipeline.scan_sla() >= 1
+    sla_posts = wait_for(lambda: [p for p in desk.posts_to(AGENTS) if "SLA" in p["text"] and "breached" in p["text"]],
+                         "an SLA post")
+    assert all(p["thread_ts"] == post_ts for p in sla_posts)  # type: ignore[union-attr]
+    assert sla_posts[0]["text"].startswith("<@UAMY>")  # type: ignore[index]
+
+
+def _agent_thread(uow, number: int) -> str | None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    with uow() as s:
+        ticket = tickets.get_ticket(session=s, number=number)
+        return s.scalar(select(AgentThread.thread).where(AgentThread.ticket_id == ticket.id)) or None
+
+
+def test_a_retry_storm_makes_one_ticket_and_one_reply(desk, uow) -> None:  # noqa: ANN001
+    inner = {"type": "message", "channel": "D42", "channel_type": "im", "user": "U42",
+             "text": "My laptop will not start at all, the screen stays black", "ts": "1700000100.000100"}
+    results: list[int] = []
+
+    def deliver(retry: int | None) -> None:
+        results.append(desk.event(inner, event_id="EvStorm", retry=retry).status_code)
+
+    first = threading.Thread(target=deliver, args=(None,))
+    first.start()
+    storm = [threading.Thread(target=deliver, args=(n,)) for n in range(1, 5)]
+    for t in storm:
+        t.start()
+    for t in (first, *storm):
+        t.join()
+    assert results == [200] * 5
+    desk.wait_posts("U42", 1)
+    time.sleep(1.5)  # time for a second reply, were there one
+    assert len(desk.posts_to("U42")) == 1
+    with uow() as s:
+        assert len(tickets.list_tickets(session=s, statuses=None)) == 1
+        from sqlalchemy import func, select
+
+        assert s.scalar(select(func.count()).select_from(InboxRow)) == 1
+
+
+def test_an_agents_reply_reaches_an_email_requester_and_an_internal_note_does_not(desk, uow) -> None:  # noqa: ANN001
+    desk.mail("SAP access", "Please give me access to SAP for the new finance project.", message_id="<sap1@corp.example>",
+              sender="Bob Brown <bob@corp.example>")
+    wait_for(lambda: desk.sink.mails, "the acknowledgement mail")
+    [post] = desk.wait_posts(AGENTS, 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        number = ticket.number
+    post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
+    mails_before = len(desk.sink.mails)
+
+    def thread_message(text: str, ts: str, user: str = "UAMY") -> None:
+        response = desk.event({"type": "message", "channel": AGENTS, "channel_type": "channel", "user": user,
+                               "text": text, "ts": ts, "thread_ts": post_ts})
+        assert response.status_code == 200
+
+    thread_message("checked with the SAP team: the licence is approved", "1700000200.000100")
+    thread_message("!reply Access granted: sign out and in again, SAP will be on your start page.", "1700000201.000100")
+    mail = wait_for(lambda: desk.sink.mails[mails_before:], "the agent's reply by mail")[0]  # type: ignore[index]
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    assert mail["To"] == "bob@corp.example" and mail["In-Reply-To"] == "<sap1@corp.example>"
+    assert f"[#{number}]" in mail["Subject"] and "Amy Adams (IT service desk): Access granted" in body
+    assert "licence" not in body
+    confirmation = wait_for(lambda: [p for p in desk.posts_to(AGENTS) if "Sent to the requester" in p["text"]],
+                            "the confirmation in the thread")
+    assert confirmation[0]["thread_ts"] == post_ts  # type: ignore[index]
+
+    # The reply form ("Reply to requester" button -> modal -> submission) goes the same way.
+    submission = {"type": "view_submission", "user": {"id": "UAMY"}, "team": {"id": "T1"}, "api_app_id": "A1",
+                  "view": {"id": "VREPLY1", "type": "modal", "callback_id": "deskbot_reply",
+                           "private_metadata": json.dumps({"ticket": number, "channel": AGENTS, "thread": post_ts}),
+                           "state": {"values": {"reply": {"text": {"type": "plain_text_input",
+                                                                   "value": "Did it work for you?"}}}}}}
+    assert desk.post("/slack/interactivity", urlencode({"payload": json.dumps(submission)}),
+                     content_type="application/x-www-form-urlencoded").status_code == 200
+    second = wait_for(lambda: desk.sink.mails[mails_before + 1:], "the form's reply by mail")[0]  # type: ignore[index]
+    assert "Did it work for you?" in second.get_body(preferencelist=("plain",)).get_content()
+    time.sleep(1.0)
+    assert len(desk.sink.mails) == mails_before + 2  # the internal note never left
+    with uow() as s:
+        t = tickets.get_ticket(session=s, number=number)
+        thread = tickets.thread(session=s, ticket=t)
+        notes = [m for m in thread if m.direction is Direction.NOTE and "licence" in m.text]
+        public = [m for m in thread if m.direction is Direction.OUTBOUND and m.author_user_id is not None]
+        assert len(notes) == 1 and notes[0].author_user_id is not None
+        assert len(public) == 2 and t.first_response_at is not None
+        # Bob writing in Slack is the same requester as Bob by mail: he sees his ticket.
+    desk.dm("any news on my tickets?", user="UBOB")
+    news = desk.wait_posts("UBOB", 1)[0]
+    assert f"#{number}" in news["text"]
+
+
+def test_bad_signature_stale_timestamp_and_malformed_payloads_store_nothing(desk, uow) -> None:  # noqa: ANN001
+    body = json.dumps({"type": "event_callback", "event_id": "EvBad", "event": {
+        "type": "message", "channel": "D42", "channel_type": "im", "user": "U42", "text": "hi", "ts": "1.1"}})
+    assert desk.post("/slack/events", body, secret="wrong").status_code == 401
+    assert desk.post("/slack/events", body, at=time.time() - 600).status_code == 401
+    assert desk.post("/slack/events", '{"type": "event_callback", "event": ').status_code == 400
+    no_user = json.dumps({"type": "event_callback", "event_id": "EvNoUser", "event": {
+        "type": "message", "channel": "D42", "channel_type": "im", "text": "hi", "ts": "1.2"}})
+    assert desk.post("/slack/events", no_user).status_code == 400
+    time.sleep(0.5)
+    with uow() as s:
+        from sqlalchemy import func, select
+
+        for model in (InboxRow, OutboxRow, Message):
+            assert s.scalar(select(func.count()).select_from(model)) == 0
+    assert not desk.fake.posted()
+
+
+def test_deskbot_serve_runs_slack_from_its_settings(real_nlp, fake_slack, tmp_path) -> None:  # noqa: ANN001
+    """The real ``deskbot serve`` process with Slack configured by environment: health says on, a signed DM
+    is answered through the fake Web API, and a new ticket is posted to the group's channel."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    deskbot = str(Path(sys.executable).with_name("deskbot"))
+    root = Path(__file__).resolve().parents[2]
+    _, registry, kb_dir, _, _ = real_nlp
+    shutil.copytree(registry.root, tmp_path / "var" / "models")
+    shutil.copytree(kb_dir, tmp_path / "var" / "kb_index")
+    fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
+    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(root / "kb_articles"), COLUMNS="200",
+               DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN, DESKBOT_SLACK_SIGNING_SECRET=SECRET,
+               DESKBOT_SLACK_API_URL=fake_slack.url)
+    for args in (["db", "upgrade"], ["group", "notify", "Workplace", "--slack-channel", AGENTS]):
+        subprocess.run([deskbot, *args], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen([deskbot, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(iter(server.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        desk = SlackDesk(f"http://127.0.0.1:{port}", fake_slack, None, None, None)  # type: ignore[arg-type]
+        health = wait_for(lambda: _health(desk.http), "the server", 90)
+        assert health["channels"]["Slack"]["on"] is True  # type: ignore[index]
+        desk.dm("My laptop will not start at all, the screen stays black")
+        [reply] = desk.wait_posts("U42", 1)
+        assert "#1000" in reply["text"]
+        [post] = desk.wait_posts(AGENTS, 1)
+        assert "New ticket #1000" in post["text"] and "Workplace" in post["text"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+        reader.join(5)
+    assert server.returncode == 0, "".join(log)[-2000:]
+    assert "Slack: on, events at" in "".join(log)
+
+
+def _health(http: httpx.Client) -> dict | None:
+    try:
+        return http.get("/health").json()
+    except httpx.TransportError:
+        return None

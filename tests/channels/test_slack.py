@@ -1,0 +1,356 @@
+"""The Slack channel alone: the real Bolt app behind the real FastAPI routes (httpx over ASGI), requests
+signed for real, a fake Slack Web API on loopback for users.info / chat.postMessage / views.*.
+
+The bot's inbox is stood in for by a recorder that, like the real one, refuses a key it has seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from slack_sdk.signature import SignatureVerifier
+
+from bot.conversation import AgentAction, ArticleLink, Button, ConversationRef, InboundMessage, RateLimited, Reply, SendError
+from channels.slack import SlackChannel
+
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+
+
+class Inbox:
+    def __init__(self, fail: bool = False):
+        self.messages: dict[str, InboundMessage] = {}
+        self.fail = fail
+
+    async def accept(self, message: InboundMessage) -> bool:
+        if self.fail:
+            raise RuntimeError("database down")
+        if message.key in self.messages:
+            return False
+        self.messages[message.key] = message
+        return True
+
+
+def signed(body: str, *, secret: str = SECRET, at: float | None = None, retry: int | None = None,
+           content_type: str = "application/json") -> dict[str, str]:
+    ts = str(int(at if at is not None else time.time()))
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
+               "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+    if retry is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return headers
+
+
+def event(inner: dict, event_id: str = "Ev1") -> str:
+    return json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                       "event_id": event_id, "event_time": int(time.time()), "event": inner})
+
+
+def dm(text: str, ts: str = "1700000000.000100") -> dict:
+    return {"type": "message", "channel": "D42", "channel_type": "im", "user": "U42", "text": text, "ts": ts}
+
+
+def interactive(payload: dict) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+@pytest.fixture
+def slack(fake_slack):  # noqa: ANN001, ANN201
+    fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
+    fake_slack.users["UAMY"] = ("Amy Adams", "amy@corp.example")
+
+    async def make(inbox: Inbox) -> tuple[SlackChannel, httpx.AsyncClient]:
+        channel = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url=fake_slack.url)
+        await channel.start(inbox.accept)
+        app = FastAPI()
+        app.include_router(channel.router())
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://deskbot.test")
+        return channel, http
+
+    return make, fake_slack
+
+
+def test_a_signed_dm_is_stored_with_the_profile_email_and_a_retry_storm_stores_it_once(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = event(dm("I forgot my password"))
+        first = await http.post("/slack/events", content=body, headers=signed(body))
+        assert first.status_code == 200
+        for retry in range(1, 5):  # Slack's retries: the same event_id and body, with retry headers
+            again = await http.post("/slack/events", content=body, headers=signed(body, retry=retry))
+            assert again.status_code == 200
+        [message] = inbox.messages.values()
+        assert message.key == "slack:D42:1700000000.000100"
+        assert message.conversation == ConversationRef("slack", "U42", "")
+        assert (message.sender.email, message.sender.email_verified, message.sender.display_name) == (
+            "ana@corp.example", True, "Ana Silva")
+        assert message.text == "I forgot my password" and not message.overheard
+        assert len(fake.posted("users.info")) == 1  # cached
+
+    asyncio.run(scenario())
+
+
+def test_bad_signature_stale_timestamp_and_malformed_payloads_are_refused_and_store_nothing(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = event(dm("hello"))
+        bad = await http.post("/slack/events", content=body, headers=signed(body, secret="not-the-secret"))
+        assert bad.status_code == 401
+        stale = await http.post("/slack/events", content=body, headers=signed(body, at=time.time() - 600))
+        assert stale.status_code == 401
+        unsigned = await http.post("/slack/events", content=body, headers={"Content-Type": "application/json"})
+        assert unsigned.status_code == 401
+        garbage = '{"type": "event_callback", "event": '
+        assert (await http.post("/slack/events", content=garbage, headers=signed(garbage))).status_code == 400
+        no_user = event({"type": "message", "channel": "D42", "channel_type": "im", "text": "hi", "ts": "1.2"})
+        assert (await http.post("/slack/events", content=no_user, headers=signed(no_user))).status_code == 400
+        not_slack = json.dumps({"hello": "world"})
+        assert (await http.post("/slack/events", content=not_slack, headers=signed(not_slack))).status_code >= 400
+        assert inbox.messages == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_users_info_never_delays_the_ack_past_slacks_3_seconds(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+    fake.delay["users.info"] = 5.0
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = event(dm("my screen flickers"))
+        started = time.monotonic()
+        assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+        assert time.monotonic() - started < 3.0
+        [message] = inbox.messages.values()  # stored without the profile; a later message links the email
+        assert message.sender.external_id == "U42" and message.sender.email is None
+
+    asyncio.run(scenario())
+
+
+def test_the_request_url_check_slack_makes_at_install_is_answered(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        body = json.dumps({"token": "x", "challenge": "c-123", "type": "url_verification"})
+        response = await http.post("/slack/events", content=body, headers=signed(body))
+        assert response.status_code == 200 and "c-123" in response.text and inbox.messages == {}
+
+    asyncio.run(scenario())
+
+
+def test_when_the_inbox_cannot_store_slack_gets_a_500_and_delivers_again(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        _, http = await make(Inbox(fail=True))
+        body = event(dm("my vpn drops"))
+        assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 500
+
+    asyncio.run(scenario())
+
+
+def test_a_mention_arrives_twice_and_is_one_message_answered_in_its_thread(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        inner = {"channel": "CGEN", "user": "U42", "text": "<@UBOT> the printer on floor 2 jams", "ts": "1700000001.000100"}
+        mention = event({"type": "app_mention", **inner}, "Ev2")
+        message = event({"type": "message", "channel_type": "channel", **inner}, "Ev3")
+        for body in (mention, message):
+            assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+        [stored] = inbox.messages.values()
+        assert stored.conversation == ConversationRef("slack", "CGEN", "1700000001.000100")
+        assert stored.text == "the printer on floor 2 jams" and not stored.overheard
+        # A reply in that thread without a mention is overheard: the bot decides whether it knows the thread.
+        reply = event({"type": "message", "channel_type": "channel", "channel": "CGEN", "user": "U42", "text": "still jams",
+                       "ts": "1700000002.000100", "thread_ts": "1700000001.000100"}, "Ev4")
+        assert (await http.post("/slack/events", content=reply, headers=signed(reply))).status_code == 200
+        overheard = inbox.messages["slack:CGEN:1700000002.000100"]
+        assert overheard.overheard and overheard.conversation.thread == "1700000001.000100"
+        # A plain channel message (no thread, no mention) is nothing for the desk.
+        chatter = event({"type": "message", "channel_type": "channel", "channel": "CGEN", "user": "U42", "text": "lunch?",
+                         "ts": "1700000003.000100"}, "Ev5")
+        assert (await http.post("/slack/events", content=chatter, headers=signed(chatter))).status_code == 200
+        assert len(inbox.messages) == 2
+
+    asyncio.run(scenario())
+
+
+def test_clicks_command_shortcut_and_home(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def click(value: str, channel: str, user: str = "U42", ts: str = "1700000005.000100") -> str:
+            return interactive({
+                "type": "block_actions", "user": {"id": user}, "trigger_id": "trig-1", "team": {"id": "T1"},
+                "api_app_id": "A1", "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+                "channel": {"id": channel}, "message": {"ts": ts, "text": "..."},
+                "actions": [{"type": "button", "action_id": f"deskbot:0:{value}", "block_id": "deskbot_actions",
+                             "value": value, "text": {"type": "plain_text", "text": "Yes, solved"},
+                             "action_ts": "1700000006.1"}]})
+
+        yes = click("yes", "D42")
+        for _ in range(2):  # a double click is one click
+            response = await http.post("/slack/interactivity", content=yes, headers=signed(yes, **{"content_type": form["Content-Type"]}))
+            assert response.status_code == 200
+        [answer] = inbox.messages.values()
+        assert answer.action == "yes" and answer.conversation == ConversationRef("slack", "U42", "")
+
+        assign = click(AgentAction("assign", 1042).as_value(), "CAGENTS", user="UAMY")
+        assert (await http.post("/slack/interactivity", content=assign,
+                                headers=signed(assign, content_type=form["Content-Type"]))).status_code == 200
+        agent_click = [m for m in inbox.messages.values() if m.agent is not None][0]
+        assert agent_click.agent == AgentAction("assign", 1042) and agent_click.action is None
+        assert agent_click.conversation == ConversationRef("slack", "CAGENTS", "1700000005.000100")
+        assert agent_click.sender.email == "amy@corp.example"
+
+        reply = click(AgentAction("reply", 1042).as_value(), "CAGENTS", user="UAMY")
+        assert (await http.post("/slack/interactivity", content=reply,
+                                headers=signed(reply, content_type=form["Content-Type"]))).status_code == 200
+        [opened] = fake.posted("views.open")
+        view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+        assert view["callback_id"] == "deskbot_reply" and len(inbox.messages) == 2  # the text comes with the form
+        submission = interactive({
+            "type": "view_submission", "user": {"id": "UAMY"}, "team": {"id": "T1"}, "api_app_id": "A1",
+            "view": {"id": "V1", "type": "modal", "callback_id": "deskbot_reply", "private_metadata": view["private_metadata"],
+                     "state": {"values": {"reply": {"text": {"type": "plain_text_input", "value": "Done, try now"}}}}}})
+        assert (await http.post("/slack/interactivity", content=submission,
+                                headers=signed(submission, content_type=form["Content-Type"]))).status_code == 200
+        sent = inbox.messages["slack:view:V1"]
+        assert sent.agent == AgentAction("reply", 1042) and sent.text == "Done, try now"
+        assert sent.conversation == ConversationRef("slack", "CAGENTS", "1700000005.000100")
+
+        command = urlencode({"command": "/it", "text": "my laptop will not start", "user_id": "U42", "channel_id": "CGEN",
+                             "trigger_id": "trig-cmd", "team_id": "T1", "token": "x", "response_url": "http://127.0.0.1:9/x"})
+        response = await http.post("/slack/commands", content=command, headers=signed(command, content_type=form["Content-Type"]))
+        assert response.status_code == 200 and "direct messages" in response.text
+        assert inbox.messages["slack:command:trig-cmd"].text == "my laptop will not start"
+
+        shortcut = interactive({"type": "message_action", "callback_id": "deskbot_create_ticket", "trigger_id": "trig-s",
+                                "user": {"id": "U42"}, "team": {"id": "T1"}, "channel": {"id": "CGEN"},
+                                "message": {"ts": "1700000009.000100", "text": "Outlook crashes when I open the calendar"},
+                                "action_ts": "1700000010.1"})
+        assert (await http.post("/slack/interactivity", content=shortcut,
+                                headers=signed(shortcut, content_type=form["Content-Type"]))).status_code == 200
+        ticket_request = inbox.messages["slack:shortcut:CGEN:1700000009.000100:U42"]
+        assert ticket_request.action == "open_ticket" and ticket_request.conversation == ConversationRef("slack", "U42", "")
+
+        home = event({"type": "app_home_opened", "user": "U42", "channel": "D42", "tab": "home"}, "EvHome")
+        assert (await http.post("/slack/events", content=home, headers=signed(home))).status_code == 200
+        assert inbox.messages["slack:EvHome"].conversation == ConversationRef("slack", "U42", "home")
+
+    asyncio.run(scenario())
+
+
+def test_send_renders_block_kit_returns_the_ts_and_maps_429_and_errors(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+
+    async def scenario() -> None:
+        channel, _ = await make(Inbox())
+        reply = Reply("Reset your password\n\n1. Go to the portal", buttons=(Button("Yes, solved", "yes"),
+                                                                          Button("No, I need help", "no")),
+                      articles=(ArticleLink("KB-0001", "Reset your password", "http://127.0.0.1:8080/kb/KB-0001"),),
+                      mentions=("amy@corp.example",))
+        ts = await channel.send(ConversationRef("slack", "C1", "1700000000.000100"), reply)
+        [post] = fake.posted()
+        assert ts and post["channel"] == "C1" and post["thread_ts"] == "1700000000.000100"
+        assert post["text"].startswith("<@UAMY> Reset your password")
+        kinds = [b["type"] for b in post["blocks"]]
+        assert kinds == ["section", "context", "actions"]
+        buttons = post["blocks"][-1]["elements"]
+        assert [(b["text"]["text"], b["value"]) for b in buttons] == [("Yes, solved", "yes"), ("No, I need help", "no")]
+        assert "<http://127.0.0.1:8080/kb/KB-0001|KB-0001 Reset your password>" in post["blocks"][1]["elements"][0]["text"]
+
+        fake.rate_limit["chat.postMessage"] = 1
+        with pytest.raises(RateLimited) as limited:
+            await channel.send(ConversationRef("slack", "C1"), Reply("hi"))
+        assert limited.value.retry_after == 7
+        fake.users.clear()
+        with pytest.raises(SendError):
+            await channel.send(ConversationRef("email", "a@b.example"), Reply("hi"))
+        await channel.send(ConversationRef("slack", "U42", "home"), Reply("You have no open IT tickets."))
+        [published] = fake.posted("views.publish")
+        assert published["user_id"] == "U42"
+
+    asyncio.run(scenario())
+
+
+def test_api_errors_become_send_errors(fake_slack) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        channel = SlackChannel(bot_token="xoxp-wrong-kind", signing_secret=SECRET, api_url=fake_slack.url)
+        with pytest.raises(SendError, match="not_authed"):
+            await channel.send(ConversationRef("slack", "C1"), Reply("hi"))
+        dead = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url="http://127.0.0.1:9/api/", timeout=2)
+        with pytest.raises(SendError, match="unreachable"):
+            await dead.send(ConversationRef("slack", "C1"), Reply("hi"))
+
+    asyncio.run(scenario())
+
+
+def test_socket_mode_receives_an_event_over_the_websocket_and_acks_it_after_storing(fake_slack) -> None:  # noqa: ANN001
+    """Socket Mode against a WebSocket server on loopback that speaks Slack's envelope protocol."""
+    from aiohttp import WSMsgType, web
+
+    fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
+
+    async def scenario() -> None:
+        acks: list[dict] = []
+        acked = asyncio.Event()
+        inbox = Inbox()
+
+        async def link(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse(autoping=True)
+            await ws.prepare(request)
+            await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
+                                "connection_info": {"app_id": "A1"}})
+            await ws.send_json({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
+                                "retry_attempt": 0, "retry_reason": "",
+                                "payload": json.loads(event(dm("my vpn drops every hour"), "EvSock"))})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    acks.append(json.loads(msg.data))
+                    acked.set()
+            return ws
+
+        web_app = web.Application()
+        web_app.router.add_get("/link", link)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        fake_slack.socket_url = f"ws://127.0.0.1:{port}/link"
+        channel = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url=fake_slack.url,
+                               app_token="xapp-test", socket_mode=True)
+        await channel.start(inbox.accept)
+        try:
+            await asyncio.wait_for(acked.wait(), 20)
+        finally:
+            await channel.stop()
+            await runner.cleanup()
+        assert acks[0]["envelope_id"] == "env-1"
+        [message] = inbox.messages.values()  # stored before the ack went back
+        assert message.text == "my vpn drops every hour" and message.sender.email == "ana@corp.example"
+
+    asyncio.run(scenario())
