@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bot.notify import LogNotifier
-    from channels.email import EmailChannel
+    from channels.email import EmailChannel, Relay
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
     from nlp import Analyzer, Embedder, ModelRegistry
@@ -139,12 +139,26 @@ class Deskbot:
 
         return WebChatChannel(send_code=log_code)
 
+    def relay(self) -> "Relay | None":
+        """The outgoing mail relay, or None when DESKBOT_SMTP_RELAY_HOST is unset."""
+        from channels.email import Relay
+
+        s = self.settings
+        if s.smtp_relay_host is None:
+            return None
+        return Relay(s.smtp_relay_host, s.smtp_relay_port, starttls=s.smtp_relay_starttls, tls=s.smtp_relay_tls,
+                     username=s.smtp_relay_username,
+                     password=s.smtp_relay_password.get_secret_value() if s.smtp_relay_password else None,
+                     tls_context=s.smtp_relay_tls_context())
+
     def email(self) -> "EmailChannel":
         from channels.email import EmailChannel
 
         s = self.settings
         return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
-                            max_bytes=s.smtp_max_bytes, relay_host=s.smtp_relay_host, relay_port=s.smtp_relay_port)
+                            max_bytes=s.smtp_max_bytes, relay=self.relay(),
+                            tls_context=s.smtp_server_tls_context(), require_starttls=s.smtp_require_starttls,
+                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import smtplib
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from email import message_from_bytes, policy
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
+from sqlalchemy import func, select
 
 from bot.dispatcher import Dispatcher
 from bot.notify import LogNotifier
 from bot.pipeline import BotSettings, Pipeline
 from channels.email import EmailChannel
+from bot.composition import Deskbot
+from bot.settings import Settings
 from desk import ResolutionCode, Status, tickets
+from desk.models import InboxRow, OutboxRow
 
 SUPPORT = "support@deskbot.example"
 
@@ -64,13 +71,18 @@ class MailDesk:
 
 
 @contextlib.asynccontextmanager
-async def mail_desk(uow, analyzer) -> AsyncIterator[MailDesk]:  # noqa: ANN001
+async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel] | None = None,  # noqa: ANN001
+                    bot_settings: BotSettings | None = None, relay_ssl: ssl.SSLContext | None = None,
+                    relay_options: dict | None = None) -> AsyncIterator[MailDesk]:
+    """``make_channel(relay_port)`` builds the channel under test; the sink is the relay (``relay_options`` for its SMTP)."""
     loop = asyncio.get_running_loop()
     sink = Sink()
-    relay = await loop.create_server(lambda: SMTP(sink), "127.0.0.1", 0)
-    channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000,
-                           relay_host="127.0.0.1", relay_port=relay.sockets[0].getsockname()[1])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="w")
+    relay = await loop.create_server(lambda: SMTP(sink, **(relay_options or {})), "127.0.0.1", 0, ssl=relay_ssl)
+    relay_port = relay.sockets[0].getsockname()[1]
+    channel = make_channel(relay_port) if make_channel else EmailChannel(
+        host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port)
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=bot_settings or BotSettings(),
+                        worker="w")
     await channel.start(pipeline.receive)
     try:
         yield MailDesk(channel, pipeline, Dispatcher(uow=uow, channels={"email": channel}, worker="d"), sink)
@@ -144,5 +156,156 @@ def test_the_ticket_number_in_a_subject_threads_only_the_requesters_own_mail(uow
                                  "My manager approved it this morning."]
             bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in sink.mails]
             assert any(f"added that to ticket #{number}" in b for b in bodies), bodies
+
+    asyncio.run(scenario())
+
+
+# --- STARTTLS and AUTH ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by openssl for this test module."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def inbox_count(uow) -> int:  # noqa: ANN001
+    with uow() as s:
+        return s.scalar(select(func.count()).select_from(InboxRow))
+
+
+def test_starttls_and_auth_inbound_with_a_real_smtplib_client(uow, analyzer, tls_files) -> None:  # noqa: ANN001
+    cert, key = tls_files
+    trusting = ssl.create_default_context(cafile=str(cert))  # the client checks the server's certificate
+
+    def make_channel(relay_port: int) -> EmailChannel:  # the composition root builds it from settings
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_tls_cert=cert,
+                            smtp_tls_key=key, smtp_require_starttls=True, smtp_auth_users="mta:s3cret, other:pw",
+                            smtp_relay_host="127.0.0.1", smtp_relay_port=relay_port)
+        return Deskbot(settings).email()
+
+    def session(port: int, *, password: str | None, starttls: bool = True) -> smtplib.SMTP:
+        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        if starttls:
+            client.starttls(context=trusting)
+        if password is not None:
+            client.login("mta", password)
+        return client
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:
+            port = desk.channel.port
+            message = mail("Account locked", "Hi, my account is locked out after too many sign-in attempts.",
+                           message_id="<tls1@corp.example>")
+
+            def refused_without_tls() -> str:
+                with session(port, password=None, starttls=False) as client:
+                    client.ehlo()
+                    assert not client.has_extn("auth")  # no AUTH offered in clear
+                    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                        client.send_message(message, to_addrs=[SUPPORT])
+                    return str(refused.value)
+
+            assert "530" in await asyncio.to_thread(refused_without_tls)
+
+            def wrong_password() -> tuple[str, str]:
+                client = session(port, password=None)
+                try:
+                    with pytest.raises(smtplib.SMTPAuthenticationError) as denied:
+                        client.login("mta", "guess")
+                    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                        client.send_message(message, to_addrs=[SUPPORT])
+                    return str(denied.value), str(refused.value)
+                finally:
+                    client.quit()
+
+            denied, refused = await asyncio.to_thread(wrong_password)
+            assert "535" in denied and "530" in refused
+            assert inbox_count(uow) == 0  # nothing stored
+
+            def good() -> None:
+                with session(port, password="s3cret") as client:
+                    client.send_message(message, to_addrs=[SUPPORT])
+
+            await asyncio.to_thread(good)
+            assert inbox_count(uow) == 1
+            await desk.run_bot()
+            [answer] = desk.sink.mails
+            assert answer["To"] == "ana@corp.example" and answer["In-Reply-To"] == "<tls1@corp.example>"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_in_clear_only_when_explicitly_allowed(uow, analyzer) -> None:  # noqa: ANN001
+    def make_channel(relay_port: int) -> EmailChannel:
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_auth_users="mta:s3cret",
+                            smtp_auth_allow_plaintext=True, smtp_relay_host="127.0.0.1", smtp_relay_port=relay_port)
+        return Deskbot(settings).email()
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:
+            def unauthenticated_then_good() -> str:
+                with smtplib.SMTP("127.0.0.1", desk.channel.port, timeout=30) as client:
+                    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                        client.send_message(mail("VPN", "vpn down", message_id="<p1@corp.example>"), to_addrs=[SUPPORT])
+                    client.login("mta", "s3cret")
+                    client.send_message(mail("VPN", "vpn down", message_id="<p2@corp.example>"), to_addrs=[SUPPORT])
+                    return str(refused.value)
+
+            assert "530" in await asyncio.to_thread(unauthenticated_then_good)
+            assert inbox_count(uow) == 1
+
+    asyncio.run(scenario())
+
+
+def relay_login(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+    ok = (auth_data.login, auth_data.password) == (b"deskbot", b"relay-pw")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_files, mode: str) -> None:  # noqa: ANN001
+    cert, key = tls_files
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    if mode == "starttls":  # the relay refuses everything before STARTTLS, and AUTH before TLS
+        relay_options = dict(tls_context=server_tls, require_starttls=True, authenticator=relay_login,
+                             auth_required=True)
+        relay_ssl, client = None, dict(smtp_relay_starttls=True, smtp_relay_ca_file=cert)
+    else:  # implicit TLS (aiosmtpd cannot see it, hence auth_require_tls=False); the client is told not to verify
+        relay_options = dict(authenticator=relay_login, auth_required=True, auth_require_tls=False)
+        relay_ssl, client = server_tls, dict(smtp_relay_tls=True, smtp_relay_verify=False)
+    password = ["relay-pw"]
+
+    def make_channel(relay_port: int) -> EmailChannel:
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_relay_host="127.0.0.1",
+                            smtp_relay_port=relay_port, smtp_relay_username="deskbot",
+                            smtp_relay_password=password[0], **client)
+        return Deskbot(settings).email()
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=make_channel, relay_ssl=relay_ssl,
+                             relay_options=relay_options) as desk:
+            await desk.send(mail("Account locked", "My account is locked out after too many sign-in attempts.",
+                                 message_id="<r1@corp.example>"))
+            [answer] = desk.sink.mails
+            assert answer["To"] == "ana@corp.example" and answer["In-Reply-To"] == "<r1@corp.example>"
+
+        password[0] = "wrong"  # the relay says 535: the reply stays in the outbox for a retry, nothing is sent
+        async with mail_desk(uow, analyzer, make_channel=make_channel, relay_ssl=relay_ssl,
+                             relay_options=relay_options) as desk:
+            await desk.send(mail("VPN", "The VPN disconnects every ten minutes since this morning.",
+                                 message_id="<r2@corp.example>"))
+            assert desk.sink.mails == []
+            with uow() as s:
+                [row] = [r for r in s.scalars(select(OutboxRow)) if r.status.value != "done"]
+                assert row.status.value == "pending" and "535" in row.error and "relay-pw" not in row.error
 
     asyncio.run(scenario())
