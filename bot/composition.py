@@ -108,6 +108,8 @@ class Deskbot:
             major_incident_similarity=s.major_incident_similarity,
             kb_url=f"{s.public_url.rstrip('/')}/kb",
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
+            max_attachment_bytes=s.max_attachment_bytes,
+            refused_attachment_types=tuple(s.refused_attachment_types),
         )
 
     @cached_property

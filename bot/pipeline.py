@@ -12,15 +12,17 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
 from bot.notify import Notifier, SlaNotice, TicketNotice
 from bot.policy import Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
+from desk.tickets import NewAttachment
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -44,6 +46,8 @@ class BotSettings:
     major_incident_similarity: float = 0.75  # cosine of two reports' texts that counts as "the same problem"
     lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
     kb_url: str = "http://127.0.0.1:8080/kb"
+    max_attachment_bytes: int = 10 * 1024 * 1024  # a larger attachment is not kept; the ticket gets a note
+    refused_attachment_types: tuple[str, ...] = DEFAULT_REFUSED_TYPES  # ".ext" and MIME types never kept
 
 
 def worker_name() -> str:
@@ -117,10 +121,15 @@ class Pipeline:
         conversation = self._conversation(session, message.conversation, requester.id)
         if conversation.ticket is None and message.ticket_hint is not None:
             self._join_named_ticket(session, conversation, message, requester.id)
+        kept, refused = screen(message.attachments, refused_types=self.settings.refused_attachment_types,
+                               max_bytes=self.settings.max_attachment_bytes)
+        files = [NewAttachment(a.filename, a.content_type, a.content) for a in kept]
         if message.automated:  # an out-of-office, a bounce, a list: kept with its thread, never answered
             tickets.add_message(session=session, idempotency_key=message.key, ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
-                                channel=message.conversation.channel, text=message.text, now=now)
+                                channel=message.conversation.channel, text=message.text, attachments=files,
+                                max_attachment_bytes=self.settings.max_attachment_bytes, now=now)
+            self._note_refused(session, message, conversation, refused, now)
             if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
                 raise RuntimeError("lease lost: another worker reclaimed this message")
             log.info("%s stored without a reply (%s)", message.key, message.automated)
@@ -143,8 +152,13 @@ class Pipeline:
         tickets.add_message(
             session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
             direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
-            text=message.text, now=now,
+            text=message.text, attachments=files, max_attachment_bytes=self.settings.max_attachment_bytes, now=now,
         )
+        self._note_refused(session, message, conversation, refused, now)
+        if refused and replies:  # the requester hears that the file did not arrive, and why
+            names = "; ".join(f"{r.attachment.filename} ({r.reason})" for r in refused)
+            replies[0] = replace(replies[0], text=f"{replies[0].text}\n\nI could not keep your attachment"
+                                 f"{'s' if len(refused) > 1 else ''}: {names}. Your message itself was received.")
         if conversation.ticket is not None:
             tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
@@ -161,6 +175,16 @@ class Pipeline:
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")
         log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
+
+    def _note_refused(self, session: Session, message: InboundMessage, conversation: Conversation,
+                      refused: list[Refused], now: dt.datetime) -> None:
+        if not refused:
+            return
+        text = "\n".join(f"Attachment not kept: {r.describe()}" for r in refused)
+        tickets.add_message(session=session, idempotency_key=f"{message.key}:refused-attachments",
+                            ticket=conversation.ticket, conversation=conversation, direction=Direction.NOTE,
+                            author_kind=AuthorKind.BOT, channel="bot", text=text, now=now)
+        log.warning("%s: %s", message.key, text.replace("\n", "; "))
 
     def _join_named_ticket(self, session: Session, conversation: Conversation, message: InboundMessage,
                            requester_id: int) -> None:

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.attachments import DEFAULT_REFUSED_TYPES, check_types
+
 DEFAULT_CONFIG_FILE = Path("deskbot.toml")
 
 
@@ -46,6 +48,8 @@ class Settings(BaseSettings):
     working_hours: str = "mon-fri 09:00-17:00"
     reopen_window_days: int = Field(7, ge=0)
     max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # Attachments never kept (".ext" or a MIME type); the message is kept and the ticket gets a note.
+    refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
     # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
     # because the service shares the machine with its workers.
@@ -121,6 +125,11 @@ class Settings(BaseSettings):
 
         BusinessCalendar.parse_hours(value)
         return value
+
+    @field_validator("refused_attachment_types")
+    @classmethod
+    def _valid_types(cls, value: list[str]) -> list[str]:
+        return check_types(value)
 
     @field_validator("database_url")
     @classmethod

@@ -309,3 +309,47 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
                 assert row.status.value == "pending" and "535" in row.error and "relay-pw" not in row.error
 
     asyncio.run(scenario())
+
+
+# --- attachments ---------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "channels" / "email_fixtures"
+
+
+def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uow, analyzer) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, bot_settings=BotSettings(max_attachment_bytes=5_000)) as desk:
+            def send_raw(raw: bytes) -> None:
+                with smtplib.SMTP("127.0.0.1", desk.channel.port) as client:
+                    client.sendmail("carl.meyer@corp.example", [SUPPORT], raw)
+
+            await asyncio.to_thread(send_raw, (FIXTURES / "48-attachment-executable.eml").read_bytes())
+            big = mail("Logs of the crash", "Outlook crashes when I open the calendar; the full log is attached.",
+                       message_id="<big1@corp.example>", sender="dora@corp.example")
+            big.add_attachment(b"log line\n" * 1000, maintype="text", subtype="plain", filename="outlook.log")
+            await asyncio.to_thread(desk.smtp_send, big)
+            await desk.run_bot()
+
+            with uow() as s:
+                assert s.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status != "done")) == 0
+                by_requester = {t.requester.email: t for t in tickets.list_tickets(session=s, statuses=None)}
+                carl = tickets.thread(session=s, ticket=by_requester["carl.meyer@corp.example"])
+                [inbound] = [m for m in carl if m.direction.value == "inbound"]
+                assert "will not install on my laptop" in inbound.text
+                assert [a.filename for a in inbound.attachments] == ["install-error.png"]
+                assert tickets.attachment_content(session=s, attachment=inbound.attachments[0]).startswith(b"\x89PNG")
+                [note] = [m.text for m in carl if m.direction.value == "note" and "not kept" in m.text]
+                assert "'Invoice_Setup.pdf.exe'" in note and ".exe files are not accepted" in note
+                assert "'invoice.pdf'" in note and "Windows program" in note
+
+                dora = tickets.thread(session=s, ticket=by_requester["dora@corp.example"])
+                [inbound] = [m for m in dora if m.direction.value == "inbound"]
+                assert "the full log is attached" in inbound.text and inbound.attachments == []
+                [note] = [m.text for m in dora if m.direction.value == "note" and "not kept" in m.text]
+                assert "'outlook.log'" in note and "larger than the 5,000-byte limit" in note
+
+            bodies = {m["To"]: m.get_body(preferencelist=("plain",)).get_content() for m in desk.sink.mails}
+            assert "could not keep your attachments: Invoice_Setup.pdf.exe" in bodies["carl.meyer@corp.example"]
+            assert "could not keep your attachment: outlook.log" in bodies["dora@corp.example"]
+
+    asyncio.run(scenario())
