@@ -110,6 +110,7 @@ class Deskbot:
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
             max_attachment_bytes=s.max_attachment_bytes,
             refused_attachment_types=tuple(s.refused_attachment_types),
+            replies_per_hour={"email": s.email_replies_per_hour},
         )
 
     @cached_property

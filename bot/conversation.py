@@ -103,6 +103,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     ticket_ref: str | None = None  # "#1042"
     articles: tuple[ArticleLink, ...] = ()
+    subject: str = ""  # what the conversation is about (email: the original subject; replies say "Re: ...")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -115,6 +116,7 @@ class Reply:
             buttons=tuple(Button(**b) for b in data.get("buttons", ())),
             ticket_ref=data.get("ticket_ref"),
             articles=tuple(ArticleLink(**a) for a in data.get("articles", ())),
+            subject=data.get("subject", ""),
         )
 
     def as_plain_text(self) -> str:

@@ -11,8 +11,9 @@ import datetime as dt
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
@@ -48,6 +49,9 @@ class BotSettings:
     kb_url: str = "http://127.0.0.1:8080/kb"
     max_attachment_bytes: int = 10 * 1024 * 1024  # a larger attachment is not kept; the ticket gets a note
     refused_attachment_types: tuple[str, ...] = DEFAULT_REFUSED_TYPES  # ".ext" and MIME types never kept
+    # At most this many bot replies per hour to one address of a channel (email: an autoresponder that slips past
+    # the loop headers must not get mail forever); beyond it the message is handled, the reply becomes a note.
+    replies_per_hour: dict[str, int] = field(default_factory=lambda: {"email": 10})
 
 
 def worker_name() -> str:
@@ -163,6 +167,10 @@ class Pipeline:
             tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
                                 channel="bot", text=f"decision {decision.action.value}: {decision.explain()}", now=now)
+        # Replies keep the conversation's subject (email: "Re: <the mail's subject> [#1042]").
+        subject = message.subject or (conversation.ticket.subject if conversation.ticket else "")
+        replies = [r if r.subject else replace(r, subject=subject) for r in replies]
+        replies = self._within_reply_limit(session, message, conversation, replies, now)
         for i, reply in enumerate(replies):
             key = f"{message.key}:reply:{i}"
             tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
@@ -175,6 +183,29 @@ class Pipeline:
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")
         log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
+
+    def _within_reply_limit(self, session: Session, message: InboundMessage, conversation: Conversation,
+                            replies: list[Reply], now: dt.datetime) -> list[Reply]:
+        """The replies this address may still get this hour; the others become a note on the ticket."""
+        ref = message.conversation
+        limit = self.settings.replies_per_hour.get(ref.channel)
+        if limit is None or not replies:
+            return replies
+        sent = conversations.bot_replies_since(session=session, channel=ref.channel, address=ref.address,
+                                               since=now - dt.timedelta(hours=1))
+        allowed = max(0, limit - sent)
+        if len(replies) <= allowed:
+            return replies
+        held = replies[allowed:]
+        text = (f"Automatic reply to {ref.address} not sent: {sent} bot replies to this address in the last hour, "
+                f"the limit is {limit} (a mail loop with an autoresponder?). It said: "
+                + " | ".join(r.as_plain_text() for r in held))
+        tickets.add_message(session=session, idempotency_key=f"{message.key}:reply-limit", ticket=conversation.ticket,
+                            conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
+                            channel="bot", text=text, now=now)
+        log.warning("%s: %d reply(ies) to %s held back: %d sent in the last hour (limit %d)", message.key, len(held),
+                    ref.address, sent, limit)
+        return replies[:allowed]
 
     def _note_refused(self, session: Session, message: InboundMessage, conversation: Conversation,
                       refused: list[Refused], now: dt.datetime) -> None:
@@ -212,6 +243,28 @@ class Pipeline:
         return State(open_ticket=open_ticket, resolved_ticket=resolved,
                      awaiting_confirmation=conversation.awaiting is ConversationWait.CONFIRMATION,
                      offered_article=conversation.offered_article, clarifications=conversation.clarifications)
+
+    # --- agents ----------------------------------------------------------------------------------
+
+    def agent_reply(self, *, number: int, username: str, text: str, now: dt.datetime | None = None) -> int:
+        """An agent's answer to the requester: stored on the ticket (the first response for the SLA) and queued
+        to the ticket's latest conversation, on its channel, with the ticket's subject. Returns the outbox row id."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            ticket = tickets.get_ticket(session=session, number=number)
+            user = people.get_user(session=session, username=username)
+            conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
+            if conversation is None:
+                raise NotFound(f"ticket {ticket.ref} has no conversation with its requester to answer in")
+            stored = tickets.add_message(
+                session=session, idempotency_key=f"agent:{ticket.number}:{uuid.uuid4().hex}", ticket=ticket,
+                conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT,
+                author_user_id=user.id, channel=conversation.channel, text=text, now=now)
+            reply = Reply(text, ticket_ref=ticket.ref, subject=ticket.subject)
+            row = queue.enqueue_outbound(session=session, key=stored.idempotency_key, channel=conversation.channel,
+                                         address=conversation.address, thread=conversation.thread,
+                                         payload=reply.to_json(), now=now, ticket_id=ticket.id)
+            return row.id
 
     # --- periodic work -------------------------------------------------------------------------
 

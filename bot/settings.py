@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     smtp_port: int = Field(2525, ge=0, le=65535)
     email_addresses: list[str] = ["support@deskbot.example"]  # mail to any other address gets 550
     smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    email_replies_per_hour: int = Field(10, ge=0)  # bot replies to one sender per hour; then a note, no mail
     smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
     smtp_relay_port: int = Field(25, ge=1, le=65535)
     # Inbound: STARTTLS is offered when a certificate is set; AUTH (PLAIN, LOGIN) is required when users are set.

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
+import re
 import ssl
 import uuid
 from collections.abc import Mapping
@@ -156,7 +157,7 @@ class EmailChannel:
         support = sorted(self.addresses)[0]
         mail["From"] = formataddr(("IT Service Desk", support))
         mail["To"] = ref.address
-        mail["Subject"] = f"Re: your IT request{f' [{reply.ticket_ref}]' if reply.ticket_ref else ''}"
+        mail["Subject"] = reply_subject(reply.subject, reply.ticket_ref)
         mail["Date"] = formatdate(localtime=False)
         # The ticket number rides in our Message-ID too, so a reply that lost the subject still finds it.
         number = f"ticket-{reply.ticket_ref.lstrip('#')}." if reply.ticket_ref else ""
@@ -171,6 +172,22 @@ class EmailChannel:
         mail.add_alternative("<html><body>" + "".join(
             f"<p>{_escape(p)}</p>" for p in text.split("\n\n")) + "</body></html>", subtype="html")
         await self.relay.send(mail)
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|ref|réf|fw|fwd|tr|wg|rv)\s*(\[\d+\])?\s*:\s*", re.I)
+_TICKET_TAG = re.compile(r"\s*\[#\d+\]\s*")
+
+
+def reply_subject(original: str, ticket_ref: str | None) -> str:
+    """``Re: <original subject> [#1042]``: the mail's own subject without its reply prefixes and ticket tags."""
+    base = " ".join((original or "").split())
+    while True:
+        shorter = _REPLY_PREFIX.sub("", _TICKET_TAG.sub(" ", base)).strip()
+        if shorter == base:
+            break
+        base = shorter
+    base = (base[:200].rstrip() + "...") if len(base) > 200 else base
+    return f"Re: {base or 'your IT request'}" + (f" [{ticket_ref}]" if ticket_ref else "")
 
 
 def _escape(text: str) -> str:

@@ -23,8 +23,8 @@ from bot.pipeline import BotSettings, Pipeline
 from channels.email import EmailChannel
 from bot.composition import Deskbot
 from bot.settings import Settings
-from desk import ResolutionCode, Status, tickets
-from desk.models import InboxRow, OutboxRow
+from desk import Direction, ResolutionCode, Status, people, tickets
+from desk.models import InboxRow, Message, OutboxRow
 
 SUPPORT = "support@deskbot.example"
 
@@ -101,16 +101,18 @@ def test_locked_account_by_mail_yes_closes_and_out_of_office_gets_no_answer(uow,
             await run_bot()
             [answer] = sink.mails
             assert answer["In-Reply-To"] == "<m1@corp.example>" and answer["Auto-Submitted"] == "auto-replied"
-            assert answer["To"] == "ana@corp.example"
+            assert answer["References"] == "<m1@corp.example>"  # the first reply to a new mail keeps its thread
+            assert answer["To"] == "ana@corp.example" and answer["Subject"] == "Re: Account locked"
             body = answer.get_body(preferencelist=("plain",)).get_content()
             assert "Unlock your account" in body and "Reply YES or NO" in body
 
-            yes = mail("Re: your IT request", f"YES\n\nOn Tue, 3 Mar 2026, IT Service Desk <{SUPPORT}> wrote:\n> {body[:40]}\n",
+            yes = mail(f"RE: {answer['Subject']}", f"YES\n\nOn Tue, 3 Mar 2026, IT Service Desk <{SUPPORT}> wrote:\n> {body[:40]}\n",
                        message_id="<m2@corp.example>", In_Reply_To=answer["Message-ID"],
                        References=f"<m1@corp.example> {answer['Message-ID']}")
             await asyncio.to_thread(smtp_send, yes)
             await run_bot()
             assert len(sink.mails) == 2 and "glad" in sink.mails[1].get_body(preferencelist=("plain",)).get_content()
+            assert sink.mails[1]["Subject"] == "Re: Account locked"  # not "Re: RE: Re: ..."
             with uow() as s:
                 [ticket] = tickets.list_tickets(session=s, statuses=None)
                 assert (ticket.status, ticket.resolution_code) == (Status.RESOLVED, ResolutionCode.SELF_SERVICE)
@@ -156,6 +158,21 @@ def test_the_ticket_number_in_a_subject_threads_only_the_requesters_own_mail(uow
                                  "My manager approved it this morning."]
             bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in sink.mails]
             assert any(f"added that to ticket #{number}" in b for b in bodies), bodies
+            assert [m["Subject"] for m in sink.mails] == [f"Re: SAP access [#{number}]", f"Re: SAP access [#{number}]",
+                                                          f"Re: SAP [#{number + 1}]"]
+
+            # An agent answers on the ticket: the reply goes to the requester's latest mail, with the ticket's subject.
+            with uow() as s:
+                people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example")
+            await asyncio.to_thread(desk.pipeline.agent_reply, number=number, username="amy",
+                                    text="Access granted; sign out and in again to see SAP.")
+            await desk.run_bot()
+            agent = sink.mails[-1]
+            assert (agent["Subject"], agent["To"]) == (f"Re: SAP access [#{number}]", "ana@corp.example")
+            assert agent["In-Reply-To"] == "<s2@corp.example>" and agent["Message-ID"].startswith(f"<ticket-{number}.")
+            assert "Access granted" in agent.get_body(preferencelist=("plain",)).get_content()
+            with uow() as s:
+                assert tickets.get_ticket(session=s, number=number).first_response_at is not None
 
     asyncio.run(scenario())
 
@@ -351,5 +368,39 @@ def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uo
             bodies = {m["To"]: m.get_body(preferencelist=("plain",)).get_content() for m in desk.sink.mails}
             assert "could not keep your attachments: Invoice_Setup.pdf.exe" in bodies["carl.meyer@corp.example"]
             assert "could not keep your attachment: outlook.log" in bodies["dora@corp.example"]
+
+    asyncio.run(scenario())
+
+
+# --- a mail loop with an autoresponder that sets no loop headers --------------------------------------------
+
+
+def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow, analyzer) -> None:  # noqa: ANN001
+    limit = 3
+    robot = "robot@vendor.example"  # not a no-reply address, no Auto-Submitted, no Precedence: it looks like a person
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, bot_settings=BotSettings(replies_per_hour={"email": limit})) as desk:
+            answered = 0
+            for i in range(limit + 5):
+                if len(desk.sink.mails) > answered:  # it answers our latest reply, threaded, as autoresponders do
+                    ours = desk.sink.mails[-1]
+                    answered = len(desk.sink.mails)
+                    message = mail(f"Received: {ours['Subject']}", "Thank you for your message. This is an automatic "
+                                   "confirmation that we received it.", message_id=f"<auto{i}@vendor.example>",
+                                   sender=robot, In_Reply_To=ours["Message-ID"], References=ours["Message-ID"])
+                else:  # our replies stopped: it keeps writing anyway
+                    message = mail(f"Ticket confirmation {i}", "Thank you for your message. We will get back to you.",
+                                   message_id=f"<auto{i}@vendor.example>", sender=robot)
+                await desk.send(message)
+            assert len(desk.sink.mails) == limit
+            assert all(m["To"] == robot for m in desk.sink.mails)
+            with uow() as s:
+                assert s.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status == "done")) == limit + 5
+                notes = [m.text for m in s.scalars(select(Message).where(Message.direction == Direction.NOTE))
+                         if m.text.startswith("Automatic reply to robot@vendor.example not sent")]
+                inbound = s.scalar(select(func.count()).select_from(Message).where(Message.direction == Direction.INBOUND))
+            assert len(notes) == 5 and "the limit is 3" in notes[0]
+            assert inbound == limit + 5  # every mail is stored and handled
 
     asyncio.run(scenario())
