@@ -38,7 +38,10 @@ def channel_states(settings: Settings) -> list[ChannelState]:
     not_built = "the adapter is not built yet"
     chat_url = f"{settings.public_url.rstrip('/')}/chat"
     states = [
-        ChannelState("Web chat", True, f"at {chat_url} (no mail relay yet: one-time codes are written to this log)"),
+        ChannelState("Web chat", True, f"at {chat_url} " + (
+            f"(one-time codes are mailed through {settings.smtp_relay_host}:{settings.smtp_relay_port})"
+            if settings.smtp_relay_host else "(no mail relay: one-time codes are written to this log; set "
+                                             "DESKBOT_SMTP_RELAY_HOST to mail them)")),
         ChannelState(
             "Email",
             settings.email_enabled,
@@ -134,10 +137,20 @@ class Deskbot:
         return Path(nlp.__file__).with_name("data")
 
     def webchat(self) -> "WebChatChannel":
+        """The web chat; its one-time codes go by mail through the relay when one is set, else to the log.
+
+        The code is mailed directly (the email channel's ``send_code``), not through the outbox: it is a
+        secret the desk should not keep (the web chat stores only a digest), it is useless after a few
+        minutes (outbox retries would come too late), and the browser must hear at once when sending
+        failed (503, "try again") rather than wait for a code that never comes.
+        """
         from channels.webchat import WebChatChannel
 
+        if self.settings.smtp_relay_host is not None:
+            return WebChatChannel(send_code=self.email().send_code)
+
         async def log_code(email: str, code: str) -> None:
-            # Until the email channel's relay exists the code can only go to the operator's log.
+            # No relay: the code can only go to the operator's log.
             logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
 
         return WebChatChannel(send_code=log_code)

@@ -404,3 +404,50 @@ def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow
             assert inbound == limit + 5  # every mail is stored and handled
 
     asyncio.run(scenario())
+
+
+# --- the web chat's one-time codes go out through the relay ---------------------------------------------------
+
+
+def test_web_chat_verification_code_arrives_at_the_relay(tls_files) -> None:  # noqa: ANN001
+    import httpx
+    from fastapi import FastAPI
+
+    from bot.composition import channel_states
+
+    cert, key = tls_files
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        relay = await loop.create_server(lambda: SMTP(sink, tls_context=server_tls, require_starttls=True,
+                                                      authenticator=relay_login, auth_required=True), "127.0.0.1", 0)
+        settings = Settings(smtp_relay_host="127.0.0.1", smtp_relay_port=relay.sockets[0].getsockname()[1],
+                            smtp_relay_starttls=True, smtp_relay_ca_file=cert, smtp_relay_username="deskbot",
+                            smtp_relay_password="relay-pw", email_addresses=[SUPPORT])
+        assert "one-time codes are mailed through 127.0.0.1:" in str(channel_states(settings)[0])
+        app = FastAPI()
+        app.include_router(Deskbot(settings).webchat().router())
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+                (await http.post("/chat/api/session")).raise_for_status()
+                started = await http.post("/chat/api/verify/start", json={"email": "ana@corp.example"})
+                assert started.status_code == 200, started.text
+                [code_mail] = sink.mails
+                assert code_mail["To"] == "ana@corp.example" and code_mail["Auto-Submitted"] == "auto-generated"
+                code = code_mail["Subject"].rsplit(" ", 1)[1]
+                assert code.isdigit() and len(code) == 6 and code in code_mail.get_content()
+                confirmed = await http.post("/chat/api/verify/confirm", json={"code": code})
+                assert confirmed.status_code == 200, confirmed.text
+        finally:
+            relay.close()
+
+        # The relay is down: the browser hears it at once (503), no code waits anywhere.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            (await http.post("/chat/api/session")).raise_for_status()
+            down = await http.post("/chat/api/verify/start", json={"email": "bob@corp.example"})
+            assert down.status_code == 503 and "try again" in down.json()["error"]
+
+    asyncio.run(scenario())
