@@ -46,7 +46,8 @@ def channel_states(settings: Settings) -> list[ChannelState]:
             "Email",
             settings.email_enabled,
             "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else
-            f"SMTP on {settings.smtp_host}:{settings.smtp_port} for {', '.join(settings.email_addresses)}; "
+            f"SMTP on {settings.smtp_host}:{settings.smtp_port}{_smtp_security(settings)} for "
+            f"{', '.join(settings.email_addresses)}; "
             + (f"replies through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
                else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set"),
         ),
@@ -62,6 +63,12 @@ def channel_states(settings: Settings) -> list[ChannelState]:
     else:
         states.append(ChannelState("Telegram", False, not_built))
     return states
+
+
+def _smtp_security(settings: Settings) -> str:
+    tls = ("STARTTLS required" if settings.smtp_require_starttls else "STARTTLS offered") if settings.smtp_tls_cert else ""
+    auth = "AUTH required" if settings.smtp_auth_users or settings.smtp_auth_users_file else ""
+    return f" ({', '.join(p for p in (tls, auth) if p)})" if tls or auth else ""
 
 
 class Deskbot:

@@ -191,6 +191,7 @@ class Pipeline:
         limit = self.settings.replies_per_hour.get(ref.channel)
         if limit is None or not replies:
             return replies
+        people.lock_requester(session=session, requester_id=conversation.requester_id)  # several workers: one count
         sent = conversations.bot_replies_since(session=session, channel=ref.channel, address=ref.address,
                                                since=now - dt.timedelta(hours=1))
         allowed = max(0, limit - sent)

@@ -150,7 +150,9 @@ class Settings(BaseSettings):
                 and self.smtp_tls_cert is None and not self.smtp_auth_allow_plaintext):
             raise ConfigError("SMTP AUTH needs TLS so that passwords do not cross the network in clear: set "
                               "DESKBOT_SMTP_TLS_CERT (or DESKBOT_SMTP_AUTH_ALLOW_PLAINTEXT=true)")
-        self.smtp_auth_credentials()  # a malformed entry stops start-up here
+        if (self.smtp_auth_users is not None or self.smtp_auth_users_file is not None) and not self.smtp_auth_credentials():
+            # an empty list must not silently turn AUTH off (a malformed entry stops start-up in there too)
+            raise ConfigError("DESKBOT_SMTP_AUTH_USERS / DESKBOT_SMTP_AUTH_USERS_FILE list no user: AUTH would be off")
         self.smtp_server_tls_context()  # so does a certificate that does not load
         if self.smtp_relay_ca_file is not None:
             self.smtp_relay_tls_context()

@@ -246,14 +246,21 @@ def test_starttls_and_auth_inbound_with_a_real_smtplib_client(uow, analyzer, tls
             assert inbox_count(uow) == 0  # nothing stored
 
             def good() -> None:
-                with session(port, password="s3cret") as client:
+                with session(port, password="s3cret") as client:  # smtplib picks AUTH PLAIN
                     client.send_message(message, to_addrs=[SUPPORT])
+                with session(port, password=None) as client:  # and AUTH LOGIN
+                    client.ehlo()
+                    client.user, client.password = "other", "pw"
+                    code, _ = client.auth("LOGIN", client.auth_login, initial_response_ok=False)
+                    assert code == 235
+                    client.send_message(mail("Printer", "The printer on floor 2 jams.", message_id="<tls2@corp.example>",
+                                             sender="bob@corp.example"), to_addrs=[SUPPORT])
 
             await asyncio.to_thread(good)
-            assert inbox_count(uow) == 1
+            assert inbox_count(uow) == 2
             await desk.run_bot()
-            [answer] = desk.sink.mails
-            assert answer["To"] == "ana@corp.example" and answer["In-Reply-To"] == "<tls1@corp.example>"
+            answer = next(m for m in desk.sink.mails if m["To"] == "ana@corp.example")
+            assert answer["In-Reply-To"] == "<tls1@corp.example>" and len(desk.sink.mails) == 2
 
     asyncio.run(scenario())
 

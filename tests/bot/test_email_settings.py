@@ -36,6 +36,7 @@ def garbage_pem(tmp_path: Path) -> Path:
         ({"DESKBOT_SMTP_AUTH_USERS": "mta:s3cret"}, "SMTP AUTH needs TLS"),
         ({"DESKBOT_SMTP_AUTH_USERS": "mta-s3cret", "DESKBOT_SMTP_AUTH_ALLOW_PLAINTEXT": "true"},
          "DESKBOT_SMTP_AUTH_USERS: an entry is not 'user:password'"),
+        ({"DESKBOT_SMTP_AUTH_USERS": " , ", "DESKBOT_SMTP_AUTH_ALLOW_PLAINTEXT": "true"}, "list no user: AUTH would be off"),
         ({"DESKBOT_SMTP_RELAY_STARTTLS": "true", "DESKBOT_SMTP_RELAY_TLS": "true"}, "exclude each other"),
         ({"DESKBOT_SMTP_RELAY_USERNAME": "deskbot"}, "DESKBOT_SMTP_RELAY_USERNAME and DESKBOT_SMTP_RELAY_PASSWORD go together"),
         ({"DESKBOT_SMTP_RELAY_USERNAME": "deskbot", "DESKBOT_SMTP_RELAY_PASSWORD": "pw"}, "the password would cross"),
