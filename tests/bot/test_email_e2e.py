@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import smtplib
 import ssl
 import subprocess
@@ -409,6 +410,14 @@ def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow
                 inbound = s.scalar(select(func.count()).select_from(Message).where(Message.direction == Direction.INBOUND))
             assert len(notes) == 5 and "the limit is 3" in notes[0]
             assert inbound == limit + 5  # every mail is stored and handled
+
+            # An hour later the sender gets answers again.
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)
+            await asyncio.to_thread(desk.smtp_send, mail("Hello", "Hello, are you there?", message_id="<late@vendor.example>",
+                                                         sender=robot))
+            assert await asyncio.to_thread(desk.pipeline.process_batch, now=later) == 1
+            assert await desk.dispatcher.dispatch_once(now=later) == 1
+            assert len(desk.sink.mails) == limit + 1
 
     asyncio.run(scenario())
 
