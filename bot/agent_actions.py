@@ -10,6 +10,7 @@ everything else said in the thread is an internal note and is never queued to th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -98,7 +99,8 @@ class AgentDesk:
     def _to_requester(self, session: Session, message: InboundMessage, ticket: Ticket, agent: User, reply: Reply,
                       record: str, now: dt.datetime) -> Conversation | None:
         """Record the agent's public message on the ticket and queue it to the requester's own channel."""
-        conversation = conversations.latest_for_ticket(session=session, ticket_id=ticket.id)
+        reply = dataclasses.replace(reply, subject=reply.subject or ticket.subject)
+        conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
         if conversation is not None:
             ref = ConversationRef(conversation.channel, conversation.address, conversation.thread)
         elif ticket.requester.email:  # opened by an agent (phone, CLI): the requester's verified address

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bot.notify import Notifiers
-    from channels.email import EmailChannel
+    from channels.email import EmailChannel, Relay
     from channels.slack import SlackChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
@@ -39,12 +39,16 @@ def channel_states(settings: Settings) -> list[ChannelState]:
     not_built = "the adapter is not built yet"
     chat_url = f"{settings.public_url.rstrip('/')}/chat"
     states = [
-        ChannelState("Web chat", True, f"at {chat_url} (no mail relay yet: one-time codes are written to this log)"),
+        ChannelState("Web chat", True, f"at {chat_url} " + (
+            f"(one-time codes are mailed through {settings.smtp_relay_host}:{settings.smtp_relay_port})"
+            if settings.smtp_relay_host else "(no mail relay: one-time codes are written to this log; set "
+                                             "DESKBOT_SMTP_RELAY_HOST to mail them)")),
         ChannelState(
             "Email",
             settings.email_enabled,
             "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else
-            f"SMTP on {settings.smtp_host}:{settings.smtp_port} for {', '.join(settings.email_addresses)}; "
+            f"SMTP on {settings.smtp_host}:{settings.smtp_port}{_smtp_security(settings)} for "
+            f"{', '.join(settings.email_addresses)}; "
             + (f"replies through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
                else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set"),
         ),
@@ -75,6 +79,12 @@ def enabled_channels(settings: Settings) -> frozenset[str]:
     """The channels that send in this deployment (notices are only queued for these)."""
     names = {"Web chat": "webchat", "Email": "email", "Slack": "slack", "Telegram": "telegram"}
     return frozenset(names[s.name] for s in channel_states(settings) if s.on)
+
+
+def _smtp_security(settings: Settings) -> str:
+    tls = ("STARTTLS required" if settings.smtp_require_starttls else "STARTTLS offered") if settings.smtp_tls_cert else ""
+    auth = "AUTH required" if settings.smtp_auth_users or settings.smtp_auth_users_file else ""
+    return f" ({', '.join(p for p in (tls, auth) if p)})" if tls or auth else ""
 
 
 class Deskbot:
@@ -125,6 +135,9 @@ class Deskbot:
             kb_url=f"{s.public_url.rstrip('/')}/kb",
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
             reply_prefix=s.slack_reply_prefix,
+            max_attachment_bytes=s.max_attachment_bytes,
+            refused_attachment_types=tuple(s.refused_attachment_types),
+            replies_per_hour={"email": s.email_replies_per_hour},
         )
 
     @cached_property
@@ -150,20 +163,44 @@ class Deskbot:
         return Path(nlp.__file__).with_name("data")
 
     def webchat(self) -> "WebChatChannel":
+        """The web chat; its one-time codes go by mail through the relay when one is set, else to the log.
+
+        The code is mailed directly (the email channel's ``send_code``), not through the outbox: it is a
+        secret the desk should not keep (the web chat stores only a digest), it is useless after a few
+        minutes (outbox retries would come too late), and the browser must hear at once when sending
+        failed (503, "try again") rather than wait for a code that never comes.
+        """
         from channels.webchat import WebChatChannel
 
+        if self.settings.smtp_relay_host is not None:
+            return WebChatChannel(send_code=self.email().send_code)
+
         async def log_code(email: str, code: str) -> None:
-            # Until the email channel's relay exists the code can only go to the operator's log.
+            # No relay: the code can only go to the operator's log.
             logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
 
         return WebChatChannel(send_code=log_code)
+
+    def relay(self) -> "Relay | None":
+        """The outgoing mail relay, or None when DESKBOT_SMTP_RELAY_HOST is unset."""
+        from channels.email import Relay
+
+        s = self.settings
+        if s.smtp_relay_host is None:
+            return None
+        return Relay(s.smtp_relay_host, s.smtp_relay_port, starttls=s.smtp_relay_starttls, tls=s.smtp_relay_tls,
+                     username=s.smtp_relay_username,
+                     password=s.smtp_relay_password.get_secret_value() if s.smtp_relay_password else None,
+                     tls_context=s.smtp_relay_tls_context())
 
     def email(self) -> "EmailChannel":
         from channels.email import EmailChannel
 
         s = self.settings
         return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
-                            max_bytes=s.smtp_max_bytes, relay_host=s.smtp_relay_host, relay_port=s.smtp_relay_port)
+                            max_bytes=s.smtp_max_bytes, relay=self.relay(),
+                            tls_context=s.smtp_server_tls_context(), require_starttls=s.smtp_require_starttls,
+                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext)
 
     def slack(self) -> "SlackChannel":
         from channels.slack import SlackChannel

@@ -148,6 +148,7 @@ class Reply:
     ticket_ref: str | None = None  # "#1042"
     articles: tuple[ArticleLink, ...] = ()
     mentions: tuple[str, ...] = ()  # emails of people to notify (Slack: an @-mention); others ignore it
+    subject: str = ""  # what the conversation is about (email: the original subject; replies say "Re: ...")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -161,6 +162,7 @@ class Reply:
             ticket_ref=data.get("ticket_ref"),
             articles=tuple(ArticleLink(**a) for a in data.get("articles", ())),
             mentions=tuple(data.get("mentions", ())),
+            subject=data.get("subject", ""),
         )
 
     def as_plain_text(self) -> str:

@@ -176,7 +176,9 @@ class GroupNotifier:
         if email:
             queue.enqueue_outbound(session=session, key=f"{notice.key}:email", channel="email", address=email,
                                    thread="", payload=Reply(text.replace("*", ""), ticket_ref=notice.ticket_ref,
-                                                            articles=notice.articles).to_json(),
+                                                            articles=notice.articles,
+                                                            subject=f"New {notice.priority} ticket: {notice.subject}",
+                                                            ).to_json(),
                                    now=now, ticket_id=notice.ticket_id)
 
     def sla(self, session: Session, notice: SlaNotice, now: dt.datetime) -> None:
@@ -196,7 +198,9 @@ class GroupNotifier:
                                    now=now, ticket_id=notice.ticket_id)
         if email:
             queue.enqueue_outbound(session=session, key=f"{notice.key}:email", channel="email", address=email,
-                                   thread="", payload=Reply(text, ticket_ref=notice.ticket_ref).to_json(), now=now,
+                                   thread="", payload=Reply(text, ticket_ref=notice.ticket_ref,
+                                                            subject=f"SLA {what}: {notice.kind.replace('_', ' ')}",
+                                                            ).to_json(), now=now,
                                    ticket_id=notice.ticket_id)
 
     def major_incident(self, session: Session, notice: MajorIncidentNotice, now: dt.datetime) -> None:
@@ -208,7 +212,9 @@ class GroupNotifier:
                 queue.enqueue_outbound(session=session, key=f"{notice.key}:{channel}", channel=channel,
                                        address=address, thread="",
                                        payload=Reply(text if channel == "slack" else text.replace("*", ""),
-                                                     ticket_ref=notice.problem_ref).to_json(), now=now)
+                                                     ticket_ref=notice.problem_ref,
+                                                     subject=f"Major incident: {len(notice.incidents)} reports linked",
+                                                     ).to_json(), now=now)
 
 
 def _number(ref: str) -> int:

@@ -11,10 +11,12 @@ import datetime as dt
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
 from bot.agent_actions import AgentDesk
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
@@ -22,6 +24,7 @@ from bot.policy import Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
+from desk.tickets import NewAttachment
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,6 +49,11 @@ class BotSettings:
     lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
     kb_url: str = "http://127.0.0.1:8080/kb"
     reply_prefix: str = "!reply"  # an agent's message in a ticket's thread starting with this goes to the requester
+    max_attachment_bytes: int = 10 * 1024 * 1024  # a larger attachment is not kept; the ticket gets a note
+    refused_attachment_types: tuple[str, ...] = DEFAULT_REFUSED_TYPES  # ".ext" and MIME types never kept
+    # At most this many bot replies per hour to one address of a channel (email: an autoresponder that slips past
+    # the loop headers must not get mail forever); beyond it the message is handled, the reply becomes a note.
+    replies_per_hour: dict[str, int] = field(default_factory=lambda: {"email": 10})
 
 
 def worker_name() -> str:
@@ -181,10 +189,15 @@ class Pipeline:
         conversation = self._conversation(session, message.conversation, requester.id)
         if conversation.ticket is None and message.ticket_hint is not None:
             self._join_named_ticket(session, conversation, message, requester.id)
+        kept, refused = screen(message.attachments, refused_types=self.settings.refused_attachment_types,
+                               max_bytes=self.settings.max_attachment_bytes)
+        files = [NewAttachment(a.filename, a.content_type, a.content) for a in kept]
         if message.automated:  # an out-of-office, a bounce, a list: kept with its thread, never answered
             tickets.add_message(session=session, idempotency_key=message.key, ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
-                                channel=message.conversation.channel, text=message.text, now=now)
+                                channel=message.conversation.channel, text=message.text, attachments=files,
+                                max_attachment_bytes=self.settings.max_attachment_bytes, now=now)
+            self._note_refused(session, message, conversation, refused, now)
             if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
                 raise RuntimeError("lease lost: another worker reclaimed this message")
             log.info("%s stored without a reply (%s)", message.key, message.automated)
@@ -207,12 +220,21 @@ class Pipeline:
         tickets.add_message(
             session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
             direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
-            text=message.text, now=now,
+            text=message.text, attachments=files, max_attachment_bytes=self.settings.max_attachment_bytes, now=now,
         )
+        self._note_refused(session, message, conversation, refused, now)
+        if refused and replies:  # the requester hears that the file did not arrive, and why
+            names = "; ".join(f"{r.attachment.filename} ({r.reason})" for r in refused)
+            replies[0] = replace(replies[0], text=f"{replies[0].text}\n\nI could not keep your attachment"
+                                 f"{'s' if len(refused) > 1 else ''}: {names}. Your message itself was received.")
         if conversation.ticket is not None:
             tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
                                 channel="bot", text=f"decision {decision.action.value}: {decision.explain()}", now=now)
+        # Replies keep the conversation's subject (email: "Re: <the mail's subject> [#1042]").
+        subject = message.subject or (conversation.ticket.subject if conversation.ticket else "")
+        replies = [r if r.subject else replace(r, subject=subject) for r in replies]
+        replies = self._within_reply_limit(session, message, conversation, replies, now)
         for i, reply in enumerate(replies):
             key = f"{message.key}:reply:{i}"
             tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
@@ -225,6 +247,40 @@ class Pipeline:
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")
         log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
+
+    def _within_reply_limit(self, session: Session, message: InboundMessage, conversation: Conversation,
+                            replies: list[Reply], now: dt.datetime) -> list[Reply]:
+        """The replies this address may still get this hour; the others become a note on the ticket."""
+        ref = message.conversation
+        limit = self.settings.replies_per_hour.get(ref.channel)
+        if limit is None or not replies:
+            return replies
+        people.lock_requester(session=session, requester_id=conversation.requester_id)  # several workers: one count
+        sent = conversations.bot_replies_since(session=session, channel=ref.channel, address=ref.address,
+                                               since=now - dt.timedelta(hours=1))
+        allowed = max(0, limit - sent)
+        if len(replies) <= allowed:
+            return replies
+        held = replies[allowed:]
+        text = (f"Automatic reply to {ref.address} not sent: {sent} bot replies to this address in the last hour, "
+                f"the limit is {limit} (a mail loop with an autoresponder?). It said: "
+                + " | ".join(r.as_plain_text() for r in held))
+        tickets.add_message(session=session, idempotency_key=f"{message.key}:reply-limit", ticket=conversation.ticket,
+                            conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
+                            channel="bot", text=text, now=now)
+        log.warning("%s: %d reply(ies) to %s held back: %d sent in the last hour (limit %d)", message.key, len(held),
+                    ref.address, sent, limit)
+        return replies[:allowed]
+
+    def _note_refused(self, session: Session, message: InboundMessage, conversation: Conversation,
+                      refused: list[Refused], now: dt.datetime) -> None:
+        if not refused:
+            return
+        text = "\n".join(f"Attachment not kept: {r.describe()}" for r in refused)
+        tickets.add_message(session=session, idempotency_key=f"{message.key}:refused-attachments",
+                            ticket=conversation.ticket, conversation=conversation, direction=Direction.NOTE,
+                            author_kind=AuthorKind.BOT, channel="bot", text=text, now=now)
+        log.warning("%s: %s", message.key, text.replace("\n", "; "))
 
     def _join_named_ticket(self, session: Session, conversation: Conversation, message: InboundMessage,
                            requester_id: int) -> None:
@@ -252,6 +308,28 @@ class Pipeline:
         return State(open_ticket=open_ticket, resolved_ticket=resolved,
                      awaiting_confirmation=conversation.awaiting is ConversationWait.CONFIRMATION,
                      offered_article=conversation.offered_article, clarifications=conversation.clarifications)
+
+    # --- agents ----------------------------------------------------------------------------------
+
+    def agent_reply(self, *, number: int, username: str, text: str, now: dt.datetime | None = None) -> int:
+        """An agent's answer to the requester: stored on the ticket (the first response for the SLA) and queued
+        to the ticket's latest conversation, on its channel, with the ticket's subject. Returns the outbox row id."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            ticket = tickets.get_ticket(session=session, number=number)
+            user = people.get_user(session=session, username=username)
+            conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
+            if conversation is None:
+                raise NotFound(f"ticket {ticket.ref} has no conversation with its requester to answer in")
+            stored = tickets.add_message(
+                session=session, idempotency_key=f"agent:{ticket.number}:{uuid.uuid4().hex}", ticket=ticket,
+                conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT,
+                author_user_id=user.id, channel=conversation.channel, text=text, now=now)
+            reply = Reply(text, ticket_ref=ticket.ref, subject=ticket.subject)
+            row = queue.enqueue_outbound(session=session, key=stored.idempotency_key, channel=conversation.channel,
+                                         address=conversation.address, thread=conversation.thread,
+                                         payload=reply.to_json(), now=now, ticket_id=ticket.id)
+            return row.id
 
     # --- periodic work -------------------------------------------------------------------------
 

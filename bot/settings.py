@@ -8,18 +8,21 @@ under ``./var``, the packaged model, email and web chat on loopback.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from bot.attachments import DEFAULT_REFUSED_TYPES, check_types
 
 DEFAULT_CONFIG_FILE = Path("deskbot.toml")
 
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
     working_hours: str = "mon-fri 09:00-17:00"
     reopen_window_days: int = Field(7, ge=0)
     max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # Attachments never kept (".ext" or a MIME type); the message is kept and the ticket gets a note.
+    refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
     # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
     # because the service shares the machine with its workers.
@@ -71,8 +76,23 @@ class Settings(BaseSettings):
     smtp_port: int = Field(2525, ge=0, le=65535)
     email_addresses: list[str] = ["support@deskbot.example"]  # mail to any other address gets 550
     smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    email_replies_per_hour: int = Field(10, ge=0)  # bot replies to one sender per hour; then a note, no mail
     smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
     smtp_relay_port: int = Field(25, ge=1, le=65535)
+    # Inbound: STARTTLS is offered when a certificate is set; AUTH (PLAIN, LOGIN) is required when users are set.
+    smtp_tls_cert: FilePath | None = None  # PEM certificate chain
+    smtp_tls_key: FilePath | None = None  # PEM private key; unset: it is in the certificate file
+    smtp_require_starttls: bool = False  # refuse every command but EHLO/STARTTLS/QUIT before STARTTLS
+    smtp_auth_users: SecretStr | None = None  # "user:password" pairs separated by commas or white space
+    smtp_auth_users_file: FilePath | None = None  # one "user:password" a line (a password may hold any character)
+    smtp_auth_allow_plaintext: bool = False  # AUTH without TLS: only when explicitly allowed
+    # Outbound: how deskbot logs in to the relay.
+    smtp_relay_starttls: bool = False  # require STARTTLS (unset: used if the relay offers it)
+    smtp_relay_tls: bool = False  # implicit TLS from the first byte (port 465)
+    smtp_relay_username: str | None = None
+    smtp_relay_password: SecretStr | None = None
+    smtp_relay_ca_file: FilePath | None = None  # trust this CA (PEM) for the relay's certificate
+    smtp_relay_verify: bool = True  # false: accept any relay certificate (tests, never production)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -111,6 +131,11 @@ class Settings(BaseSettings):
         BusinessCalendar.parse_hours(value)
         return value
 
+    @field_validator("refused_attachment_types")
+    @classmethod
+    def _valid_types(cls, value: list[str]) -> list[str]:
+        return check_types(value)
+
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
@@ -118,6 +143,78 @@ class Settings(BaseSettings):
 
         check_database_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _consistent_email_security(self) -> Settings:
+        if self.smtp_tls_key is not None and self.smtp_tls_cert is None:
+            raise ConfigError("DESKBOT_SMTP_TLS_KEY is set without DESKBOT_SMTP_TLS_CERT")
+        if self.smtp_require_starttls and self.smtp_tls_cert is None:
+            raise ConfigError("DESKBOT_SMTP_REQUIRE_STARTTLS needs a certificate: set DESKBOT_SMTP_TLS_CERT")
+        if ((self.smtp_auth_users is not None or self.smtp_auth_users_file is not None)
+                and self.smtp_tls_cert is None and not self.smtp_auth_allow_plaintext):
+            raise ConfigError("SMTP AUTH needs TLS so that passwords do not cross the network in clear: set "
+                              "DESKBOT_SMTP_TLS_CERT (or DESKBOT_SMTP_AUTH_ALLOW_PLAINTEXT=true)")
+        if (self.smtp_auth_users is not None or self.smtp_auth_users_file is not None) and not self.smtp_auth_credentials():
+            # an empty list must not silently turn AUTH off (a malformed entry stops start-up in there too)
+            raise ConfigError("DESKBOT_SMTP_AUTH_USERS / DESKBOT_SMTP_AUTH_USERS_FILE list no user: AUTH would be off")
+        self.smtp_server_tls_context()  # so does a certificate that does not load
+        if self.smtp_relay_ca_file is not None:
+            self.smtp_relay_tls_context()
+        if self.smtp_relay_starttls and self.smtp_relay_tls:
+            raise ConfigError("DESKBOT_SMTP_RELAY_STARTTLS and DESKBOT_SMTP_RELAY_TLS exclude each other: "
+                              "STARTTLS upgrades a plain connection (port 25/587), TLS starts encrypted (port 465)")
+        if (self.smtp_relay_username is None) != (self.smtp_relay_password is None):
+            raise ConfigError("DESKBOT_SMTP_RELAY_USERNAME and DESKBOT_SMTP_RELAY_PASSWORD go together")
+        if self.smtp_relay_username is not None and not (self.smtp_relay_starttls or self.smtp_relay_tls):
+            raise ConfigError("DESKBOT_SMTP_RELAY_USERNAME needs DESKBOT_SMTP_RELAY_STARTTLS or DESKBOT_SMTP_RELAY_TLS: "
+                              "the password would cross the network in clear")
+        return self
+
+    def smtp_server_tls_context(self) -> ssl.SSLContext | None:
+        """The inbound server's TLS context (STARTTLS) from DESKBOT_SMTP_TLS_CERT/KEY, or None."""
+        if self.smtp_tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.smtp_tls_cert, self.smtp_tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            key = f" with the key {self.smtp_tls_key}" if self.smtp_tls_key else ""
+            raise ConfigError(f"DESKBOT_SMTP_TLS_CERT {self.smtp_tls_cert}{key}: not a usable PEM certificate and "
+                              f"private key ({getattr(exc, 'reason', None) or exc})") from None
+        return context
+
+    def smtp_relay_tls_context(self) -> ssl.SSLContext:
+        """How deskbot checks the relay's certificate: the system's CAs, or DESKBOT_SMTP_RELAY_CA_FILE."""
+        try:
+            context = ssl.create_default_context(cafile=self.smtp_relay_ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"DESKBOT_SMTP_RELAY_CA_FILE {self.smtp_relay_ca_file}: not a usable PEM CA certificate "
+                              f"({getattr(exc, 'reason', None) or exc})") from None
+        if not self.smtp_relay_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def smtp_auth_credentials(self) -> dict[str, str]:
+        """The SMTP AUTH users (user -> password) from DESKBOT_SMTP_AUTH_USERS and DESKBOT_SMTP_AUTH_USERS_FILE."""
+        entries: list[tuple[str, str]] = []
+        if self.smtp_auth_users is not None:
+            entries += [("DESKBOT_SMTP_AUTH_USERS", e) for e in self.smtp_auth_users.get_secret_value().replace(",", " ").split()]
+        if self.smtp_auth_users_file is not None:
+            try:
+                lines = self.smtp_auth_users_file.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"DESKBOT_SMTP_AUTH_USERS_FILE {self.smtp_auth_users_file}: cannot read it ({exc})") from None
+            entries += [(f"DESKBOT_SMTP_AUTH_USERS_FILE line {i}", line.strip()) for i, line in enumerate(lines, 1)
+                        if line.strip() and not line.lstrip().startswith("#")]
+        users: dict[str, str] = {}
+        for where, entry in entries:
+            user, sep, password = entry.partition(":")
+            if not sep or not user.strip() or not password:
+                # never echo the entry: it may hold a password
+                raise ConfigError(f"{where}: an entry is not 'user:password'")
+            users[user.strip()] = password
+        return users
 
     @classmethod
     def settings_customise_sources(

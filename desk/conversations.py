@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from desk.domain import ConversationWait
+from desk.domain import AuthorKind, ConversationWait, Direction
 from desk.models import AgentThread, Conversation, Message, Ticket
 
 
@@ -36,10 +36,23 @@ def awaiting_confirmation_before(*, session: Session, before: dt.datetime) -> Se
         Conversation.awaiting == ConversationWait.CONFIRMATION, Conversation.awaiting_since < before)).all()
 
 
-def latest_for_ticket(*, session: Session, ticket_id: int) -> Conversation | None:
-    """The requester's conversation that carries the ticket most recently: where an agent's reply goes."""
-    return session.scalar(select(Conversation).where(Conversation.ticket_id == ticket_id)
-                          .order_by(Conversation.id.desc()).limit(1))
+def bot_replies_since(*, session: Session, channel: str, address: str, since: dt.datetime) -> int:
+    """How many replies the bot wrote to ``address`` on ``channel`` (any thread) since ``since``."""
+    return session.scalar(
+        select(func.count(Message.id)).join(Conversation, Message.conversation_id == Conversation.id).where(
+            Conversation.channel == channel, Conversation.address == address,
+            Message.direction == Direction.OUTBOUND, Message.author_kind == AuthorKind.BOT,
+            Message.created_at >= since)) or 0
+
+
+def latest_for_ticket(*, session: Session, ticket: Ticket) -> Conversation | None:
+    """Where an agent's answer goes: the conversation of the requester's latest message on ``ticket``, else the
+    newest conversation that carries it."""
+    latest = session.scalar(select(Conversation).join(Message, Message.conversation_id == Conversation.id)
+                            .where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+                            .order_by(Message.id.desc()).limit(1))
+    return latest or session.scalar(select(Conversation).where(Conversation.ticket_id == ticket.id)
+                                    .order_by(Conversation.id.desc()).limit(1))
 
 
 def find(*, session: Session, channel: str, address: str, thread: str) -> Conversation | None:

@@ -201,3 +201,9 @@ def set_availability(*, session: Session, username: str, available: bool) -> Use
     user = get_user(session=session, username=username)
     user.available = available
     return user
+
+
+def lock_requester(*, session: Session, requester_id: int) -> None:
+    """Hold the requester's row until the transaction ends (PostgreSQL; SQLite has one writer anyway), so two
+    workers handling mail from one person at once take turns: a per-person count read after it stays true."""
+    session.execute(select(Requester.id).where(Requester.id == requester_id).with_for_update())

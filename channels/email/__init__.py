@@ -1,6 +1,6 @@
 """The email channel: the support address's SMTP server (aiosmtpd) and replies through a relay."""
 
-from channels.email._channel import EmailChannel
+from channels.email._channel import EmailChannel, Relay, reply_subject
 from channels.email._parse import ParsedMail, html_to_text, new_text, parse_mail
 
-__all__ = ["EmailChannel", "ParsedMail", "html_to_text", "new_text", "parse_mail"]
+__all__ = ["EmailChannel", "Relay", "ParsedMail", "html_to_text", "new_text", "parse_mail", "reply_subject"]

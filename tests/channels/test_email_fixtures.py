@@ -1,4 +1,4 @@
-"""47 tricky real-world mails (tests/channels/email_fixtures, expected outcomes in expected.yaml)."""
+"""49 tricky real-world mails (tests/channels/email_fixtures, expected outcomes in expected.yaml)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,5 @@ def test_fixture(case: dict) -> None:
         assert flat(phrase) not in flat(mail.text), f"{case['file']}: {mail.text[:300]!r}"
     if case.get("ticket_ref") is not None or case["outcome"] == "reply_to_ticket":
         assert mail.ticket_ref == case.get("ticket_ref")
+    if "attachments" in case:  # the channel hands every attachment over; the bot decides what is kept
+        assert [a.filename for a in mail.attachments] == case["attachments"]

@@ -99,3 +99,35 @@ def test_malformed_mime_keeps_what_can_be_read() -> None:
 def test_no_input_crashes_the_parser(data: bytes) -> None:
     mail = parse_mail(data)
     assert mail.message_id  # every accepted mail gets an identity, so it can be stored and not lost
+
+
+@pytest.mark.parametrize(
+    ("original", "ref", "expected"),
+    [
+        ("Account locked", "#1042", "Re: Account locked [#1042]"),
+        ("Re: RE: AW: Account locked [#1042]", "#1042", "Re: Account locked [#1042]"),
+        ("[#1042] SAP", "#1043", "Re: SAP [#1043]"),
+        ("Fwd: Re[2]: VPN drops", None, "Re: VPN drops"),
+        ("TR: Réf : imprimante", None, "Re: imprimante"),
+        ("", "#1042", "Re: your IT request [#1042]"),
+        ("Re:", None, "Re: your IT request"),
+    ],
+)
+def test_reply_subject_keeps_the_original_subject(original: str, ref: str | None, expected: str) -> None:
+    from channels.email import reply_subject
+
+    assert reply_subject(original, ref) == expected
+
+
+def test_a_mail_that_starts_a_thread_has_no_reply_prefix() -> None:
+    from channels.email import reply_subject
+
+    assert reply_subject("New P2 ticket: VPN drops", "#1042", replying=False) == "New P2 ticket: VPN drops [#1042]"
+
+
+def test_a_reply_keeps_its_subject_through_the_outbox() -> None:
+    from bot.conversation import Reply
+
+    reply = Reply("Done", ticket_ref="#1042", subject="SAP access")
+    assert Reply.from_json(reply.to_json()) == reply
+    assert Reply.from_json('{"text": "an outbox row from before subjects"}').subject == ""
