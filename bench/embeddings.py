@@ -149,7 +149,7 @@ def main() -> None:
 
     backends = {
         "torch": TorchEmbedder(threads=args.threads),
-        "onnx-int8": OnnxEmbedder(threads=args.threads, cache_dir=args.cache_dir),
+        "onnx-w8": OnnxEmbedder(threads=args.threads, cache_dir=args.cache_dir),
     }
     rng = np.random.default_rng(args.seed)
     latency_sentences = [test_x[i] for i in rng.choice(len(test_x), 100, replace=False)]
@@ -173,10 +173,10 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         rows[name] = {"load_s": load, "latency_ms": latency, "per_s": len(texts) / elapsed, "embed_s": elapsed}
 
-    cosines = np.sum(vectors["torch"] * vectors["onnx-int8"], axis=1)  # train + val + test
+    cosines = np.sum(vectors["torch"] * vectors["onnx-w8"], axis=1)  # train + val + test
     sample = rng.choice(len(test_x), 300, replace=False)
-    alone = np.vstack([backends["onnx-int8"].encode([test_x[i]]) for i in sample])
-    consistency = np.sum(alone * vectors["onnx-int8"][bounds["test"][0] + sample], axis=1)
+    alone = np.vstack([backends["onnx-w8"].encode([test_x[i]]) for i in sample])
+    consistency = np.sum(alone * vectors["onnx-w8"][bounds["test"][0] + sample], axis=1)
 
     results: dict[str, dict[str, object]] = {}
     for name in backends:
@@ -184,12 +184,12 @@ def main() -> None:
         results[name] = select_and_test(name, x, labels, args.grid, args.c)
         print(f"  {name}: logistic regressions fitted in {results[name]['fit_s']:.1f} s", flush=True)
 
-    t, o = rows["torch"], rows["onnx-int8"]
-    rt, ro = results["torch"], results["onnx-int8"]
+    t, o = rows["torch"], rows["onnx-w8"]
+    rt, ro = results["torch"], results["onnx-w8"]
     diff = (ro["test"] - rt["test"]) * 100
     searched = args.c is None
     print()
-    print(f"{'':34}{'torch':>12}{'onnx-int8':>12}{'ratio':>9}")
+    print(f"{'':34}{'torch':>12}{'onnx-w8':>12}{'ratio':>9}")
     print(f"{'load (first use)':34}{t['load_s']:>10.1f} s{o['load_s']:>10.1f} s")
     print(f"{'one sentence, median':34}{t['latency_ms']:>9.2f} ms{o['latency_ms']:>9.2f} ms"
           f"{t['latency_ms'] / o['latency_ms']:>8.2f}x")
@@ -211,11 +211,11 @@ def main() -> None:
         if r["not_converged"]:
             print(f"note: {name}: lbfgs stopped at max_iter=1000 for C="
                   + ", ".join(f"{c:g}" for c in r["not_converged"]))
-    print(f"cosine torch vs onnx-int8 on {len(cosines)} sentences (train+val+test): mean {cosines.mean():.4f}, "
+    print(f"cosine torch vs onnx-w8 on {len(cosines)} sentences (train+val+test): mean {cosines.mean():.4f}, "
           f"min {cosines.min():.4f}, 1st percentile {np.percentile(cosines, 1):.4f}, "
           f"{np.mean(cosines < 0.99) * 100:.1f} % below 0.99")
-    print(f"onnx-int8 alone vs in a batch of 32 on {len(sample)} sentences: mean {consistency.mean():.4f}, "
-          f"min {consistency.min():.4f} (dynamic int8 scales depend on the batch)")
+    print(f"onnx-w8 alone vs in a batch of 32 on {len(sample)} sentences: mean {consistency.mean():.4f}, "
+          f"min {consistency.min():.4f} (1.0: a vector does not depend on its batch)")
     load_after = os.getloadavg()[0]
     print(f"load average {load_before:.2f} before, {load_after:.2f} after"
           + ("  (other processes share the CPUs: timings are pessimistic)" if max(load_before, load_after)

@@ -1,8 +1,11 @@
 """The packaged sentence-transformers model as int8 ONNX on onnxruntime: about twice torch's speed.
 
 On first use the model folder is exported to ONNX (``torch.onnx.export``, opset 17), its
-MatMul weights are quantised to int8 (dynamic, per channel), and the result is cached as
-``cache_dir/model-int8.onnx``. The file is written under a temporary name and renamed, so a
+MatMul weights are quantised to int8 (weight-only ``MatMulNBits``, symmetric blocks of 32),
+and the result is cached as ``cache_dir/model-w8.onnx``. Weight-only, because dynamic int8
+scales the activations by the range of the whole batch: a text's vector then depended on
+the texts it was batched with. ``MatMulNBits`` quantises activations per row, so a vector is
+the same alone or in any batch. The file is written under a temporary name and renamed, so a
 crash never leaves half a model behind. Later processes only load that file: no torch, no
 transformers, only onnxruntime and tokenizers. Nothing is ever downloaded.
 
@@ -29,9 +32,10 @@ import numpy as np
 
 from nlp.embeddings import Progress, _normalise, packaged_model_path
 
-MODEL_FILE = "model-int8.onnx"
-# Bump when the export or quantisation recipe changes: cached files of another recipe are refused.
-RECIPE = "1:opset17:matmul-int8-per-channel"
+MODEL_FILE = "model-w8.onnx"
+# Bump (and rename MODEL_FILE) when the export or quantisation recipe changes: cached files of another
+# recipe are refused.
+RECIPE = "2:opset17:matmulnbits-w8-block32-symmetric-acc4"
 _SOURCE_KEY = "deskbot.source"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -167,11 +171,13 @@ def _export_fp32(model_path: Path, out: Path) -> None:
 
 
 def _quantise(fp32: Path, out: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    quantize_dynamic(
-        str(fp32), str(out), op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8
-    )
+    # accuracy_level 4: int8 compute, with each activation row quantised on its own.
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
 
 
 def build_int8_model(model_path: Path, target: Path) -> None:
@@ -206,7 +212,7 @@ def build_int8_model(model_path: Path, target: Path) -> None:
 
 
 class OnnxEmbedder:
-    """int8 ONNX embeddings of a sentence-transformers folder; builds ``cache_dir/model-int8.onnx`` on first use.
+    """int8 ONNX embeddings of a sentence-transformers folder; builds ``cache_dir/model-w8.onnx`` on first use.
 
     Thread-safe: the first ``encode`` loads (or builds) under a lock; onnxruntime sessions
     may then run from many threads at once.
@@ -227,7 +233,7 @@ class OnnxEmbedder:
 
     @property
     def model_id(self) -> str:
-        return f"onnx-int8:{self._path.name if self._path.name != 'model' else 'all-MiniLM-L6-v2'}"
+        return f"onnx-w8:{self._path.name if self._path.name != 'model' else 'all-MiniLM-L6-v2'}"
 
     @property
     def model_file(self) -> Path:

@@ -84,7 +84,7 @@ def test_protocol_and_normalised_384_d_vectors(built: tuple[Path, np.ndarray]) -
     cache, vectors = built
     embedder = OnnxEmbedder(cache_dir=cache)
     assert isinstance(embedder, Embedder)
-    assert embedder.model_id == "onnx-int8:all-MiniLM-L6-v2"
+    assert embedder.model_id == "onnx-w8:all-MiniLM-L6-v2"
     assert embedder.dimension == 384
     assert vectors.shape == (len(IT_SENTENCES), 384)
     assert vectors.dtype == np.float32
@@ -102,17 +102,12 @@ def _cosines(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def test_close_to_torch(built: tuple[Path, np.ndarray], torch_vectors: np.ndarray) -> None:
-    # Measured with the NOTES.md recipe (MatMul int8, per channel, dynamic): mean ~0.993; the
-    # shortest or oddest messages ("hi", "thanks, that fixed it") come out near 0.98.
+    # Dynamic int8 (the NOTES.md recipe) gave a mean of ~0.993 and ~0.98 on "hi"; weight-only int8 ~0.9997.
     cosines = _cosines(built[1], torch_vectors)
-    worst = int(np.argmin(cosines))
-    assert cosines.mean() >= 0.99
-    assert cosines.min() >= 0.97, f"cosine {cosines[worst]:.4f} for {IT_SENTENCES[worst][:60]!r}"
+    assert cosines.mean() >= 0.995
 
 
-@pytest.mark.xfail(strict=True, reason="dynamic int8 reaches only ~0.98 on very short messages such as 'hi'")
 def test_each_sentence_within_0_99_of_torch(built: tuple[Path, np.ndarray], torch_vectors: np.ndarray) -> None:
-    # The brief's bar. Strict: when a better recipe meets it, this xfail fails and must go.
     cosines = _cosines(built[1], torch_vectors)
     failing = {IT_SENTENCES[i][:40]: round(float(c), 4) for i, c in enumerate(cosines) if c < 0.99}
     assert not failing, failing
@@ -142,10 +137,10 @@ def test_batching_keeps_order(built: tuple[Path, np.ndarray]) -> None:
     assert sum(seen) == len(texts) and len(seen) == 16
     nearest = np.argmax(many @ vectors.T, axis=1)
     assert nearest.tolist() == [i % len(IT_SENTENCES) for i in range(len(texts))]
-    # Not bit-identical across batchings: dynamic quantisation scales each activation tensor
-    # by its batch-wide range, so batch-mates and padding nudge a vector (cosine ~0.97-1.0).
+    # The same vector alone or in any batch: what is learnt from batched training texts holds for one
+    # message at a time (dynamic int8 gave cosines down to 0.95 here).
     alone = np.vstack([embedder.encode([t]) for t in IT_SENTENCES])
-    assert _cosines(alone, vectors).min() >= 0.95
+    assert _cosines(alone, vectors).min() >= 0.9999
     with pytest.raises(TypeError):
         embedder.encode("one string")  # type: ignore[arg-type]
 
