@@ -23,7 +23,7 @@ from desk.domain import ConversationWait, NotFound
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from desk.models import Conversation, Ticket, User
+    from desk.models import Conversation, OutboxRow, Ticket, User
 
 log = logging.getLogger("deskbot.agents")
 
@@ -51,7 +51,7 @@ class AgentDesk:
         agent = people.find_user_by_email(session=session, email=sender.email if sender.email_verified else None)
         if action.kind == "note":
             author = "" if agent else f"{sender.display_name or sender.external_id} (not a desk agent): "
-            self._store(session, message, ticket, None, Direction.NOTE, f"{author}{message.text}", agent, now)
+            self._note(session, message, ticket, f"{author}{message.text}", agent, now)
             return
         if agent is None:
             self._tell(session, message, now, f"Only desk agents can do that; ask an admin to add you "
@@ -67,8 +67,8 @@ class AgentDesk:
     def _assign(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket, agent: User,
                 now: dt.datetime) -> None:
         tickets.assign(session=session, number=ticket.number, username=agent.username, actor=_actor(agent), now=now)
-        self._store(session, message, ticket, None, Direction.NOTE, f"assigned to {agent.username} from Slack",
-                    agent, now, author_kind=AuthorKind.SYSTEM)
+        self._note(session, message, ticket, f"assigned to {agent.username} from Slack", agent, now,
+                   author_kind=AuthorKind.SYSTEM)
         self._tell(session, message, now, f"{ticket.ref} is assigned to {agent.display_name}.")
 
     def _reply(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket, agent: User,
@@ -99,7 +99,6 @@ class AgentDesk:
     def _to_requester(self, session: Session, message: InboundMessage, ticket: Ticket, agent: User, reply: Reply,
                       record: str, now: dt.datetime) -> Conversation | None:
         """Record the agent's public message on the ticket and queue it to the requester's own channel."""
-        reply = dataclasses.replace(reply, subject=reply.subject or ticket.subject)
         conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
         if conversation is not None:
             ref = ConversationRef(conversation.channel, conversation.address, conversation.thread)
@@ -108,28 +107,26 @@ class AgentDesk:
         else:
             self._tell(session, message, now, f"{ticket.ref} has no conversation with its requester to reply to.")
             return None
-        if not self._store(session, message, ticket, conversation, Direction.OUTBOUND, record, agent, now,
-                           channel=ref.channel):
+        if send_to_requester(session=session, ticket=ticket, conversation=conversation, ref=ref, reply=reply,
+                             record=record, agent=agent, message_key=message.key,
+                             outbox_key=f"{message.key}:to-requester", now=now) is None:
+            log.info("agent message %s was handled before", message.key)
             return conversation
-        queue.enqueue_outbound(session=session, key=f"{message.key}:to-requester", channel=ref.channel,
-                               address=ref.address, thread=ref.thread, payload=reply.to_json(), now=now,
-                               ticket_id=ticket.id)
         if ticket.status is Status.NEW:
             tickets.change_status(session=session, number=ticket.number, status=Status.OPEN, actor=_actor(agent), now=now)
         self._tell(session, message, now, f"Sent to the requester ({ref.channel}).")
         return conversation
 
-    def _store(self, session: Session, message: InboundMessage, ticket: Ticket, conversation: Conversation | None,
-               direction: Direction, text: str, agent: User | None, now: dt.datetime, *,
-               author_kind: AuthorKind = AuthorKind.AGENT, channel: str | None = None) -> bool:
+    def _note(self, session: Session, message: InboundMessage, ticket: Ticket, text: str, agent: User | None,
+              now: dt.datetime, *, author_kind: AuthorKind = AuthorKind.AGENT) -> None:
+        """An internal note on the ticket: never queued to the requester."""
         try:
-            tickets.add_message(session=session, idempotency_key=message.key, ticket=ticket, conversation=conversation,
-                                direction=direction, author_kind=author_kind, channel=channel or message.conversation.channel,
-                                text=text, author_user_id=agent.id if agent else None, now=now)
+            tickets.add_message(session=session, idempotency_key=message.key, ticket=ticket, conversation=None,
+                                direction=Direction.NOTE, author_kind=author_kind,
+                                channel=message.conversation.channel, text=text,
+                                author_user_id=agent.id if agent else None, now=now)
         except DuplicateKey:
             log.info("agent message %s was handled before", message.key)
-            return False
-        return True
 
     def _tell(self, session: Session, message: InboundMessage, now: dt.datetime, text: str) -> None:
         """A short answer to the agent, in the thread the action came from."""
@@ -145,6 +142,22 @@ class AgentDesk:
         if self._is_reply(stripped):
             return stripped[len(self.reply_prefix):]
         return stripped
+
+
+def send_to_requester(*, session: Session, ticket: Ticket, conversation: Conversation | None, ref: ConversationRef,
+                      reply: Reply, record: str, agent: User, message_key: str, outbox_key: str,
+                      now: dt.datetime) -> OutboxRow | None:
+    """An agent's public message: ``record`` stored on the ticket, ``reply`` (with the ticket's subject) queued to
+    ``ref``. None when ``message_key`` was stored before (a redelivery): nothing is queued twice."""
+    try:
+        tickets.add_message(session=session, idempotency_key=message_key, ticket=ticket, conversation=conversation,
+                            direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT, channel=ref.channel,
+                            text=record, author_user_id=agent.id, now=now)
+    except DuplicateKey:
+        return None
+    return queue.enqueue_outbound(session=session, key=outbox_key, channel=ref.channel, address=ref.address,
+                                  thread=ref.thread, now=now, ticket_id=ticket.id,
+                                  payload=dataclasses.replace(reply, subject=reply.subject or ticket.subject).to_json())
 
 
 def _actor(agent: User) -> str:

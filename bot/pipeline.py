@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
-from bot.agent_actions import AgentDesk
+from bot.agent_actions import AgentDesk, send_to_requester
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
 from bot.policy import Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
@@ -321,14 +321,13 @@ class Pipeline:
             conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
             if conversation is None:
                 raise NotFound(f"ticket {ticket.ref} has no conversation with its requester to answer in")
-            stored = tickets.add_message(
-                session=session, idempotency_key=f"agent:{ticket.number}:{uuid.uuid4().hex}", ticket=ticket,
-                conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT,
-                author_user_id=user.id, channel=conversation.channel, text=text, now=now)
-            reply = Reply(text, ticket_ref=ticket.ref, subject=ticket.subject)
-            row = queue.enqueue_outbound(session=session, key=stored.idempotency_key, channel=conversation.channel,
-                                         address=conversation.address, thread=conversation.thread,
-                                         payload=reply.to_json(), now=now, ticket_id=ticket.id)
+            key = f"agent:{ticket.number}:{uuid.uuid4().hex}"  # each call is a new answer
+            row = send_to_requester(
+                session=session, ticket=ticket, conversation=conversation,
+                ref=ConversationRef(conversation.channel, conversation.address, conversation.thread),
+                reply=Reply(text, ticket_ref=ticket.ref), record=text, agent=user, message_key=key, outbox_key=key,
+                now=now)
+            assert row is not None  # a fresh key is never a redelivery
             return row.id
 
     # --- periodic work -------------------------------------------------------------------------
