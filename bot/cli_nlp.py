@@ -52,6 +52,7 @@ def _print_report(report: dict, title: str) -> None:
         ("sentiment macro-F1", f"{s.get('sentiment_macro_f1', 0.0):.3f}"),
         ("frustrated precision / recall", f"{_pct(s.get('frustrated_precision', 0.0))} / {_pct(s.get('frustrated_recall', 0.0))}"),
         ("test texts", str(i["support"])),
+        ("top layer", _top_layer(report.get("top_layer", {}))),
     ):
         table.add_row(label, value)
     out.print(table)
@@ -61,11 +62,20 @@ def _print_report(report: dict, title: str) -> None:
     out.print(per)
 
 
+def _top_layer(summary: dict) -> str:
+    if not summary.get("tuned"):
+        return "MiniLM as packaged (not tuned)"
+    return f"tuned on {summary['texts']} texts, {summary['epochs']} epochs, {summary['seconds']:.0f} s"
+
+
 _TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or JSON [[text, label]]; label "
                                              "'oos' = out of scope) instead of the packaged data.")
 _VAL_FILE = typer.Option("--val", help="Validation file (thresholds are chosen on it); default: cut from --train.")
 _OOS_RECALL = typer.Option("--oos-recall", min=0.01, max=1.0,
                            help="Choose the out-of-scope threshold for this recall on val (default: 85 % flag precision).")
+_TUNE = typer.Option("--tune/--no-tune", show_default=False,
+                     help="Fine-tune MiniLM's top layer on the intents first (default: the nlp_tune_top_layer "
+                          "setting; unset, only with at least 50 training texts an intent).")
 
 
 def _intent_table(report, title: str) -> Table:  # noqa: ANN001
@@ -88,6 +98,7 @@ def nlp_train(
     val: Annotated[Optional[Path], _VAL_FILE] = None,
     test: Annotated[Optional[Path], typer.Option("--test", help="Held-out test file; default: cut from --train.")] = None,
     oos_recall: Annotated[Optional[float], _OOS_RECALL] = None,
+    tune: Annotated[Optional[bool], _TUNE] = None,
 ) -> None:
     """Train on the packaged data plus agent-confirmed intents (or on --train FILE); activate if not worse."""
     from desk import tickets
@@ -107,7 +118,8 @@ def nlp_train(
     with _progress() as progress:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
-                                    oos_recall_target=oos_recall, force=force, progress=progress)
+                                    oos_recall_target=oos_recall, force=force, progress=progress,
+                                    tune=deskbot.settings.nlp_tune_top_layer if tune is None else tune)
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
     raw = raw_throughput(deskbot.embedder, texts)
@@ -129,6 +141,7 @@ def nlp_evaluate(
     train: Annotated[Optional[Path], _TRAIN_FILE] = None,
     val: Annotated[Optional[Path], _VAL_FILE] = None,
     oos_recall: Annotated[Optional[float], _OOS_RECALL] = None,
+    tune: Annotated[Optional[bool], _TUNE] = None,
 ) -> None:
     """Measure a model version (or, with --train, a throwaway model: nothing is activated)."""
     from nlp import evaluate_bundle, evaluate_intents, load_labelled_file, load_training_data
@@ -141,7 +154,8 @@ def nlp_evaluate(
             _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
                                          train=load_labelled_file(train),
                                          val=load_labelled_file(val) if val else (),
-                                         oos_recall_target=oos_recall, progress=progress)
+                                         oos_recall_target=oos_recall, progress=progress,
+                                         tune=deskbot.settings.nlp_tune_top_layer if tune is None else tune)
         out.print(_intent_table(report, f"a throwaway model trained on {train.name}, measured on {test.name}"))
         return
     version = version or deskbot.registry.active_version()
@@ -153,7 +167,7 @@ def nlp_evaluate(
     if test is not None:
         with _progress() as progress:
             _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
-                                         model=bundle.intent, progress=progress)
+                                         model=bundle.intents, progress=progress)
         out.print(_intent_table(report, f"model {version} on {test.name}"))
         return
     with _progress() as progress:
@@ -165,10 +179,12 @@ def nlp_evaluate(
 def nlp_models() -> None:
     """List model versions with their metrics."""
     versions = _deskbot().registry.versions()
-    table = Table("version", "active", "created", "data", "accuracy", "macro-F1", "OOS recall", "sentiment acc.")
+    table = Table("version", "active", "created", "data", "top layer", "accuracy", "macro-F1", "OOS recall",
+                  "sentiment acc.")
     for v in versions:
         m = v.metrics
         table.add_row(v.version, "*" if v.active else "", v.created, v.data_hash[:8],
+                      "tuned" if v.metadata.get("top_layer", {}).get("tuned") else "packaged",
                       _pct(m.get("accuracy", 0)), f"{m.get('macro_f1', 0):.3f}", _pct(m.get("oos_recall", 0)),
                       _pct(m.get("sentiment_accuracy", 0)))
     out.print(table if versions else "no models yet: run 'deskbot nlp train'")

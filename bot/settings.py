@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     nlp_backend: Literal["torch", "onnx"] = "torch"
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
+    # 'deskbot nlp train' fine-tunes MiniLM's top layer on the intents before fitting the classifier;
+    # unset: only with at least 50 training texts an intent (below that it overfits).
+    nlp_tune_top_layer: bool | None = None
     nlp_data_dir: Path | None = None  # training data; default: the packaged nlp/data
     kb_dir: Path = Path("kb_articles")
 

@@ -8,12 +8,13 @@ from nlp.embeddings import CachedEmbedder, Embedder, HashingEmbedder, TorchEmbed
 from nlp.intent import OOS, DataError, IntentExample, IntentModel, IntentPrediction, load_intent_examples, load_labelled_file
 from nlp.kb import Article, ArticleError, KbHit, KbIndex, load_articles, reindex
 from nlp.registry import ModelError, ModelRegistry
-from nlp.training import (NlpBundle, TrainResult, evaluate_bundle, evaluate_intents, labelled_splits,
+from nlp.training import (IntentStack, NlpBundle, TrainResult, evaluate_bundle, evaluate_intents, labelled_splits,
                           load_training_data, raw_throughput, train_and_register)
+from nlp.tuning import TopLayer
 
 __all__ = [
     "OOS", "Analysis", "DataError", "evaluate_intents", "labelled_splits", "load_labelled_file", "raw_throughput", "Analyzer", "Article", "ArticleError", "CachedEmbedder", "Embedder", "HashingEmbedder",
     "IntentExample", "IntentModel", "IntentPrediction", "KbHit", "KbIndex", "ModelError", "ModelRegistry",
-    "NlpBundle", "TorchEmbedder", "TrainResult", "evaluate_bundle", "load_articles", "load_intent_examples",
+    "IntentStack", "NlpBundle", "TopLayer", "TorchEmbedder", "TrainResult", "evaluate_bundle", "load_articles", "load_intent_examples",
     "load_training_data", "make_embedder", "reindex", "train_and_register",
 ]

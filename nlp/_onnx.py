@@ -2,12 +2,15 @@
 
 On first use the model folder is exported to ONNX (``torch.onnx.export``, opset 17), its
 MatMul weights are quantised to int8 (weight-only ``MatMulNBits``, symmetric blocks of 32),
-and the result is cached as ``cache_dir/model-w8.onnx``. Weight-only, because dynamic int8
+and the result is cached as ``cache_dir/model-w8-states.onnx``. Weight-only, because dynamic int8
 scales the activations by the range of the whole batch: a text's vector then depended on
 the texts it was batched with. ``MatMulNBits`` quantises activations per row, so a vector is
 the same alone or in any batch. The file is written under a temporary name and renamed, so a
 crash never leaves half a model behind. Later processes only load that file: no torch, no
 transformers, only onnxruntime and tokenizers. Nothing is ever downloaded.
+
+Besides the token vectors the model outputs the token states below the top layer, which
+a top layer fine-tuned on the intents (``nlp.tuning``) takes as its input.
 
 The embeddings match sentence-transformers' pipeline: the folder's tokenizer, truncation
 to the model's ``max_seq_length`` (sentence_bert_config.json), mean pooling over the
@@ -30,14 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from nlp.embeddings import Progress, _normalise, packaged_model_path
+from nlp.embeddings import Progress, TokenStates, _normalise, packaged_model_path
 
-MODEL_FILE = "model-w8.onnx"
+MODEL_FILE = "model-w8-states.onnx"
 # Bump (and rename MODEL_FILE) when the export or quantisation recipe changes: cached files of another
 # recipe are refused.
-RECIPE = "2:opset17:matmulnbits-w8-block32-symmetric-acc4"
+RECIPE = "3:opset17:matmulnbits-w8-block32-symmetric-acc4:below-top-output"
 _SOURCE_KEY = "deskbot.source"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_OUTPUTS = ("last_hidden_state", "below_top")
 
 
 class OnnxModelError(RuntimeError):
@@ -147,14 +151,14 @@ def _export_fp32(model_path: Path, out: Path) -> None:
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                             output_hidden_states=True)
+            return out.last_hidden_state, out.hidden_states[-2]
 
     tokenizer, pad_id = _load_tokenizer(model_path)
     sample = _pad(tokenizer.encode_batch(["reset my password", "the VPN drops every few minutes at home"]), pad_id)
     args = tuple(torch.from_numpy(sample[name]) for name in _INPUTS)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, *_OUTPUTS)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
         torch.onnx.export(
@@ -162,7 +166,7 @@ def _export_fp32(model_path: Path, out: Path) -> None:
             args,
             str(out),
             input_names=list(_INPUTS),
-            output_names=["last_hidden_state"],
+            output_names=list(_OUTPUTS),
             dynamic_axes=dynamic,
             opset_version=17,
             do_constant_folding=True,
@@ -212,7 +216,7 @@ def build_int8_model(model_path: Path, target: Path) -> None:
 
 
 class OnnxEmbedder:
-    """int8 ONNX embeddings of a sentence-transformers folder; builds ``cache_dir/model-w8.onnx`` on first use.
+    """int8 ONNX embeddings of a sentence-transformers folder; builds ``cache_dir/model-w8-states.onnx`` on first use.
 
     Thread-safe: the first ``encode`` loads (or builds) under a lock; onnxruntime sessions
     may then run from many threads at once.
@@ -293,14 +297,29 @@ class OnnxEmbedder:
                 self._session = session
             return self._session, self._tokenizer
 
+    @property
+    def model_path(self) -> Path:
+        return self._path
+
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        return self._run(texts, progress, with_states=False)[0]
+
+    def encode_states(self, texts: Sequence[str], *, progress: Progress | None = None) -> TokenStates:
+        """The sentence embeddings and, per text, the token states below the top layer, from one pass."""
+        vectors, states = self._run(texts, progress, with_states=True)
+        return TokenStates(vectors, states)
+
+    def _run(self, texts: Sequence[str], progress: Progress | None, *, with_states: bool
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
         if isinstance(texts, str):
             raise TypeError("encode takes a sequence of texts, not one string")
         texts = list(texts)
+        states: list[np.ndarray] = [np.empty(0)] * len(texts) if with_states else []
         if not texts:
-            return np.zeros((0, self.dimension), np.float32)
+            return np.zeros((0, self.dimension), np.float32), states
         session, tokenizer = self._load()
         wanted = {i.name for i in session.get_inputs()}
+        outputs = list(_OUTPUTS) if with_states else [_OUTPUTS[0]]
         encodings = tokenizer.encode_batch(texts)
         # Longest first, as sentence-transformers does: batches of like lengths waste little on padding.
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
@@ -308,10 +327,14 @@ class OnnxEmbedder:
         for start in range(0, len(order), self._batch_size):
             rows = order[start : start + self._batch_size]
             feed = _pad([encodings[i] for i in rows], self._pad_id)
-            (tokens,) = session.run(["last_hidden_state"], {k: v for k, v in feed.items() if k in wanted})
+            tokens, *below = session.run(outputs, {k: v for k, v in feed.items() if k in wanted})
             mask = feed["attention_mask"][:, :, None].astype(np.float32)
             pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
             out[rows] = pooled
+            if with_states:
+                lengths = feed["attention_mask"].sum(axis=1)
+                for j, i in enumerate(rows):
+                    states[i] = np.ascontiguousarray(below[0][j, : int(lengths[j])], dtype=np.float32)
             if progress:
                 progress(len(rows))
-        return _normalise(out)
+        return _normalise(out), states

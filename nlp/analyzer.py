@@ -53,8 +53,8 @@ class Analyzer:
                              f"{self._embedder.model_id} (retrain with 'deskbot nlp train')")
         try:  # a model pickled by older code can load and still fail on first use: find out now
             probe = ["my laptop will not start"]
-            vectors = self._embedder.encode(probe)
-            bundle.intent.predict(probe, vectors)
+            vectors, intent_vectors = bundle.intents.embed(self._embedder, probe)
+            bundle.intent.predict(probe, intent_vectors)
             bundle.sentiment.predict(probe, vectors)
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"model {version} does not run with this version of deskbot "
@@ -99,8 +99,8 @@ class Analyzer:
             return []
         with self._lock:
             version, bundle = self._version, self._bundle
-        vectors = self._embedder.encode(list(texts))
-        intents = bundle.intent.predict(list(texts), vectors)
+        vectors, intent_vectors = bundle.intents.embed(self._embedder, list(texts))
+        intents = bundle.intent.predict(list(texts), intent_vectors)
         feelings = bundle.sentiment.predict(list(texts), vectors)
         from nlp.sentiment import FRUSTRATED
 

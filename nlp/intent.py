@@ -181,13 +181,16 @@ class IntentModel:
         oos_precision_target: float = 0.85,
         oos_recall_target: float | None = None,
         answer_precision_target: float = 0.95,
+        train_vectors_tuned: bool = False,
         seed: int = 0,
     ) -> IntentModel:
         """Fit on ``train``; calibrate, fit the detector and pick both thresholds on ``val``.
 
         The out-of-scope threshold flags the most out-of-scope validation texts at
         ``oos_precision_target`` flag precision, or, given ``oos_recall_target``, the
-        fewest texts that still flag that share of them.
+        fewest texts that still flag that share of them. ``train_vectors_tuned``: the vectors come
+        from a layer tuned on these very training texts (out-of-scope ones included), so they do not
+        look like unseen texts; the detector then learns from the validation split alone.
         """
         from scipy.optimize import minimize_scalar
         from sklearn.linear_model import LogisticRegression
@@ -235,7 +238,7 @@ class IntentModel:
             val_probs = _softmax(val_logits / model.temperature)
             val_features = model._features(val_probs, _nearest(val_vectors, model.train_vectors))
             positives = model._held_out_features(X, train_tfidf, y, seed) if cross_validate else val_features[val_in]
-            if oos_train_texts:
+            if oos_train_texts and not train_vectors_tuned:
                 negatives = model._features_for(oos_train_texts, train_vectors[~train_in])
             else:
                 negatives = val_features[~val_in]
@@ -268,7 +271,7 @@ class IntentModel:
             if best is None or score > best[0] + 1e-9:
                 best = (score, weight, classifier)
         assert best is not None
-        return build(best[1], best[2], cross_validate=len(y) <= CROSS_VALIDATE_UP_TO)
+        return build(best[1], best[2], cross_validate=len(y) <= CROSS_VALIDATE_UP_TO and not train_vectors_tuned)
 
     def _held_out_features(self, X: np.ndarray, tfidf, y: np.ndarray, seed: int) -> np.ndarray:  # noqa: ANN001
         from sklearn.linear_model import LogisticRegression

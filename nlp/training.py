@@ -18,10 +18,30 @@ from nlp.intent import (DataError, IntentExample, IntentModel, load_intent_examp
                          split_examples, split_of)
 from nlp.registry import ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
+from nlp.tuning import TopLayer, can_tune, worth_tuning
 
 LIBRARIES = ("scikit-learn", "numpy", "torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "bm25s")
 # Start a Rich progress task: (description, total) -> advance callback.
 ProgressFactory = Callable[[str, int], Progress]
+
+
+@dataclass(frozen=True)
+class IntentStack:
+    """The intent model and the tuned top layer that makes its vectors (None: the base sentence embedding)."""
+
+    model: IntentModel
+    top_layer: TopLayer | None = None
+
+    def embed(self, embedder: Embedder, texts: Sequence[str], *, progress: Progress | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(the sentence embeddings, for the KB and sentiment; the intent model's vectors), from one pass."""
+        if self.top_layer is None:
+            vectors = embedder.encode(list(texts), progress=progress)
+            return vectors, vectors
+        if not can_tune(embedder):
+            raise ModelError(f"the intent model needs token states, which {embedder.model_id} does not give")
+        states = embedder.encode_states(list(texts), progress=progress)  # type: ignore[attr-defined]
+        return states.vectors, self.top_layer.encode(states.states)
 
 
 @dataclass
@@ -31,6 +51,11 @@ class NlpBundle:
     embedder_id: str
     intent: IntentModel
     sentiment: SentimentModel
+    top_layer: TopLayer | None = None  # MiniLM's top layer tuned on the intents (versions before it: None)
+
+    @property
+    def intents(self) -> IntentStack:
+        return IntentStack(self.intent, self.top_layer)
 
 
 @dataclass(frozen=True)
@@ -90,15 +115,53 @@ class EmbeddingClock:
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | None, label: str,
-           clock: EmbeddingClock | None = None) -> np.ndarray:
+           clock: EmbeddingClock | None = None, stack: IntentStack | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sentence embeddings, intent vectors) of ``texts``: the same array unless ``stack`` has a tuned layer."""
     advance = progress(label, len(texts)) if progress else None
     misses_before = getattr(embedder, "misses", None)
     started = time.perf_counter()
-    vectors = embedder.encode(texts, progress=advance)
+    if stack is None:
+        vectors = embedder.encode(texts, progress=advance)
+        pair = (vectors, vectors)
+    else:
+        pair = stack.embed(embedder, texts, progress=advance)
     if clock is not None:
         clock.seconds += time.perf_counter() - started
         clock.texts += (embedder.misses - misses_before) if misses_before is not None else len(texts)  # type: ignore[attr-defined]
-    return vectors
+    return pair
+
+
+def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
+                 oos_recall_target: float | None, progress: ProgressFactory | None,
+                 clock: EmbeddingClock | None = None) -> tuple[IntentStack, dict[str, np.ndarray]]:
+    """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
+    there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
+    the three splits."""
+    if tune is None:
+        tune = worth_tuning([e.intent for e in parts["train"]])
+    names = ("train", "val", "test")
+    texts = [e.text for part in names for e in parts[part]]
+    bounds = np.cumsum([0] + [len(parts[part]) for part in names])
+    top_layer = None
+    if tune and can_tune(embedder):
+        advance = progress("embedding intent texts", len(texts)) if progress else None
+        misses_before = getattr(embedder, "misses", 0)
+        started = time.perf_counter()
+        states = embedder.encode_states(texts, progress=advance)  # type: ignore[attr-defined]
+        if clock is not None:
+            clock.seconds += time.perf_counter() - started
+            clock.texts += getattr(embedder, "misses", len(texts)) - misses_before
+        n_train = len(parts["train"])
+        top_layer = TopLayer.tune(model_path=embedder.model_path,  # type: ignore[attr-defined]
+                                  states=states.states[:n_train], vectors=states.vectors[:n_train],
+                                  labels=[e.intent for e in parts["train"]], progress=progress)
+        vectors = top_layer.encode(states.states)
+    else:
+        vectors = _embed(embedder, texts, progress, "embedding intent texts", clock)[0]
+    split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
+    model = IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
+                              oos_recall_target=oos_recall_target, train_vectors_tuned=top_layer is not None)
+    return IntentStack(model, top_layer), split
 
 
 def raw_throughput(embedder: Embedder, texts: Sequence[str], batch: int = 256) -> float:
@@ -112,16 +175,29 @@ def raw_throughput(embedder: Embedder, texts: Sequence[str], batch: int = 256) -
 
 
 def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
-                    progress: ProgressFactory | None = None, clock: EmbeddingClock | None = None) -> dict[str, Any]:
+                    progress: ProgressFactory | None = None, clock: EmbeddingClock | None = None,
+                    intent_test_vectors: np.ndarray | None = None) -> dict[str, Any]:
+    """Intent and sentiment reports on the test splits (``intent_test_vectors``: already made by training)."""
     if bundle.embedder_id != embedder.model_id:
         raise ModelError(f"the model was trained on {bundle.embedder_id} embeddings, not {embedder.model_id}")
     intent_test, sentiment_test = data.intents["test"], data.sentiment["test"]
-    vectors = _embed(embedder, [e.text for e in intent_test] + [s.text for s in sentiment_test], progress, "embedding test texts",
-                     clock)
-    intent_report = bundle.intent.evaluate(intent_test, vectors[: len(intent_test)])
-    sentiment_report = bundle.sentiment.evaluate(sentiment_test, vectors[len(intent_test):])
+    if intent_test_vectors is None:
+        intent_test_vectors = _embed(embedder, [e.text for e in intent_test], progress, "embedding test texts", clock,
+                                     bundle.intents)[1]
+    sentiment_vectors = _embed(embedder, [s.text for s in sentiment_test], progress, "embedding sentiment test texts",
+                               clock)[0]
+    intent_report = bundle.intent.evaluate(intent_test, intent_test_vectors)
+    sentiment_report = bundle.sentiment.evaluate(sentiment_test, sentiment_vectors)
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
-            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold}}
+            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold},
+            "top_layer": _top_layer_summary(bundle.top_layer)}
+
+
+def _top_layer_summary(top_layer: TopLayer | None) -> dict[str, Any]:
+    if top_layer is None:
+        return {"tuned": False}
+    return {"tuned": True, "texts": top_layer.trained_texts, "epochs": top_layer.epochs,
+            "seconds": round(top_layer.seconds, 1)}
 
 
 def headline(report: dict[str, Any]) -> dict[str, float]:
@@ -151,23 +227,26 @@ def train_and_register(
     extra: Sequence[IntentExample] = (),
     intents: dict[str, list[IntentExample]] | None = None,
     oos_recall_target: float | None = None,
+    tune: bool | None = None,
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainResult:
     """Train on the intent data (``intents`` or the base data) plus ``extra``, store a new version, and
-    activate it if it is no worse than the active one on the same held-out split."""
+    activate it if it is no worse than the active one on the same held-out split.
+
+    With ``tune`` (None: when there are enough texts an intent) and an embedder with layers, MiniLM's
+    top layer is first fine-tuned on the training split, and the intent model learns on its vectors."""
     started = time.perf_counter()
     clock = EmbeddingClock()
     data = load_training_data(data_dir, extra, intents)
     parts = data.intents
-    train_v = _embed(embedder, [e.text for e in parts["train"]], progress, "embedding training texts", clock)
-    val_v = _embed(embedder, [e.text for e in parts["val"]], progress, "embedding validation texts", clock)
-    intent = IntentModel.train(parts["train"], train_v, parts["val"], val_v, oos_recall_target=oos_recall_target)
+    stack, vectors = _fit_intents(parts, embedder, tune=tune, oos_recall_target=oos_recall_target,
+                                  progress=progress, clock=clock)
     s_train = data.sentiment["train"] + data.sentiment["val"]
     sentiment = SentimentModel.train(
-        s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock))
-    bundle = NlpBundle(embedder.model_id, intent, sentiment)
-    report = evaluate_bundle(bundle, data, embedder, progress, clock)
+        s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock)[0])
+    bundle = NlpBundle(embedder.model_id, stack.model, sentiment, stack.top_layer)
+    report = evaluate_bundle(bundle, data, embedder, progress, clock, intent_test_vectors=vectors["test"])
     new = headline(report)
 
     previous, previous_metrics, reason = registry.active_version(), None, "first model"
@@ -196,6 +275,7 @@ def train_and_register(
         "examples": {part: len(rows) for part, rows in parts.items()},
         "intent_data": "base" if intents is None else "files",
         "agent_confirmed_examples": len(extra),
+        "top_layer": report["top_layer"],
         "libraries": _library_versions(),
     })
     folder = registry.folder(version)
@@ -210,24 +290,26 @@ def evaluate_intents(
     *,
     test: Sequence[IntentExample],
     embedder: Embedder,
-    model: IntentModel | None = None,
+    model: IntentStack | None = None,
     train: Sequence[IntentExample] = (),
     val: Sequence[IntentExample] = (),
     oos_recall_target: float | None = None,
+    tune: bool | None = None,
     progress: ProgressFactory | None = None,
-) -> tuple[IntentModel, Any]:
-    """Measure ``model`` on ``test``; without a model, first train a throwaway one on ``train`` (+ ``val``)."""
+) -> tuple[IntentStack, Any]:
+    """Measure ``model`` on ``test``; without a model, first train a throwaway one on ``train`` (+ ``val``),
+    the way ``train_and_register`` does."""
     if model is None:
         if not train:
             raise DataError("give a model or training data")
         if not val:
             parts = split_examples(train)
             train, val = parts["train"] + parts["test"], parts["val"]
-        train_v = _embed(embedder, [e.text for e in train], progress, "embedding training texts")
-        val_v = _embed(embedder, [e.text for e in val], progress, "embedding validation texts")
-        model = IntentModel.train(train, train_v, val, val_v, oos_recall_target=oos_recall_target)
-    vectors = _embed(embedder, [e.text for e in test], progress, "embedding test texts")
-    return model, model.evaluate(test, vectors)
+        model, vectors = _fit_intents({"train": list(train), "val": list(val), "test": list(test)}, embedder,
+                                      tune=tune, oos_recall_target=oos_recall_target, progress=progress)
+        return model, model.model.evaluate(test, vectors["test"])
+    vectors = _embed(embedder, [e.text for e in test], progress, "embedding test texts", stack=model)[1]
+    return model, model.model.evaluate(test, vectors)
 
 
 def _library_versions() -> dict[str, str]:

@@ -201,3 +201,18 @@ def test_failed_build_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         OnnxEmbedder(cache_dir=tmp_path / "onnx").encode(["hello"])
     assert not (tmp_path / "onnx" / MODEL_FILE).exists()
     assert os.listdir(tmp_path / "onnx") == []
+
+
+def test_the_states_pass_matches_encode_and_feeds_a_top_layer(built: tuple[Path, np.ndarray]) -> None:
+    from nlp import TopLayer
+
+    cache, vectors = built
+    embedder = OnnxEmbedder(threads=1, cache_dir=cache)
+    states = embedder.encode_states(IT_SENTENCES)
+    np.testing.assert_allclose(states.vectors, vectors, atol=1e-5)
+    assert all(s.ndim == 2 and s.shape[1] == 384 for s in states.states)
+    assert states.states[IT_SENTENCES.index("hi")].shape[0] == 3  # [CLS] hi [SEP]: no padding
+    # The packaged top layer (fp32, in torch) on the int8 model's states: the int8 model's own vectors.
+    untouched = TopLayer.tune(model_path=embedder.model_path, states=states.states, vectors=states.vectors,
+                              labels=["any"] * len(IT_SENTENCES), epochs=0)
+    assert np.sum(untouched.encode(states.states) * vectors, axis=1).min() >= 0.99

@@ -188,7 +188,8 @@ def test_a_throwaway_model_on_files_is_measured_and_nothing_is_registered(tmp_pa
 
     parts = split_examples(_labelled())
     model, report = evaluate_intents(test=parts["test"], embedder=EMBEDDER, train=parts["train"] + parts["val"])
-    assert set(model.classes) == {"password_reset", "printer_problem", "vpn_connection"}
+    assert set(model.model.classes) == {"password_reset", "printer_problem", "vpn_connection"}
+    assert model.top_layer is None  # the hashing embedder has no layers to tune
     assert report.support == len(parts["test"])
     assert 0.5 < report.accuracy <= 1.0  # n-grams alone separate these four well
     assert 0.0 <= report.oos_recall <= 1.0 and 0.0 <= report.oos_precision <= 1.0
