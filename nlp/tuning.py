@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +56,20 @@ def _bert_layer(config: dict[str, Any]):  # noqa: ANN202
     return BertLayer(bert_config)
 
 
+@dataclass(eq=False)
 class TopLayer:
     """A fine-tuned copy of the transformer's top layer: token states below it -> L2-normalised intent vectors.
 
     Pickled as plain arrays and the model's config; the torch module is rebuilt on first use.
     """
 
-    def __init__(self, config: dict[str, Any], weights: dict[str, np.ndarray], *, base_model: str,
-                 trained_texts: int = 0, epochs: int = 0, seconds: float = 0.0):
-        self.config = config
-        self.weights = weights
-        self.base_model = base_model
-        self.trained_texts = trained_texts
-        self.epochs = epochs
-        self.seconds = seconds
-        self._module: Any = None
+    config: dict[str, Any]  # the transformer's config (BertConfig.to_dict())
+    weights: dict[str, np.ndarray]  # the layer's state dict
+    base_model: str
+    trained_texts: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    _module: Any = field(default=None, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_module"}
