@@ -28,6 +28,16 @@ DATA = ROOT / "nlp" / "data"
 EMBEDDER = HashingEmbedder(512)
 
 
+# The workflow tests train several models each: eight intents and the out-of-scope examples train
+# in a fraction of the time of the whole packaged data (the first test trains on all of it).
+SMALL = {"vpn_connection", "printer_problem", "wifi_connection", "laptop_slow", "password_reset", "greeting",
+         "thanks", "oos"}
+
+
+def _small() -> dict[str, list[IntentExample]]:
+    return split_examples([e for e in load_intent_examples(DATA / "intents") if e.intent in SMALL])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     root = tmp_path_factory.mktemp("models")
@@ -61,24 +71,25 @@ def test_agent_confirmed_examples_train_but_never_leak_into_the_test_split() -> 
     assert data.data_hash != load_training_data(DATA).data_hash
 
 
-def test_a_worse_model_is_kept_but_not_activated_unless_forced(trained, tmp_path: Path) -> None:  # noqa: ANN001
-    registry, _ = trained
-    same = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+def test_a_worse_model_is_kept_but_not_activated_unless_forced(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
+    same = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
     assert same.activated and same.reason == "not worse than the active model v0001"
 
-    # An agent mislabels every training utterance of eight intents as a greeting.
-    victims = {"vpn_connection", "printer_problem", "wifi_connection", "laptop_slow", "mailbox_full",
-               "phishing_report", "new_hardware", "file_restore"}
+    # An agent mislabels every training utterance of four intents as a greeting.
+    victims = {"vpn_connection", "printer_problem", "wifi_connection", "laptop_slow"}
     wrong = [IntentExample(e.text + " pls", "greeting") for e in load_intent_examples(DATA / "intents")
              if e.intent in victims and split_of(e.text) == "train"] * 3
-    worse = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, extra=wrong)
+    worse = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small(), extra=wrong)
     assert not worse.activated
     assert worse.reason.startswith(f"worse than the active model {same.version}: macro_f1")
     assert worse.report["intent"]["macro_f1"] < worse.previous_metrics["macro_f1"]
     assert registry.active_version() == same.version
     assert worse.version in {v.version for v in registry.versions()}
 
-    forced = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, extra=wrong, force=True)
+    forced = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small(), extra=wrong,
+                                force=True)
     assert forced.activated and forced.reason.endswith("(activated anyway: --force)")
     registry.activate(same.version)  # roll back
     assert registry.active_version() == same.version
@@ -86,8 +97,8 @@ def test_a_worse_model_is_kept_but_not_activated_unless_forced(trained, tmp_path
 
 def test_a_corrupt_model_falls_back_to_the_previous_version(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     registry = ModelRegistry(tmp_path / "models")
-    train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
-    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
+    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
     (second.folder / "model.joblib").write_bytes(b"not a pickle")
     with caplog.at_level(logging.ERROR):
         version, bundle = registry.load_active()
@@ -102,7 +113,7 @@ def test_a_corrupt_model_falls_back_to_the_previous_version(tmp_path: Path, capl
 
 def test_the_analyzer_reloads_a_new_model_and_survives_a_broken_one(trained, tmp_path: Path) -> None:  # noqa: ANN001
     registry = ModelRegistry(tmp_path / "models")
-    first = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    first = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
     reindex(ROOT / "kb_articles", tmp_path / "kb", EMBEDDER)
     analyzer = Analyzer(embedder=EMBEDDER, registry=registry, kb_index_dir=tmp_path / "kb")
     analysis = analyzer.analyze("my printer is offline and the print queue is stuck")
@@ -110,10 +121,10 @@ def test_the_analyzer_reloads_a_new_model_and_survives_a_broken_one(trained, tmp
     assert len(analysis.kb_hits) == 3
     assert analyzer.reload() is False  # nothing new
 
-    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
     assert analyzer.reload() is True and analyzer.model_version == second.version
 
-    third = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry)
+    third = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
     (third.folder / "model.joblib").write_bytes(b"garbage")
     (registry.root / "ACTIVE").write_text(third.version)  # activated by hand, then damaged
     assert analyzer.reload() in (True, False)

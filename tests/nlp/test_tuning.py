@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp import Analyzer, HashingEmbedder, IntentExample, ModelRegistry, TopLayer, TorchEmbedder, reindex, train_and_register
-from nlp.embeddings import CachedEmbedder
+from nlp import Analyzer, HashingEmbedder, IntentExample, ModelRegistry, TopLayer, TorchEmbedder, train_and_register
 from nlp.intent import load_intent_examples, split_examples
 from nlp.tuning import TUNE_FROM_PER_INTENT, can_tune, worth_tuning
 
@@ -79,9 +78,9 @@ def test_tuning_pulls_each_intents_texts_together_and_survives_pickling(embedder
     np.testing.assert_allclose(again.encode(states.states), vectors, atol=1e-5)
 
 
-def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, embedder: TorchEmbedder,
+def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, real_nlp,  # noqa: ANN001
                                                               examples: list[IntentExample]) -> None:
-    cached = CachedEmbedder(embedder, tmp_path / "embeddings.sqlite")
+    cached, _, kb_dir, _, _ = real_nlp  # the packaged model, its embedding cache and KB index
     registry = ModelRegistry(tmp_path / "models")
     result = train_and_register(data_dir=DATA, embedder=cached, registry=registry, intents=split_examples(examples),
                                 tune=True)
@@ -90,8 +89,7 @@ def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, em
     _, bundle = registry.load_active()
     assert bundle.top_layer is not None
 
-    reindex(ROOT / "kb_articles", tmp_path / "kb", cached)
-    analyzer = Analyzer(embedder=cached, registry=registry, kb_index_dir=tmp_path / "kb")
+    analyzer = Analyzer(embedder=cached, registry=registry, kb_index_dir=kb_dir)
     reset, printer = analyzer.analyze_many(["I forgot my password and I'm locked out",
                                             "the printer on floor 3 is jammed again"])
     assert (reset.intent, printer.intent) == ("password_reset", "printer_problem")
@@ -100,7 +98,7 @@ def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, em
     assert reset.kb_hits and reset.kb_hits[0].article_id
 
 
-def test_by_default_only_enough_data_is_tuned(tmp_path: Path) -> None:
+def test_by_default_only_enough_data_is_tuned(tmp_path: Path, examples: list[IntentExample]) -> None:
     packaged = [e.intent for e in split_examples(load_intent_examples(DATA / "intents"))["train"]]
     assert not worth_tuning(packaged)  # about 20 training texts an intent
     assert worth_tuning(["a"] * TUNE_FROM_PER_INTENT + ["b"] * TUNE_FROM_PER_INTENT + ["oos"] * 5)
@@ -108,5 +106,5 @@ def test_by_default_only_enough_data_is_tuned(tmp_path: Path) -> None:
     # An embedder without layers trains as before, even when asked to tune.
     assert not can_tune(HashingEmbedder(64))
     result = train_and_register(data_dir=DATA, embedder=HashingEmbedder(256), registry=ModelRegistry(tmp_path),
-                                tune=True)
+                                intents=split_examples(examples), tune=True)
     assert result.report["top_layer"] == {"tuned": False}
