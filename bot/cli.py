@@ -85,6 +85,7 @@ def serve(
     import uvicorn
 
     from bot.http import create_app
+    from bot.kb_pages import kb_router
     from bot.runtime import DrainingServer, run_service
     from desk import migrate
     from nlp import ModelError
@@ -106,6 +107,7 @@ def serve(
         channels = [ChannelState(c.name, False, "the bot is off") if c.on else c for c in channels]
         out.print(f"  Bot: off, {exc}")
     else:
+        routers.append(kb_router(articles=lambda: deskbot.analyzer.kb.articles))
         webchat = deskbot.webchat()
         routers.append(webchat.router())
         adapters[webchat.name] = webchat
@@ -118,7 +120,8 @@ def serve(
             adapters[slack.name] = slack
         out.print(f"  Bot: on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections")
     out.print(f"[bold]deskbot[/bold] on http://{host}:{port}  (database: {deskbot.engine.url.render_as_string()})")
-    out.print(f"  HTTP app: on, health at http://{host}:{port}/health")
+    out.print(f"  HTTP app: on, health at http://{host}:{port}/health"
+              + (f", knowledge base at http://{host}:{port}/kb" if pipeline is not None else ""))
     for state in channels:
         out.print(f"  {state}")
     config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,

@@ -145,8 +145,8 @@ class Deskbot:
         """The log, and each group's own Slack channel and address (through the outbox)."""
         from bot.notify import GroupNotifier, LogNotifier, Notifiers
 
-        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings),
-                                                       console_url=f"{self.settings.public_url.rstrip('/')}/console")])
+        # No console_url: the web console is not built yet, and an "Open in console" button would lead to a 404.
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings))])
 
     @cached_property
     def pipeline(self) -> "Pipeline":
