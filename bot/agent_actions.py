@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -77,8 +78,8 @@ class AgentDesk:
         if not text:
             self._tell(session, message, now, f"Nothing to send: write the reply after {self.reply_prefix or 'the prefix'}.")
             return
-        self._to_requester(session, message, ticket, agent, Reply(f"{agent.display_name} (IT service desk): {text}",
-                                                                  ticket_ref=ticket.ref), text, now)
+        self._to_requester(session, message, ticket, agent, Reply(_signed(agent, text), ticket_ref=ticket.ref), text,
+                           now)
 
     def _send_article(self, session: Session, message: InboundMessage, action: AgentAction, ticket: Ticket,
                       agent: User, now: dt.datetime) -> None:
@@ -99,21 +100,16 @@ class AgentDesk:
     def _to_requester(self, session: Session, message: InboundMessage, ticket: Ticket, agent: User, reply: Reply,
                       record: str, now: dt.datetime) -> Conversation | None:
         """Record the agent's public message on the ticket and queue it to the requester's own channel."""
-        conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
-        if conversation is not None:
-            ref = ConversationRef(conversation.channel, conversation.address, conversation.thread)
-        elif ticket.requester.email:  # opened by an agent (phone, CLI): the requester's verified address
-            ref = ConversationRef("email", ticket.requester.email, "")
-        else:
+        where = requester_ref(session=session, ticket=ticket)
+        if where is None:
             self._tell(session, message, now, f"{ticket.ref} has no conversation with its requester to reply to.")
             return None
+        conversation, ref = where
         if send_to_requester(session=session, ticket=ticket, conversation=conversation, ref=ref, reply=reply,
                              record=record, agent=agent, message_key=message.key,
                              outbox_key=f"{message.key}:to-requester", now=now) is None:
             log.info("agent message %s was handled before", message.key)
             return conversation
-        if ticket.status is Status.NEW:
-            tickets.change_status(session=session, number=ticket.number, status=Status.OPEN, actor=_actor(agent), now=now)
         self._tell(session, message, now, f"Sent to the requester ({ref.channel}).")
         return conversation
 
@@ -144,20 +140,58 @@ class AgentDesk:
         return stripped
 
 
+def requester_ref(*, session: Session, ticket: Ticket) -> tuple[Conversation | None, ConversationRef] | None:
+    """Where an agent's answer goes: the requester's latest conversation on the ticket, else (a ticket opened
+    by an agent after a phone call) the requester's verified email address; None when neither exists."""
+    conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
+    if conversation is not None:
+        return conversation, ConversationRef(conversation.channel, conversation.address, conversation.thread)
+    if ticket.requester.email:
+        return None, ConversationRef("email", ticket.requester.email, "")
+    return None
+
+
 def send_to_requester(*, session: Session, ticket: Ticket, conversation: Conversation | None, ref: ConversationRef,
                       reply: Reply, record: str, agent: User, message_key: str, outbox_key: str,
                       now: dt.datetime) -> OutboxRow | None:
     """An agent's public message: ``record`` stored on the ticket, ``reply`` (with the ticket's subject) queued to
-    ``ref``. None when ``message_key`` was stored before (a redelivery): nothing is queued twice."""
+    ``ref``, and a new ticket opened. None when ``message_key`` was stored before (a redelivery): nothing is
+    queued twice."""
     try:
         tickets.add_message(session=session, idempotency_key=message_key, ticket=ticket, conversation=conversation,
                             direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT, channel=ref.channel,
                             text=record, author_user_id=agent.id, now=now)
     except DuplicateKey:
         return None
-    return queue.enqueue_outbound(session=session, key=outbox_key, channel=ref.channel, address=ref.address,
-                                  thread=ref.thread, now=now, ticket_id=ticket.id,
-                                  payload=dataclasses.replace(reply, subject=reply.subject or ticket.subject).to_json())
+    row = queue.enqueue_outbound(session=session, key=outbox_key, channel=ref.channel, address=ref.address,
+                                 thread=ref.thread, now=now, ticket_id=ticket.id,
+                                 payload=dataclasses.replace(reply, subject=reply.subject or ticket.subject).to_json())
+    if ticket.status is Status.NEW:
+        tickets.change_status(session=session, number=ticket.number, status=Status.OPEN, actor=_actor(agent), now=now)
+    return row
+
+
+def reply_as_agent(*, session: Session, number: int, username: str, text: str, now: dt.datetime) -> OutboxRow:
+    """An agent's answer typed outside a channel (the command line, the console): stored on the ticket (the
+    first response, for the SLA) and queued to the requester's own channel with the ticket's subject."""
+    ticket = tickets.get_ticket(session=session, number=number)
+    agent = people.get_user(session=session, username=username)
+    where = requester_ref(session=session, ticket=ticket)
+    if where is None:
+        raise NotFound(f"ticket {ticket.ref} has no conversation with its requester and no email address to answer")
+    conversation, ref = where
+    key = f"agent:{ticket.number}:{uuid.uuid4().hex}"  # each call is a new answer
+    row = send_to_requester(session=session, ticket=ticket, conversation=conversation, ref=ref,
+                            reply=Reply(_signed(agent, text), ticket_ref=ticket.ref), record=text, agent=agent,
+                            message_key=key,
+                            outbox_key=key, now=now)
+    assert row is not None  # a fresh key is never a redelivery
+    return row
+
+
+def _signed(agent: User, text: str) -> str:
+    """What the requester reads: who answered, then the answer."""
+    return f"{agent.display_name} (IT service desk): {text}"
 
 
 def _actor(agent: User) -> str:

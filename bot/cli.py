@@ -267,6 +267,23 @@ def ticket_assign(
         out.print(f"#{t.number} assigned to {t.assignee.username if t.assignee else 'nobody'}")
 
 
+@ticket_app.command("reply")
+def ticket_reply(
+    number: int,
+    text: Annotated[str, typer.Argument(help="The answer, as the requester will read it.")],
+    as_agent: Annotated[str, typer.Option("--as", help="The agent's desk username (the answer is signed and "
+                                                      "counted as theirs).")],
+) -> None:
+    """Answer the requester: the reply goes out on the requester's own channel (mail, web chat, Slack...)."""
+    from bot.agent_actions import reply_as_agent
+
+    with _session() as session:
+        row = reply_as_agent(session=session, number=number, username=as_agent, text=text,
+                             now=dt.datetime.now(dt.UTC))
+        out.print(f"#{number}: reply queued to {row.channel} {row.address} (outbox {row.id}); a running "
+                  f"'deskbot serve' sends it")
+
+
 @ticket_app.command("resolve")
 def ticket_resolve(
     number: int,

@@ -11,14 +11,13 @@ import datetime as dt
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
-from bot.agent_actions import AgentDesk, send_to_requester
+from bot.agent_actions import AgentDesk, reply_as_agent
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
 from bot.policy import Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
@@ -312,23 +311,10 @@ class Pipeline:
     # --- agents ----------------------------------------------------------------------------------
 
     def agent_reply(self, *, number: int, username: str, text: str, now: dt.datetime | None = None) -> int:
-        """An agent's answer to the requester: stored on the ticket (the first response for the SLA) and queued
-        to the ticket's latest conversation, on its channel, with the ticket's subject. Returns the outbox row id."""
-        now = now or dt.datetime.now(dt.UTC)
+        """An agent's answer to the requester (see ``reply_as_agent``); returns the outbox row id."""
         with self.uow() as session:
-            ticket = tickets.get_ticket(session=session, number=number)
-            user = people.get_user(session=session, username=username)
-            conversation = conversations.latest_for_ticket(session=session, ticket=ticket)
-            if conversation is None:
-                raise NotFound(f"ticket {ticket.ref} has no conversation with its requester to answer in")
-            key = f"agent:{ticket.number}:{uuid.uuid4().hex}"  # each call is a new answer
-            row = send_to_requester(
-                session=session, ticket=ticket, conversation=conversation,
-                ref=ConversationRef(conversation.channel, conversation.address, conversation.thread),
-                reply=Reply(text, ticket_ref=ticket.ref), record=text, agent=user, message_key=key, outbox_key=key,
-                now=now)
-            assert row is not None  # a fresh key is never a redelivery
-            return row.id
+            return reply_as_agent(session=session, number=number, username=username, text=text,
+                                  now=now or dt.datetime.now(dt.UTC)).id
 
     # --- periodic work -------------------------------------------------------------------------
 

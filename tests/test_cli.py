@@ -50,6 +50,15 @@ def test_desk_workflow_from_the_command_line(empty_database_url: str, tmp_path: 
     listing = run("ticket", "list", cwd=tmp_path, env=env).stdout
     assert "1000" in listing and "Need access to SAP" in listing and "amy" in listing
 
+    # Opened after a phone call: the agent's answer goes to the requester's address, signed, with the subject.
+    replied = run("ticket", "reply", "1000", "Approved by your manager; SAP access by 3 pm.", "--as", "amy",
+                  cwd=tmp_path, env=env).stdout
+    assert "#1000: reply queued to email bob@corp.example" in replied
+    thread = run("ticket", "show", "1000", cwd=tmp_path, env=env).stdout
+    assert "Approved by your manager" in thread
+    stranger = run("ticket", "reply", "1000", "hello", "--as", "nobody", cwd=tmp_path, env=env, ok=False)
+    assert stranger.returncode == 1 and "nobody" in stranger.stderr and "Traceback" not in stranger.stderr
+
     run("ticket", "resolve", "1000", cwd=tmp_path, env=env)
     shown = run("ticket", "show", "1000", cwd=tmp_path, env=env).stdout
     assert "resolved" in shown and "sap" in shown and "audit trail" in shown
