@@ -183,8 +183,7 @@ def reply_as_agent(*, session: Session, number: int, username: str, text: str, n
     key = f"agent:{ticket.number}:{uuid.uuid4().hex}"  # each call is a new answer
     row = send_to_requester(session=session, ticket=ticket, conversation=conversation, ref=ref,
                             reply=Reply(_signed(agent, text), ticket_ref=ticket.ref), record=text, agent=agent,
-                            message_key=key,
-                            outbox_key=key, now=now)
+                            message_key=key, outbox_key=key, now=now)
     assert row is not None  # a fresh key is never a redelivery
     return row
 

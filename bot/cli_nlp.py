@@ -62,6 +62,11 @@ def _print_report(report: dict, title: str) -> None:
     out.print(per)
 
 
+def _tune(deskbot, flag: bool | None) -> bool | None:  # noqa: ANN001
+    """--tune/--no-tune, else the setting; None lets training decide by the data's size."""
+    return deskbot.settings.nlp_tune_top_layer if flag is None else flag
+
+
 def _top_layer(summary: dict) -> str:
     if not summary.get("tuned"):
         return "MiniLM as packaged (not tuned)"
@@ -119,7 +124,7 @@ def nlp_train(
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
                                     oos_recall_target=oos_recall, force=force, progress=progress,
-                                    tune=deskbot.settings.nlp_tune_top_layer if tune is None else tune)
+                                    tune=_tune(deskbot, tune))
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
     raw = raw_throughput(deskbot.embedder, texts)
@@ -155,7 +160,7 @@ def nlp_evaluate(
                                          train=load_labelled_file(train),
                                          val=load_labelled_file(val) if val else (),
                                          oos_recall_target=oos_recall, progress=progress,
-                                         tune=deskbot.settings.nlp_tune_top_layer if tune is None else tune)
+                                         tune=_tune(deskbot, tune))
         out.print(_intent_table(report, f"a throwaway model trained on {train.name}, measured on {test.name}"))
         return
     version = version or deskbot.registry.active_version()

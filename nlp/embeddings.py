@@ -11,8 +11,8 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -202,12 +202,10 @@ class CachedEmbedder:
             raise TypeError(f"{self.inner.model_id} has no token states")
         result = self.inner.encode_states(texts, progress=progress)
         self.misses += len(texts)
-        rows = [(self._key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, result.vectors)]
         with self._lock:
             db = self._connect()
             try:
-                db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
-                db.commit()
+                self._store(db, [self._key(t) for t in texts], result.vectors)
             finally:
                 db.close()
         return result
@@ -216,6 +214,12 @@ class CachedEmbedder:
         db = sqlite3.connect(self._path, timeout=30)
         db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
         return db
+
+    @staticmethod
+    def _store(db: sqlite3.Connection, keys: Sequence[str], vectors: np.ndarray) -> None:
+        db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                       [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors)])
+        db.commit()
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.inner.model_id}\0{text}".encode()).hexdigest()
@@ -237,9 +241,7 @@ class CachedEmbedder:
                 if missing:
                     vectors = self.inner.encode([t for _, t in missing], progress=progress)
                     self.misses += len(missing)
-                    rows = [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors)]
-                    db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
-                    db.commit()
+                    self._store(db, [k for k, _ in missing], vectors)
                     found.update({k: v for (k, _), v in zip(missing, vectors)})
             finally:
                 db.close()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from nlp.tuning import TopLayer, can_tune, worth_tuning
 LIBRARIES = ("scikit-learn", "numpy", "torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "bm25s")
 # Start a Rich progress task: (description, total) -> advance callback.
 ProgressFactory = Callable[[str, int], Progress]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,18 @@ class IntentStack:
     def embed(self, embedder: Embedder, texts: Sequence[str], *, progress: Progress | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """(the sentence embeddings, for the KB and sentiment; the intent model's vectors), from one pass."""
-        if self.top_layer is None:
-            vectors = embedder.encode(list(texts), progress=progress)
-            return vectors, vectors
-        if not can_tune(embedder):
-            raise ModelError(f"the intent model needs token states, which {embedder.model_id} does not give")
-        states = embedder.encode_states(list(texts), progress=progress)  # type: ignore[attr-defined]
-        return states.vectors, self.top_layer.encode(states.states)
+        return _embed_through(self.top_layer, embedder, texts, progress)
+
+
+def _embed_through(top_layer: TopLayer | None, embedder: Embedder, texts: Sequence[str],
+                   progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+    if top_layer is None:
+        vectors = embedder.encode(list(texts), progress=progress)
+        return vectors, vectors
+    if not can_tune(embedder):
+        raise ModelError(f"the intent model needs token states, which {embedder.model_id} does not give")
+    states = embedder.encode_states(list(texts), progress=progress)  # type: ignore[attr-defined]
+    return states.vectors, top_layer.encode(states.states)
 
 
 @dataclass
@@ -114,21 +120,23 @@ class EmbeddingClock:
         return self.texts / self.seconds if self.seconds else 0.0
 
 
+def _clocked(embedder: Embedder, clock: EmbeddingClock | None, count: int, run: Callable[[], T]) -> T:
+    """``run()`` (an embedding pass over ``count`` texts), its time and the model's cache misses added to ``clock``."""
+    misses_before = getattr(embedder, "misses", None)
+    started = time.perf_counter()
+    result = run()
+    if clock is not None:
+        clock.seconds += time.perf_counter() - started
+        clock.texts += (embedder.misses - misses_before) if misses_before is not None else count  # type: ignore[attr-defined]
+    return result
+
+
 def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | None, label: str,
            clock: EmbeddingClock | None = None, stack: IntentStack | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sentence embeddings, intent vectors) of ``texts``: the same array unless ``stack`` has a tuned layer."""
     advance = progress(label, len(texts)) if progress else None
-    misses_before = getattr(embedder, "misses", None)
-    started = time.perf_counter()
-    if stack is None:
-        vectors = embedder.encode(texts, progress=advance)
-        pair = (vectors, vectors)
-    else:
-        pair = stack.embed(embedder, texts, progress=advance)
-    if clock is not None:
-        clock.seconds += time.perf_counter() - started
-        clock.texts += (embedder.misses - misses_before) if misses_before is not None else len(texts)  # type: ignore[attr-defined]
-    return pair
+    top_layer = stack.top_layer if stack is not None else None
+    return _clocked(embedder, clock, len(texts), lambda: _embed_through(top_layer, embedder, texts, advance))
 
 
 def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
@@ -145,12 +153,8 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
     top_layer = None
     if tune and can_tune(embedder):
         advance = progress("embedding intent texts", len(texts)) if progress else None
-        misses_before = getattr(embedder, "misses", 0)
-        started = time.perf_counter()
-        states = embedder.encode_states(texts, progress=advance)  # type: ignore[attr-defined]
-        if clock is not None:
-            clock.seconds += time.perf_counter() - started
-            clock.texts += getattr(embedder, "misses", len(texts)) - misses_before
+        states = _clocked(embedder, clock, len(texts),
+                          lambda: embedder.encode_states(texts, progress=advance))  # type: ignore[attr-defined]
         n_train = len(parts["train"])
         top_layer = TopLayer.tune(model_path=embedder.model_path,  # type: ignore[attr-defined]
                                   states=states.states[:n_train], vectors=states.vectors[:n_train],
