@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bot.notify import Notifiers
-    from channels.email import EmailChannel, Relay
+    from channels.email import EmailChannel, Relay, SenderVerification
     from channels.slack import SlackChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
@@ -50,7 +50,11 @@ def channel_states(settings: Settings) -> list[ChannelState]:
             f"SMTP on {settings.smtp_host}:{settings.smtp_port}{_smtp_security(settings)} for "
             f"{', '.join(settings.email_addresses)}; "
             + (f"replies through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
-               else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set"),
+               else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set") + "; "
+            + (f"senders verified by the Authentication-Results of {', '.join(settings.email_authserv_ids)} "
+               f"({'/'.join(settings.email_verification_methods)}) for {', '.join(sorted(settings.company_domains()))}"
+               if settings.email_verification != "off" else
+               "no sender is verified by email (DESKBOT_EMAIL_VERIFICATION=off: mail links no identities)"),
         ),
     ]
     states.append(_slack_state(settings))
@@ -84,7 +88,9 @@ def enabled_channels(settings: Settings) -> frozenset[str]:
 def _smtp_security(settings: Settings) -> str:
     tls = ("STARTTLS required" if settings.smtp_require_starttls else "STARTTLS offered") if settings.smtp_tls_cert else ""
     auth = "AUTH required" if settings.smtp_auth_users or settings.smtp_auth_users_file else ""
-    return f" ({', '.join(p for p in (tls, auth) if p)})" if tls or auth else ""
+    relays = f"trusted relays {', '.join(settings.smtp_trusted_relays)}" if settings.smtp_trusted_relays else ""
+    parts = [p for p in (tls, auth, relays) if p]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 class Deskbot:
@@ -200,7 +206,18 @@ class Deskbot:
         return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
                             max_bytes=s.smtp_max_bytes, relay=self.relay(),
                             tls_context=s.smtp_server_tls_context(), require_starttls=s.smtp_require_starttls,
-                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext)
+                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext,
+                            trusted_relays=s.trusted_relay_networks(), verification=self.sender_verification())
+
+    def sender_verification(self) -> "SenderVerification | None":
+        """When a mail's From counts as verified; None (DESKBOT_EMAIL_VERIFICATION=off): never."""
+        from channels.email import SenderVerification
+
+        s = self.settings
+        if s.email_verification == "off":
+            return None
+        return SenderVerification(authserv_ids=frozenset(i.strip().lower() for i in s.email_authserv_ids),
+                                  company_domains=s.company_domains(), methods=frozenset(s.email_verification_methods))
 
     def slack(self) -> "SlackChannel":
         from channels.slack import SlackChannel

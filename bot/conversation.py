@@ -22,6 +22,10 @@ class Identity:
     display_name: str = ""
     email: str | None = None
     email_verified: bool = False  # only when the channel vouches for the address
+    # The platform vouches that external_id is who wrote (a Slack user id, a web chat session). False for
+    # a mail's From that nobody verified: anyone can write it, so such an identity is only a claim, good for
+    # the one conversation it started and for nothing else.
+    authenticated: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class InboundMessage:
     # Seen in a shared thread without being addressed to the bot (no DM, no mention): the bot uses it only
     # when the thread is one it knows (a ticket's agent thread, a requester's conversation), else drops it.
     overheard: bool = False
+    native_id: str = ""  # the platform's id of this message (email: its Message-ID)
+    # Native ids of earlier messages this one says it answers (email: In-Reply-To, References, a bounce's
+    # original Message-ID). Only one the bot itself sent proves anything.
+    cites: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -122,6 +130,8 @@ class InboundMessage:
             ticket_hint=data.get("ticket_hint"),
             agent=AgentAction(**data["agent"]) if data.get("agent") else None,
             overheard=data.get("overheard", False),
+            native_id=data.get("native_id", ""),
+            cites=tuple(data.get("cites", ())),
         )
 
 

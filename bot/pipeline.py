@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import os
 import socket
@@ -28,7 +29,7 @@ from desk.tickets import NewAttachment
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from desk.models import Conversation, Ticket
+    from desk.models import Conversation, OutboxRow, Requester, Ticket
     from nlp import Analysis, Analyzer
 
 log = logging.getLogger("deskbot.worker")
@@ -181,26 +182,17 @@ class Pipeline:
                 self._complete(session, row_id, now)
                 return
         assert analysis is not None
-        sender = message.sender
-        requester = people.resolve_requester(session=session, channel=sender.channel, external_id=sender.external_id,
-                                             display_name=sender.display_name, email=sender.email,
-                                             email_verified=sender.email_verified)
-        conversation = self._conversation(session, message.conversation, requester.id)
-        if conversation.ticket is None and message.ticket_hint is not None:
-            self._join_named_ticket(session, conversation, message, requester.id)
         kept, refused = screen(message.attachments, refused_types=self.settings.refused_attachment_types,
                                max_bytes=self.settings.max_attachment_bytes)
         files = [NewAttachment(a.filename, a.content_type, a.content) for a in kept]
-        if message.automated:  # an out-of-office, a bounce, a list: kept with its thread, never answered
-            tickets.add_message(session=session, idempotency_key=message.key, ticket=conversation.ticket,
-                                conversation=conversation, direction=Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
-                                channel=message.conversation.channel, text=message.text, attachments=files,
-                                max_attachment_bytes=self.settings.max_attachment_bytes, now=now)
-            self._note_refused(session, message, conversation, refused, now)
-            if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
-                raise RuntimeError("lease lost: another worker reclaimed this message")
-            log.info("%s stored without a reply (%s)", message.key, message.automated)
+        cited = queue.sent_message(session=session, channel=message.conversation.channel, native_ids=message.cites)
+        if message.automated:  # an out-of-office, a bounce, a list: kept, never answered
+            self._store_automated(session, message, cited, files, refused, now)
+            self._complete(session, row_id, now)
             return
+        requester, conversation = self._place(session, message, cited)
+        if conversation.ticket is None and message.ticket_hint is not None:
+            self._join_named_ticket(session, conversation, message, requester.id)
         state = self._state(session, conversation, now)
         hit = analysis.kb_hits[0] if analysis.kb_hits else None
         reading = Reading(
@@ -221,7 +213,7 @@ class Pipeline:
             direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
             text=message.text, attachments=files, max_attachment_bytes=self.settings.max_attachment_bytes, now=now,
         )
-        self._note_refused(session, message, conversation, refused, now)
+        self._note_refused(session, message, conversation.ticket, conversation, refused, now)
         if refused and replies:  # the requester hears that the file did not arrive, and why
             names = "; ".join(f"{r.attachment.filename} ({r.reason})" for r in refused)
             replies[0] = replace(replies[0], text=f"{replies[0].text}\n\nI could not keep your attachment"
@@ -234,14 +226,14 @@ class Pipeline:
         subject = message.subject or (conversation.ticket.subject if conversation.ticket else "")
         replies = [r if r.subject else replace(r, subject=subject) for r in replies]
         replies = self._within_reply_limit(session, message, conversation, replies, now)
+        where = ConversationRef(conversation.channel, conversation.address, conversation.thread)
         for i, reply in enumerate(replies):
             key = f"{message.key}:reply:{i}"
             tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.BOT,
                                 channel=message.conversation.channel, text=reply.as_plain_text(), now=now)
-            queue.enqueue_outbound(session=session, key=key, channel=message.conversation.channel,
-                                   address=message.conversation.address, thread=message.conversation.thread,
-                                   payload=reply.to_json(), now=now,
+            queue.enqueue_outbound(session=session, key=key, channel=where.channel, address=where.address,
+                                   thread=where.thread, payload=reply.to_json(), now=now,
                                    ticket_id=conversation.ticket.id if conversation.ticket else None)
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")
@@ -250,7 +242,7 @@ class Pipeline:
     def _within_reply_limit(self, session: Session, message: InboundMessage, conversation: Conversation,
                             replies: list[Reply], now: dt.datetime) -> list[Reply]:
         """The replies this address may still get this hour; the others become a note on the ticket."""
-        ref = message.conversation
+        ref = conversation
         limit = self.settings.replies_per_hour.get(ref.channel)
         if limit is None or not replies:
             return replies
@@ -271,30 +263,70 @@ class Pipeline:
                     ref.address, sent, limit)
         return replies[:allowed]
 
-    def _note_refused(self, session: Session, message: InboundMessage, conversation: Conversation,
-                      refused: list[Refused], now: dt.datetime) -> None:
+    def _note_refused(self, session: Session, message: InboundMessage, ticket: Ticket | None,
+                      conversation: Conversation | None, refused: list[Refused], now: dt.datetime) -> None:
         if not refused:
             return
         text = "\n".join(f"Attachment not kept: {r.describe()}" for r in refused)
         tickets.add_message(session=session, idempotency_key=f"{message.key}:refused-attachments",
-                            ticket=conversation.ticket, conversation=conversation, direction=Direction.NOTE,
+                            ticket=ticket, conversation=conversation, direction=Direction.NOTE,
                             author_kind=AuthorKind.BOT, channel="bot", text=text, now=now)
         log.warning("%s: %s", message.key, text.replace("\n", "; "))
 
     def _join_named_ticket(self, session: Session, conversation: Conversation, message: InboundMessage,
                            requester_id: int) -> None:
-        """A message naming a ticket ("[#1042]") joins it: only the requester's own ticket, never another's;
-        a bounce (a machine's mail about our message) joins whatever ticket it names."""
+        """A message naming a ticket ("[#1042]") joins it only when it comes from that ticket's own, verified
+        requester: a number is easy to guess, so from anyone else it opens a ticket of their own."""
+        if not message.sender.email_verified:
+            return
         try:
             ticket = tickets.get_ticket(session=session, number=message.ticket_hint)
         except NotFound:
             return
-        if ticket.requester_id == requester_id or message.automated:
+        if ticket.requester_id == requester_id:
             conversations.attach_ticket(session=session, conversation=conversation, ticket=ticket)
 
-    def _conversation(self, session: Session, ref: ConversationRef, requester_id: int) -> Conversation:
-        return conversations.get_or_create(session=session, channel=ref.channel, address=ref.address,
-                                           thread=ref.thread, requester_id=requester_id)
+    def _place(self, session: Session, message: InboundMessage, cited: OutboxRow | None,
+               ) -> tuple[Requester, Conversation]:
+        """Who wrote, and in which conversation.
+
+        A thread a message names is joined only by that conversation's requester, or by a message citing one
+        we sent into it (an unguessable Message-ID: proof its sender received our mail). Anything else that
+        names a thread (a spoofed From with someone's References) starts a conversation of its own. A sender
+        the platform does not vouch for is a requester of that one conversation only: a claimed address
+        never opens anyone's history.
+        """
+        ref, sender = message.conversation, message.sender
+        requester = people.resolve_requester(
+            session=session, channel=sender.channel, external_id=sender.external_id, display_name=sender.display_name,
+            email=sender.email, email_verified=sender.email_verified) if sender.authenticated else None
+        existing = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
+        if existing is not None and message.native_id and not (
+                (requester is not None and existing.requester_id == requester.id) or _sent_into(cited, existing)):
+            log.info("%s: names a thread it cannot show it belongs to; a conversation of its own", message.key)
+            ref = replace(ref, thread=message.native_id)
+            existing = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
+        if requester is None:
+            requester = existing.requester if existing is not None else people.resolve_requester(
+                session=session, channel=sender.channel, external_id=_claimed_identity(sender.external_id, ref.thread),
+                display_name=sender.display_name, email=sender.email, email_verified=False)
+        conversation = existing or conversations.get_or_create(
+            session=session, channel=ref.channel, address=ref.address, thread=ref.thread, requester_id=requester.id)
+        return requester, conversation
+
+    def _store_automated(self, session: Session, message: InboundMessage, cited: OutboxRow | None,
+                         files: list[NewAttachment], refused: list[Refused], now: dt.datetime) -> None:
+        """A machine's mail joins a ticket only as a note, and only when it reports on a message we sent (a bounce,
+        an out-of-office to our reply); anything else is kept on its own, in no conversation and no ticket."""
+        ticket = tickets.get_ticket_by_id(session=session, ticket_id=cited.ticket_id) if cited and cited.ticket_id else None
+        text = f"Automatic mail from {message.conversation.address} ({message.automated}):\n{message.text}"
+        tickets.add_message(session=session, idempotency_key=message.key, ticket=ticket, conversation=None,
+                            direction=Direction.NOTE if ticket else Direction.INBOUND, author_kind=AuthorKind.SYSTEM,
+                            channel=message.conversation.channel, text=text, attachments=files,
+                            max_attachment_bytes=self.settings.max_attachment_bytes, now=now)
+        self._note_refused(session, message, ticket, None, refused, now)
+        log.info("%s stored without a reply (%s)%s", message.key, message.automated,
+                 f", as a note on {ticket.ref}" if ticket else "")
 
     def _state(self, session: Session, conversation: Conversation, now: dt.datetime) -> State:
         ticket = conversation.ticket
@@ -572,6 +604,17 @@ class _Act:
                           "and I'll pass it on if I can't solve it.")]
         return [Reply("Could you tell me a bit more: which system or device is affected, and what exactly do you "
                       "see (an error message helps)?")]
+
+
+def _sent_into(cited: OutboxRow | None, conversation: Conversation) -> bool:
+    return cited is not None and (cited.channel, cited.address, cited.thread) == (
+        conversation.channel, conversation.address, conversation.thread)
+
+
+def _claimed_identity(external_id: str, thread: str) -> str:
+    """The identity of an unverified sender in one conversation: the same claimed address in another thread is
+    another identity, so it sees nothing of this one (and nothing of the address's real owner)."""
+    return f"{external_id}#{hashlib.sha256(thread.encode()).hexdigest()[:16]}"
 
 
 __all__ = ["BotSettings", "Pipeline"]

@@ -7,6 +7,7 @@ under ``./var``, the packaged model, email and web chat on loopback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import tomllib
@@ -81,6 +82,17 @@ class Settings(BaseSettings):
     smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
     email_replies_per_hour: int = Field(10, ge=0)  # bot replies to one sender per hour; then a note, no mail
     smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
+    # Whose mail is whose (DESIGN.md, "Who is who"). "off": no mail's From counts as verified (mail is answered,
+    # it links no identities: the embedded default). "authentication-results": a mail handed over by the
+    # company's server (SMTP AUTH or a trusted relay) whose topmost Authentication-Results, written under one
+    # of the authserv-ids, says a method below passed aligned with a From in a company domain.
+    email_verification: Literal["off", "authentication-results"] = "off"
+    email_authserv_ids: list[str] = []  # e.g. ["mx.corp.example"]; "-" for Exchange Online's header, which has none
+    email_verification_methods: list[Literal["dmarc", "spf", "dkim"]] = ["dmarc"]
+    email_company_domains: list[str] = []  # unset: the domains of DESKBOT_EMAIL_ADDRESSES
+    # The company's mail servers (addresses or CIDR networks) that hand mail over without AUTH; when set,
+    # nobody else may (except AUTH users). Needed to listen beyond loopback without AUTH.
+    smtp_trusted_relays: list[str] = []
     smtp_relay_port: int = Field(25, ge=1, le=65535)
     # Inbound: STARTTLS is offered when a certificate is set; AUTH (PLAIN, LOGIN) is required when users are set.
     smtp_tls_cert: FilePath | None = None  # PEM certificate chain
@@ -147,8 +159,37 @@ class Settings(BaseSettings):
         check_database_url(value)
         return value
 
+    @field_validator("smtp_trusted_relays")
+    @classmethod
+    def _valid_relays(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    def trusted_relay_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in self.smtp_trusted_relays)
+
+    def company_domains(self) -> frozenset[str]:
+        domains = self.email_company_domains or [a.rpartition("@")[2] for a in self.email_addresses]
+        return frozenset(d.strip().lower().lstrip("@") for d in domains if d.strip())
+
     @model_validator(mode="after")
     def _consistent_email_security(self) -> Settings:
+        auth = self.smtp_auth_users is not None or self.smtp_auth_users_file is not None
+        if (self.email_enabled and not auth and not self.smtp_trusted_relays
+                and not _is_loopback_host(self.smtp_host)):
+            raise ConfigError(f"DESKBOT_SMTP_HOST {self.smtp_host} is reachable from other machines, and without AUTH "
+                              "anyone could hand it mail: set DESKBOT_SMTP_AUTH_USERS or DESKBOT_SMTP_TRUSTED_RELAYS")
+        if self.email_verification != "off":
+            if not self.email_authserv_ids:
+                raise ConfigError("DESKBOT_EMAIL_VERIFICATION=authentication-results needs DESKBOT_EMAIL_AUTHSERV_IDS: "
+                                  "the authserv-id your mail server writes in its Authentication-Results header")
+            if not auth and not self.smtp_trusted_relays:
+                raise ConfigError("DESKBOT_EMAIL_VERIFICATION=authentication-results needs DESKBOT_SMTP_TRUSTED_RELAYS "
+                                  "or SMTP AUTH users: only mail handed over by the company's server can be verified")
         if self.smtp_tls_key is not None and self.smtp_tls_cert is None:
             raise ConfigError("DESKBOT_SMTP_TLS_KEY is set without DESKBOT_SMTP_TLS_CERT")
         if self.smtp_require_starttls and self.smtp_tls_cert is None:
@@ -229,6 +270,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
 
 
 def config_file() -> Path:

@@ -47,11 +47,13 @@ def bot_replies_since(*, session: Session, channel: str, address: str, since: dt
 
 def latest_for_ticket(*, session: Session, ticket: Ticket) -> Conversation | None:
     """Where an agent's answer goes: the conversation of the requester's latest message on ``ticket``, else the
-    newest conversation that carries it."""
+    newest conversation of the requester that carries it. Never a conversation someone else opened: whoever
+    wrote last on a ticket is not for that the person its answers belong to."""
+    own = Conversation.requester_id == ticket.requester_id
     latest = session.scalar(select(Conversation).join(Message, Message.conversation_id == Conversation.id)
-                            .where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+                            .where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND, own)
                             .order_by(Message.id.desc()).limit(1))
-    return latest or session.scalar(select(Conversation).where(Conversation.ticket_id == ticket.id)
+    return latest or session.scalar(select(Conversation).where(Conversation.ticket_id == ticket.id, own)
                                     .order_by(Conversation.id.desc()).limit(1))
 
 

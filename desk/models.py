@@ -423,6 +423,7 @@ class OutboxRow(_QueueRow, Base):
     __table_args__ = (
         Index("ix_outbox_claim", "status", "available_at"),
         Index("ix_outbox_conversation", "channel", "address", "thread", "id"),
+        Index("ix_outbox_native_id", "channel", "native_id"),
     )
 
     address: Mapped[str] = mapped_column(String(254))

@@ -165,3 +165,14 @@ def fail_outbound(*, session: Session, row_id: int, error: str, now: dt.datetime
 
 def failed_outbound(*, session: Session) -> Sequence[OutboxRow]:
     return session.scalars(select(OutboxRow).where(OutboxRow.status == QueueStatus.FAILED).order_by(OutboxRow.id)).all()
+
+
+def sent_message(*, session: Session, channel: str, native_ids: Sequence[str]) -> OutboxRow | None:
+    """The newest message the bot sent on ``channel`` whose platform id is one of ``native_ids``, compared
+    whole, as stored (email: our Message-IDs, which carry an unguessable part)."""
+    ids = [i for i in dict.fromkeys(native_ids) if i][:100]
+    if not ids:
+        return None
+    return session.scalar(select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.native_id.in_(ids),
+                                                  OutboxRow.status == QueueStatus.DONE)
+                          .order_by(OutboxRow.id.desc()).limit(1))

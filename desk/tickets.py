@@ -161,6 +161,13 @@ def open_ticket(
     return ticket
 
 
+def get_ticket_by_id(*, session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no ticket with id {ticket_id}")
+    return ticket
+
+
 def get_ticket(*, session: Session, number: int, for_update: bool = False) -> Ticket:
     query = select(Ticket).where(Ticket.number == number)
     if for_update:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
+import ipaddress
 import logging
 import re
+import secrets
 import ssl
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
@@ -24,7 +27,8 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from bot.conversation import ConversationRef, Identity, InboundMessage, OnMessage, Reply, SendError
-from channels.email._parse import LOOP_HEADER, LOOP_VALUE, parse_mail
+from channels.email._parse import LOOP_HEADER, LOOP_VALUE, ParsedMail, parse_mail
+from channels.email._trust import SenderVerification, Verdict, trusted_peer
 
 log = logging.getLogger("deskbot.email")
 
@@ -34,13 +38,18 @@ class _Handler:
         self.channel = channel
 
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:  # noqa: ANN001, N802
+        refusal = self.channel._refuse_sender(session)
+        if refusal:
+            return refusal
         if address.strip().lower() not in self.channel.addresses:
             return "550 5.1.1 not a support address of this service desk"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        return await self.channel._receive(envelope.original_content or b"", envelope.mail_from or "")
+        return await self.channel._receive(envelope.original_content or b"", envelope.mail_from or "",
+                                           authenticated=bool(session.authenticated),
+                                           peer=session.peer[0] if isinstance(session.peer, tuple) else None)
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,9 @@ class EmailChannel:
                  relay: Relay | None = None, relay_host: str | None = None, relay_port: int = 25,
                  domain: str = "deskbot.example",
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
-                 auth_users: Mapping[str, str] | None = None, auth_allow_plaintext: bool = False):
+                 auth_users: Mapping[str, str] | None = None, auth_allow_plaintext: bool = False,
+                 trusted_relays: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+                 verification: SenderVerification | None = None):
         if require_starttls and tls_context is None:
             raise ValueError("require_starttls needs a tls_context")
         if auth_users and tls_context is None and not auth_allow_plaintext:
@@ -83,6 +94,9 @@ class EmailChannel:
         self._tls_context, self._require_starttls = tls_context, require_starttls
         self._auth_users = {u: p.encode("utf-8") for u, p in (auth_users or {}).items()}
         self._auth_allow_plaintext = auth_allow_plaintext
+        # With trusted relays, only they (and AUTH users) may hand mail over; without either, anyone may.
+        self._trusted_relays = trusted_relays
+        self._verification = verification  # None: no mail's From is taken as verified
         self.relay = relay or (Relay(relay_host, relay_port) if relay_host else None)
         self._domain = domain
         self._server: asyncio.base_events.Server | None = None
@@ -98,7 +112,8 @@ class EmailChannel:
         self._on_message = on_message
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
-        auth = dict(authenticator=self._authenticate, auth_required=True,
+        # A trusted relay hands mail over without AUTH, so AUTH is then checked per session (_refuse_sender).
+        auth = dict(authenticator=self._authenticate, auth_required=not self._trusted_relays,
                     auth_require_tls=not self._auth_allow_plaintext) if self._auth_users else {}
         self._server = await loop.create_server(
             lambda: SMTP(handler, data_size_limit=self._max_bytes, hostname=self._domain, ident="deskbot",
@@ -118,6 +133,17 @@ class EmailChannel:
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=user)
 
+    def _refuse_sender(self, session) -> str | None:  # noqa: ANN001
+        """With trusted relays configured, mail comes only from them or from an authenticated session."""
+        if not self._trusted_relays or session.authenticated:
+            return None
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
+        if trusted_peer(peer, self._trusted_relays):
+            return None
+        if self._auth_users:
+            return "530 5.7.0 authentication required"
+        return f"550 5.7.1 {peer} is not a trusted relay of this service desk"
+
     async def stop(self) -> None:
         self._on_message = None
         if self._server is not None:
@@ -125,23 +151,29 @@ class EmailChannel:
             await self._server.wait_closed()
             self._server = None
 
-    async def _receive(self, raw: bytes, mail_from: str) -> str:
+    async def _receive(self, raw: bytes, mail_from: str, *, authenticated: bool = False,
+                       peer: str | None = None) -> str:
         if self._on_message is None:
             return "421 4.3.2 service shutting down, try again later"
         if len(raw) > self._max_bytes:
             return f"552 5.3.4 message too big (limit {self._max_bytes} bytes)"
-        mail = parse_mail(raw, own_addresses=self.addresses)
+        # Parsing a big or hostile mail is CPU work: never on the loop that serves SMTP, HTTP and Slack.
+        mail, verdict = await asyncio.to_thread(self._read, raw, authenticated=authenticated, peer=peer)
         sender = mail.sender or mail_from.strip().lower()
         if not sender:
             return "550 5.1.7 no sender address"
+        log.info("mail %s from %s: %s", mail.message_id, sender,
+                 "verified" if verdict.verified else f"unverified ({verdict.reason})")
         message = InboundMessage(
             key=f"email:{mail.message_id}",
             conversation=ConversationRef("email", sender, mail.thread_root),
-            # The company's MTA authenticated the sender before relaying to us.
-            sender=Identity("email", sender, mail.sender_name, sender, email_verified=True),
+            # Anyone can write any From: the address is the sender's only when verdict says the company's
+            # mail server vouched for it; otherwise the identity is a claim and links to nobody.
+            sender=Identity("email", sender, mail.sender_name, sender, email_verified=verdict.verified,
+                            authenticated=verdict.verified),
             text=mail.text or mail.subject, subject=mail.subject, received_at=dt.datetime.now(dt.UTC),
             attachments=mail.attachments, raw=raw.decode("utf-8", errors="replace"), automated=mail.automated,
-            ticket_hint=mail.ticket_ref,
+            ticket_hint=mail.ticket_ref, native_id=mail.message_id, cites=mail.cites,
         )
         try:
             await self._on_message(message)
@@ -150,7 +182,17 @@ class EmailChannel:
             return "451 4.3.0 could not store the message, try again later"
         return "250 2.0.0 message accepted"
 
-    async def send(self, ref: ConversationRef, reply: Reply) -> None:
+    def _read(self, raw: bytes, *, authenticated: bool, peer: str | None) -> tuple[ParsedMail, Verdict]:
+        mail = parse_mail(raw, own_addresses=self.addresses)
+        if self._verification is None:
+            return mail, Verdict(False, "sender verification is off (DESKBOT_EMAIL_VERIFICATION)")
+        headers = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        through_mta = authenticated or trusted_peer(peer, self._trusted_relays)
+        return mail, self._verification.verdict(headers, through_company_mta=through_mta)
+
+    async def send(self, ref: ConversationRef, reply: Reply) -> str:
+        """Mail the reply; returns its Message-ID (without angle brackets), which the outbox keeps: a later mail
+        citing it proves its sender received this one."""
         if self.relay is None:
             raise SendError("no mail relay configured (DESKBOT_SMTP_RELAY_HOST)")
         mail = EmailMessage()
@@ -161,9 +203,9 @@ class EmailChannel:
         replying = bool(ref.thread)
         mail["Subject"] = reply_subject(reply.subject, reply.ticket_ref, replying=replying)
         mail["Date"] = formatdate(localtime=False)
-        # The ticket number rides in our Message-ID too, so a reply that lost the subject still finds it.
-        number = f"ticket-{reply.ticket_ref.lstrip('#')}." if reply.ticket_ref else ""
-        mail["Message-ID"] = f"<{number}{uuid.uuid4().hex}@{self._domain}>"
+        # Unguessable and nothing else in it: only a mail that really reached someone can cite it.
+        message_id = f"{secrets.token_hex(16)}@{self._domain}"
+        mail["Message-ID"] = f"<{message_id}>"
         if ref.thread:
             mail["In-Reply-To"] = f"<{ref.thread}>"
             mail["References"] = f"<{ref.thread}>"
@@ -174,6 +216,7 @@ class EmailChannel:
         mail.add_alternative("<html><body>" + "".join(
             f"<p>{_escape(p)}</p>" for p in text.split("\n\n")) + "</body></html>", subtype="html")
         await self.relay.send(mail)
+        return message_id
 
     async def send_code(self, address: str, code: str) -> None:
         """The web chat's one-time code, mailed at once through the relay (raises SendError if it cannot be)."""
@@ -184,7 +227,7 @@ class EmailChannel:
         mail["To"] = address
         mail["Subject"] = f"Your IT service desk chat code: {code}"
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = f"<code.{uuid.uuid4().hex}@{self._domain}>"
+        mail["Message-ID"] = f"<code.{secrets.token_hex(16)}@{self._domain}>"
         mail["Auto-Submitted"] = "auto-generated"
         mail[LOOP_HEADER] = LOOP_VALUE
         mail.set_content(f"Your code for the IT service desk web chat is {code}\n\n"

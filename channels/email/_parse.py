@@ -43,6 +43,9 @@ class ParsedMail:
     automated: str | None
     attachments: tuple[Attachment, ...] = field(default=())
     ticket_ref: int | None = None  # "[#1234]" in the subject
+    # Message-IDs this mail says it answers: In-Reply-To and References, and for a bounce the Message-ID
+    # of the original mail it reports on. Only a whole Message-ID that deskbot itself sent proves anything.
+    cites: tuple[str, ...] = ()
 
 
 class _TextFromHtml(HTMLParser):
@@ -198,15 +201,36 @@ def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> Pa
     message_id = ids[0] if ids else "sha256-" + hashlib.sha256(raw).hexdigest()
     references = _ids(str(message.get("References", ""))) or _ids(str(message.get("In-Reply-To", "")))
     full = _body_text(message)
-    ref = re.search(r"\[#(\d{3,})\]", subject) or next(
-        (m for m in (re.match(r"ticket-(\d+)\.", i) for i in references + _ids(str(message.get("In-Reply-To", ""))))
-         if m), None)
+    ref = re.search(r"\[#(\d{3,12})\]", subject)
     automated = machine_reason(message, own_addresses)
-    if ref is None and automated:  # a bounce quotes our original message, with its ticket-numbered id
-        ref = re.search(r"<ticket-(\d+)\.", raw.decode("utf-8", errors="replace"))
+    cites = [*references[-50:], *_ids(str(message.get("In-Reply-To", "")))[:5]]
+    if automated:
+        cites += _reported_message_ids(message)
     return ParsedMail(
         message_id=message_id, sender=sender.lower(), sender_name=name, subject=subject,
         text=new_text(full), full_text=full, thread_root=references[0] if references else message_id,
         automated=automated, attachments=_attachments(message),
-        ticket_ref=int(ref.group(1)) if ref else None,
+        ticket_ref=int(ref.group(1)) if ref else None, cites=tuple(dict.fromkeys(cites)),
     )
+
+
+_QUOTED_MESSAGE_ID = re.compile(r"^[ \t>]*message-id:[ \t]*<([^<>\s]{1,250})>", re.I | re.M)
+
+
+def _reported_message_ids(message: EmailMessage) -> list[str]:
+    """The Message-IDs of the mail a bounce or auto-reply reports on: the headers of its message/rfc822 or
+    text/rfc822-headers part (RFC 3464), or a quoted "Message-ID:" line in its text."""
+    found: list[str] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        try:
+            if kind == "message/rfc822":
+                for inner in part.get_payload() if isinstance(part.get_payload(), list) else ():
+                    found += _ids(str(inner.get("Message-ID", "")))
+            elif kind in ("text/rfc822-headers", "text/plain", "message/delivery-status"):
+                payload = part.get_payload(decode=True) or b""
+                text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
+                found += _QUOTED_MESSAGE_ID.findall(text[:200_000])
+        except Exception:  # noqa: BLE001 - a broken report proves nothing; the rest is still read
+            continue
+    return found

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
+import re
 import smtplib
 import ssl
 import subprocess
@@ -21,13 +23,23 @@ from sqlalchemy import func, select
 from bot.dispatcher import Dispatcher
 from bot.notify import LogNotifier
 from bot.pipeline import BotSettings, Pipeline
-from channels.email import EmailChannel
+from channels.email import EmailChannel, SenderVerification
 from bot.composition import Deskbot
 from bot.settings import Settings
 from desk import Direction, ResolutionCode, Status, people, tickets
 from desk.models import InboxRow, Message, OutboxRow
 
 SUPPORT = "support@deskbot.example"
+# The company's MTA as these tests set it up: it hands mail over from loopback and writes its verdict under
+# this authserv-id (a real one would also strip such headers from incoming mail, as RFC 8601 asks).
+CORP_MTA = "mx.corp.example"
+CORP_VERIFICATION = SenderVerification(authserv_ids=frozenset({CORP_MTA}), company_domains=frozenset({"corp.example"}))
+LOOPBACK_MTA = (ipaddress.ip_network("127.0.0.1/32"),)
+
+
+def mta_verdict(sender: str, dmarc: str = "pass", authserv_id: str = CORP_MTA) -> str:
+    domain = sender.rpartition("@")[2]
+    return f"{authserv_id}; spf=pass smtp.mailfrom={sender}; dmarc={dmarc} (p=reject) header.from={domain}"
 
 
 class Sink:
@@ -41,8 +53,12 @@ class Sink:
         return "250 OK"
 
 
-def mail(subject: str, body: str, *, message_id: str, sender: str = "ana@corp.example", **headers: str) -> EmailMessage:
+def mail(subject: str, body: str, *, message_id: str, sender: str = "ana@corp.example", verified: bool = True,
+         **headers: str) -> EmailMessage:
+    """A mail as the company's MTA hands it over: with its DMARC verdict on top when ``verified``."""
     m = EmailMessage()
+    if verified:
+        m["Authentication-Results"] = mta_verdict(sender)
     m["From"], m["To"], m["Subject"], m["Message-ID"] = f"Ana Silva <{sender}>", SUPPORT, subject, message_id
     for name, value in headers.items():
         m[name.replace("_", "-")] = value
@@ -81,7 +97,8 @@ async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel
     relay = await loop.create_server(lambda: SMTP(sink, **(relay_options or {})), "127.0.0.1", 0, ssl=relay_ssl)
     relay_port = relay.sockets[0].getsockname()[1]
     channel = make_channel(relay_port) if make_channel else EmailChannel(
-        host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port)
+        host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port,
+        trusted_relays=LOOPBACK_MTA, verification=CORP_VERIFICATION)
     pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=bot_settings or BotSettings(),
                         worker="w")
     await channel.start(pipeline.receive)
@@ -170,7 +187,8 @@ def test_the_ticket_number_in_a_subject_threads_only_the_requesters_own_mail(uow
             await desk.run_bot()
             agent = sink.mails[-1]
             assert (agent["Subject"], agent["To"]) == (f"Re: SAP access [#{number}]", "ana@corp.example")
-            assert agent["In-Reply-To"] == "<s2@corp.example>" and agent["Message-ID"].startswith(f"<ticket-{number}.")
+            assert agent["In-Reply-To"] == "<s2@corp.example>"
+            assert re.fullmatch(r"<[0-9a-f]{32}@deskbot\.example>", agent["Message-ID"])  # nothing to guess in it
             assert "Access granted" in agent.get_body(preferencelist=("plain",)).get_content()
             with uow() as s:
                 assert tickets.get_ticket(session=s, number=number).first_response_at is not None
@@ -348,7 +366,9 @@ def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uo
                 with smtplib.SMTP("127.0.0.1", desk.channel.port) as client:
                     client.sendmail("carl.meyer@corp.example", [SUPPORT], raw)
 
-            await asyncio.to_thread(send_raw, (FIXTURES / "48-attachment-executable.eml").read_bytes())
+            fixture = (FIXTURES / "48-attachment-executable.eml").read_bytes()
+            await asyncio.to_thread(send_raw, f"Authentication-Results: {mta_verdict('carl.meyer@corp.example')}\r\n"
+                                    .encode() + fixture)
             big = mail("Logs of the crash", "Outlook crashes when I open the calendar; the full log is attached.",
                        message_id="<big1@corp.example>", sender="dora@corp.example")
             big.add_attachment(b"log line\n" * 1000, maintype="text", subtype="plain", filename="outlook.log")
@@ -465,5 +485,185 @@ def test_web_chat_verification_code_arrives_at_the_relay(tls_files) -> None:  # 
             (await http.post("/chat/api/session")).raise_for_status()
             down = await http.post("/chat/api/verify/start", json={"email": "bob@corp.example"})
             assert down.status_code == 503 and "try again" in down.json()["error"]
+
+    asyncio.run(scenario())
+
+
+# --- identity you can trust: a From header, a ticket number or a machine header proves nothing ------------------
+
+
+def plain(m: EmailMessage) -> str:
+    return m.get_body(preferencelist=("plain",)).get_content()
+
+
+def dsn_about(original: EmailMessage, *, message_id: str, cited: str | None = None,
+              text: str = "The mail could not be delivered: mailbox unavailable.") -> bytes:
+    """A delivery status notification (RFC 3464) about ``original``, as a relay's MAILER-DAEMON writes it."""
+    return (f"From: Mail Delivery System <MAILER-DAEMON@mx.corp.example>\r\nTo: {SUPPORT}\r\n"
+            f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: {message_id}\r\nAuto-Submitted: auto-replied\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+            f"--B\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.corp.example\r\n\r\n"
+            f"Final-Recipient: rfc822; {original['To']}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {cited or original['Message-ID']}\r\n"
+            f"Subject: {original['Subject']}\r\n--B--\r\n").encode()
+
+
+def thread_of(uow, number: int) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    with uow() as s:
+        ticket = tickets.get_ticket(session=s, number=number)
+        return [(m.direction.value, m.author_kind.value, m.text) for m in tickets.thread(session=s, ticket=ticket)]
+
+
+def test_machine_mail_joins_a_ticket_only_as_a_note_about_a_mail_deskbot_sent(uow, analyzer) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer) as desk:
+            await desk.send(mail("SAP access", "Please give me access to SAP for the new finance project.",
+                                 message_id="<a1@corp.example>"))
+            with uow() as s:
+                [ticket] = tickets.list_tickets(session=s)
+                number = ticket.number
+                people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example")
+            [ours] = desk.sink.mails
+            # Anyone can write machine headers and a ticket number: none of this joins #number.
+            for i, header in enumerate(({"Auto_Submitted": "auto-replied"}, {"Precedence": "bulk"},
+                                        {"X_Loop": "deskbot"}, {"Return_Path": "<>"})):
+                await desk.send(mail(f"Automatic reply: [#{number}]", f"Out of office {i}. Write to me instead.",
+                                     message_id=f"<spoof{i}@evil.example>", sender="mallory@evil.example",
+                                     verified=False, References="<a1@corp.example>", **header))
+            # ... nor a forged bounce naming a Message-ID of the old, guessable kind.
+            forged = dsn_about(ours, message_id="<dsn-forged@evil.example>", cited=f"<ticket-{number}.0@deskbot.example>",
+                               text="Forged bounce: reply to mallory@evil.example instead.")
+            await asyncio.to_thread(_send_raw(desk), forged)
+            # The requester's real out-of-office and a real bounce, both about our answer: notes on her ticket.
+            await desk.send(mail("Automatic reply: Re: SAP access", "I am away until Monday.", message_id="<a2@corp.example>",
+                                 Auto_Submitted="auto-replied", In_Reply_To=ours["Message-ID"],
+                                 References=f"<a1@corp.example> {ours['Message-ID']}"))
+            await asyncio.to_thread(_send_raw(desk), dsn_about(ours, message_id="<dsn-1@mx.corp.example>"))
+            await desk.run_bot()
+            assert len(desk.sink.mails) == 1  # no machine is ever answered
+
+            thread = thread_of(uow, number)
+            assert not [t for t in thread if "Write to me instead" in t[2] or "Forged bounce" in t[2]]
+            notes = [text for direction, author, text in thread if (direction, author) == ("note", "system")]
+            assert any("away until Monday" in n for n in notes) and any("mailbox unavailable" in n for n in notes)
+            assert [text for direction, author, text in thread if author == "requester"] == [
+                "Please give me access to SAP for the new finance project."]
+
+            # An agent's answer goes to the requester's own conversation, not to whoever wrote last.
+            await asyncio.to_thread(desk.pipeline.agent_reply, number=number, username="amy", text="Access granted.")
+            await desk.run_bot()
+            answer = desk.sink.mails[-1]
+            assert (answer["To"], answer["In-Reply-To"]) == ("ana@corp.example", "<a1@corp.example>")
+
+    asyncio.run(scenario())
+
+
+def _send_raw(desk: MailDesk, sender: str = "") -> Callable[[bytes], None]:
+    def send(raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", desk.channel.port) as client:
+            client.sendmail(sender, [SUPPORT], raw)
+    return send
+
+
+def test_a_from_header_is_nobody_until_the_company_mta_vouches_for_it(uow, analyzer) -> None:  # noqa: ANN001
+    ceo = "ceo@corp.example"
+
+    def status_question(message_id: str, **options: object) -> EmailMessage:
+        return mail("Tickets", "What is the status of my open tickets?", message_id=message_id, sender=ceo, **options)
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer) as desk:
+            await desk.send(mail("Laptop screen", "The screen of my laptop is cracked and flickers.", sender=ceo,
+                                 message_id="<c1@corp.example>"))
+            with uow() as s:
+                [ticket] = tickets.list_tickets(session=s)
+                number, subject, owner = ticket.number, ticket.subject, ticket.requester_id
+            spoofs = [
+                status_question("<x1@evil.example>", verified=False),  # no verdict at all
+                status_question("<x2@evil.example>", verified=False,  # a verdict from someone else's server
+                                Authentication_Results=mta_verdict(ceo, authserv_id="mx.evil.example")),
+                status_question("<x3@evil.example>", Sender="mallory@corp.example"),  # Sender is not From
+            ]
+            two_froms = status_question("<x4@evil.example>")
+            two_froms.replace_header("From", f"{ceo}, mallory@evil.example")
+            spoofs.append(two_froms)
+            # The sender's own "dmarc=pass" under the MTA's real "fail": only the topmost verdict counts.
+            below = status_question("<x5@evil.example>", verified=False)
+            below["Authentication-Results"] = mta_verdict(ceo)
+            below_raw = f"Authentication-Results: {mta_verdict(ceo, dmarc='fail')}\r\n".encode() + below.as_bytes()
+            for spoof in spoofs:
+                await desk.send(spoof)
+            await asyncio.to_thread(_send_raw(desk, ceo), below_raw)
+            works = mail(f"Re: Laptop screen [#{number}]", "It works now, thanks.", message_id="<x6@evil.example>",
+                         sender=ceo, verified=False)
+            await desk.send(works)
+
+            replies = desk.sink.mails[1:]
+            assert len(replies) == len(spoofs) + 2
+            assert not [r for r in replies if subject in plain(r)], "a spoofed From read the CEO's tickets"
+            with uow() as s:
+                ticket = tickets.get_ticket(session=s, number=number)
+                assert ticket.status is not Status.RESOLVED  # "works now" from a stranger closes nothing
+                assert [t.number for t in tickets.open_tickets_of(session=s, requester_id=owner)] == [number]
+                assert all(t.requester_id != owner for t in tickets.list_tickets(session=s, statuses=None)
+                           if t.number != number)
+            assert [text for _, author, text in thread_of(uow, number) if author == "requester"] == [
+                "The screen of my laptop is cracked and flickers."]
+
+            # The CEO's own mail, vouched for by the company's MTA, sees the ticket.
+            await desk.send(status_question("<c2@corp.example>"))
+            assert subject in plain(desk.sink.mails[-1])
+
+    asyncio.run(scenario())
+
+
+def test_without_verification_a_reply_threads_by_our_message_id_and_a_bare_ticket_number_does_not(
+        uow, analyzer) -> None:  # noqa: ANN001
+    def unverifying(relay_port: int) -> EmailChannel:  # the embedded default: DESKBOT_EMAIL_VERIFICATION=off
+        return EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000,
+                            relay_host="127.0.0.1", relay_port=relay_port)
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=unverifying) as desk:
+            await desk.send(mail("SAP access", "Please give me access to SAP for the new finance project.",
+                                 message_id="<u1@corp.example>"))
+            with uow() as s:
+                [ticket] = tickets.list_tickets(session=s)
+                number = ticket.number
+            [ours] = desk.sink.mails
+            # Citing the Message-ID we sent proves the sender received our mail: it threads.
+            await desk.send(mail(f"Re: {ours['Subject']}", "My manager approved it this morning.",
+                                 message_id="<u2@corp.example>", In_Reply_To=ours["Message-ID"],
+                                 References=f"<u1@corp.example> {ours['Message-ID']}"))
+            assert f"added that to ticket #{number}" in plain(desk.sink.mails[-1])
+            # The same address with only the number, or only the requester's own Message-ID: a ticket of its own.
+            await desk.send(mail(f"Re: SAP access [#{number}]", "Also add me to the SAP audit role.",
+                                 message_id="<u3@corp.example>"))
+            await desk.send(mail("Re: SAP access", "And the SAP reporting role too.", message_id="<u4@corp.example>",
+                                 In_Reply_To="<u1@corp.example>", References="<u1@corp.example>"))
+            with uow() as s:
+                found = tickets.list_tickets(session=s)
+                assert len(found) == 3
+                first = tickets.get_ticket(session=s, number=number)
+                assert [m.text for m in tickets.thread(session=s, ticket=first) if m.direction is Direction.INBOUND] == [
+                    "Please give me access to SAP for the new finance project.", "My manager approved it this morning."]
+                # Unverified, each conversation is its own requester: nobody reads another thread's tickets.
+                assert len({t.requester_id for t in found}) == 3 and all(t.requester.email is None for t in found)
+
+    asyncio.run(scenario())
+
+
+def test_with_trusted_relays_only_they_and_auth_users_may_hand_mail_over(uow, analyzer) -> None:  # noqa: ANN001
+    def relays_elsewhere(relay_port: int) -> EmailChannel:
+        return EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1",
+                            relay_port=relay_port, trusted_relays=(ipaddress.ip_network("10.20.0.0/16"),))
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=relays_elsewhere) as desk:
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                await asyncio.to_thread(desk.smtp_send, mail("Hi", "Hello", message_id="<r1@corp.example>"))
+            assert "not a trusted relay" in str(refused.value)
+            assert inbox_count(uow) == 0
 
     asyncio.run(scenario())

@@ -41,6 +41,12 @@ def garbage_pem(tmp_path: Path) -> Path:
         ({"DESKBOT_SMTP_RELAY_USERNAME": "deskbot"}, "DESKBOT_SMTP_RELAY_USERNAME and DESKBOT_SMTP_RELAY_PASSWORD go together"),
         ({"DESKBOT_SMTP_RELAY_USERNAME": "deskbot", "DESKBOT_SMTP_RELAY_PASSWORD": "pw"}, "the password would cross"),
         ({"DESKBOT_SMTP_RELAY_CA_FILE": "GARBAGE"}, "DESKBOT_SMTP_RELAY_CA_FILE"),
+        ({"DESKBOT_SMTP_HOST": "0.0.0.0"}, "reachable from other machines, and without AUTH"),
+        ({"DESKBOT_SMTP_TRUSTED_RELAYS": '["10.0.0.300"]'}, "'10.0.0.300' is not an IP address or network"),
+        ({"DESKBOT_EMAIL_VERIFICATION": "authentication-results"}, "needs DESKBOT_EMAIL_AUTHSERV_IDS"),
+        ({"DESKBOT_EMAIL_VERIFICATION": "authentication-results", "DESKBOT_EMAIL_AUTHSERV_IDS": '["mx.corp.example"]'},
+         "needs DESKBOT_SMTP_TRUSTED_RELAYS or SMTP AUTH users"),
+        ({"DESKBOT_EMAIL_VERIFICATION": "spf-please"}, "invalid setting DESKBOT_EMAIL_VERIFICATION"),
     ],
 )
 def test_a_broken_email_security_setting_is_one_line(env: dict[str, str], expected: str, tmp_path: Path,
@@ -71,3 +77,13 @@ def test_the_settings_error_is_a_config_error(monkeypatch: pytest.MonkeyPatch, t
     (tmp_path / "deskbot.toml").write_text('smtp_relay_tls = true\nsmtp_relay_starttls = true\n')
     with pytest.raises(ConfigError, match="exclude each other"):
         load_settings()
+
+
+def test_listening_beyond_loopback_needs_auth_or_trusted_relays(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DESKBOT_CONFIG", str(tmp_path / "deskbot.toml"))
+    (tmp_path / "deskbot.toml").write_text('smtp_host = "0.0.0.0"\nsmtp_trusted_relays = ["192.0.2.0/24"]\n'
+                                           'email_verification = "authentication-results"\n'
+                                           'email_authserv_ids = ["mx.corp.example"]\n')
+    settings = load_settings()
+    assert [str(n) for n in settings.trusted_relay_networks()] == ["192.0.2.0/24"]
+    assert settings.company_domains() == frozenset({"deskbot.example"})  # from the support addresses

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import json
 import smtplib
 import socket
@@ -29,7 +30,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
 from bot.pipeline import BotSettings, Pipeline
 from bot.runtime import run_service
-from channels.email import EmailChannel
+from channels.email import EmailChannel, SenderVerification
 from channels.slack import SlackChannel
 from desk import Direction, ResolutionCode, Status, people, tickets
 from desk.defaults import GROUPS
@@ -129,6 +130,7 @@ class SlackDesk:
 
     def mail(self, subject: str, body: str, *, message_id: str, sender: str) -> None:
         m = EmailMessage()
+        m["Authentication-Results"] = "mx.corp.example; dmarc=pass header.from=corp.example"
         m["From"], m["To"], m["Subject"], m["Message-ID"] = sender, SUPPORT, subject, message_id
         m.set_content(body)
         with smtplib.SMTP("127.0.0.1", self.email.port) as client:
@@ -150,8 +152,11 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
                         groups=["Service Desk", "Identity & Access"])
     sink = Sink()
     slack = SlackChannel(bot_token=TOKEN, signing_secret=SECRET, api_url=fake_slack.url)
+    # Behind the company's MTA (on loopback here), which vouches for its senders: Bob by mail is Bob in Slack.
     email = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1",
-                         relay_port=sink.port)
+                         relay_port=sink.port, trusted_relays=(ipaddress.ip_network("127.0.0.1/32"),),
+                         verification=SenderVerification(authserv_ids=frozenset({"mx.corp.example"}),
+                                                         company_domains=frozenset({"corp.example"})))
     app = FastAPI()
     app.include_router(slack.router())
     port = _free_port()
