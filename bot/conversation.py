@@ -94,6 +94,9 @@ class InboundMessage:
     # Seen in a shared thread without being addressed to the bot (no DM, no mention): the bot uses it only
     # when the thread is one it knows (a ticket's agent thread, a requester's conversation), else drops it.
     overheard: bool = False
+    # Where to reach this sender privately (Slack: the app's DM with them), for answers others in the conversation
+    # must not read (the sender's tickets); None where the conversation itself is private (email, web chat).
+    private_ref: ConversationRef | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -122,6 +125,7 @@ class InboundMessage:
             ticket_hint=data.get("ticket_hint"),
             agent=AgentAction(**data["agent"]) if data.get("agent") else None,
             overheard=data.get("overheard", False),
+            private_ref=ConversationRef(**data["private_ref"]) if data.get("private_ref") else None,
         )
 
 
