@@ -102,6 +102,9 @@ class InboundMessage:
     # Native ids of earlier messages this one says it answers (email: In-Reply-To, References, a bounce's
     # original Message-ID). Only one the bot itself sent proves anything.
     cites: tuple[str, ...] = ()
+    # Where to reach this sender privately (Slack: the app's DM with them), for answers others in the conversation
+    # must not read (the sender's tickets); None where the conversation itself is private (email, web chat).
+    private_ref: ConversationRef | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -132,6 +135,7 @@ class InboundMessage:
             overheard=data.get("overheard", False),
             native_id=data.get("native_id", ""),
             cites=tuple(data.get("cites", ())),
+            private_ref=ConversationRef(**data["private_ref"]) if data.get("private_ref") else None,
         )
 
 

@@ -226,14 +226,16 @@ class Pipeline:
         subject = message.subject or (conversation.ticket.subject if conversation.ticket else "")
         replies = [r if r.subject else replace(r, subject=subject) for r in replies]
         replies = self._within_reply_limit(session, message, conversation, replies, now)
-        where = ConversationRef(conversation.channel, conversation.address, conversation.thread)
+        to = ConversationRef(conversation.channel, conversation.address, conversation.thread)
+        if decision.action is Action.TICKET_STATUS and message.private_ref is not None:
+            to = message.private_ref  # a list of the sender's tickets never goes where others read it
         for i, reply in enumerate(replies):
             key = f"{message.key}:reply:{i}"
             tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
                                 conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.BOT,
                                 channel=message.conversation.channel, text=reply.as_plain_text(), now=now)
-            queue.enqueue_outbound(session=session, key=key, channel=where.channel, address=where.address,
-                                   thread=where.thread, payload=reply.to_json(), now=now,
+            queue.enqueue_outbound(session=session, key=key, channel=to.channel, address=to.address, thread=to.thread,
+                                   payload=reply.to_json(), now=now,
                                    ticket_id=conversation.ticket.id if conversation.ticket else None)
         if not queue.complete_inbound(session=session, row_id=row_id, worker=self.worker, now=now):
             raise RuntimeError("lease lost: another worker reclaimed this message")

@@ -186,9 +186,12 @@ def analyzer(real_nlp):  # noqa: ANN001, ANN201
 class FakeSlack:
     """Answers ``POST /api/<method>`` like Slack's Web API and records every call.
 
-    ``users`` maps user ids to (name, email) for ``users.info``/``users.lookupByEmail``;
+    ``users`` maps user ids to (name, email) for ``users.info``/``users.lookupByEmail``, all full members of
+    the workspace ``TEAM`` unless ``user_fields[id]`` says otherwise (``{"is_restricted": True}``, ``{"team_id": ...}``);
     ``rate_limit[method] = n`` answers the next n calls of that method with 429 and ``Retry-After``.
     """
+
+    TEAM = "T1"  # the workspace the app is installed in (auth.test)
 
     def __init__(self) -> None:
         import threading
@@ -196,6 +199,7 @@ class FakeSlack:
 
         self.calls: list[tuple[str, dict]] = []
         self.users: dict[str, tuple[str, str | None]] = {}
+        self.user_fields: dict[str, dict] = {}  # users.info fields beyond name and email (guest flags, team_id)
         self.rate_limit: dict[str, int] = {}
         self.retry_after = 7
         self.delay: dict[str, float] = {}  # seconds a method takes to answer (a slow Slack)
@@ -209,7 +213,7 @@ class FakeSlack:
                 import json
                 from urllib.parse import parse_qs
 
-                method = self.path.rsplit("/", 1)[-1]
+                method = self.path.split("?", 1)[0].rsplit("/", 1)[-1]  # Bolt's auth.test has ?team_id=... on the URL
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 if "json" in self.headers.get("Content-Type", ""):
                     args = json.loads(raw) if raw else {}
@@ -260,14 +264,15 @@ class FakeSlack:
             if auth is None or not auth.startswith("Bearer xoxb-"):
                 return 200, {"ok": False, "error": "not_authed"}, {}
             if method == "auth.test":
-                return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "deskbot"}, {}
+                return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": self.TEAM, "user": "deskbot"}, {}
             if method == "users.info":
                 user = args.get("user", "")
                 if user not in self.users:
                     return 200, {"ok": False, "error": "user_not_found"}, {}
                 name, email = self.users[user]
-                return 200, {"ok": True, "user": {"id": user, "name": name, "is_bot": False,
-                                                  "profile": {"real_name": name, "email": email}}}, {}
+                return 200, {"ok": True, "user": {"id": user, "name": name, "is_bot": False, "team_id": self.TEAM,
+                                                  "profile": {"real_name": name, "email": email},
+                                                  **self.user_fields.get(user, {})}}, {}
             if method == "users.lookupByEmail":
                 found = next((uid for uid, (_, email) in self.users.items() if email == args.get("email")), None)
                 if found is None:

@@ -5,7 +5,8 @@ agents get new tickets in their group's channel with buttons. The app's manifest
 ``channels/slack/manifest.yaml``.
 """
 
-from channels.slack._app import REPLY_CALLBACK, SHORTCUT_CALLBACK, UserDirectory
+from channels.slack._app import REPLY_CALLBACK, SHORTCUT_CALLBACK
+from channels.slack._users import UserDirectory
 from channels.slack._blocks import home_view, reply_blocks
 from channels.slack._channel import PATHS, SLACK_API_URL, SlackChannel
 

@@ -17,26 +17,23 @@ address: ``chat.postMessage`` to a user id posts in the app's DM with them.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversation import AgentAction, ConversationRef, Identity, InboundMessage
+from bot.conversation import AgentAction, ConversationRef, InboundMessage
 from channels.slack._blocks import ACTION_PREFIX, reply_modal
+from channels.slack._users import CHANNEL, UserDirectory, Workspace, foreign_team, unverified
 
 log = logging.getLogger("deskbot.slack")
 
-CHANNEL = "slack"
 SHORTCUT_CALLBACK = "deskbot_create_ticket"
 REPLY_CALLBACK = "deskbot_reply"
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
@@ -45,54 +42,6 @@ _PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 class Malformed(Exception):
     """A signed payload that lacks what its type needs: refused with 400, nothing stored."""
-
-
-class UserDirectory:
-    """``users.info`` with an in-process TTL cache: the Slack identity with the profile's email."""
-
-    def __init__(self, client: AsyncWebClient, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic,
-                 timeout: float = 1.5):
-        self.client, self.ttl, self.clock = client, ttl, clock
-        self.timeout = timeout  # users.info runs before the ack: Slack's 3 seconds are never spent waiting on it
-        self._cache: dict[str, tuple[float, Identity]] = {}
-        self._by_email: dict[str, tuple[float, str | None]] = {}
-        self.lookups = 0  # users.info calls made (for tests and the log)
-
-    async def identity(self, user_id: str) -> Identity:
-        now = self.clock()
-        hit = self._cache.get(user_id)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        try:
-            self.lookups += 1
-            response = await asyncio.wait_for(self.client.users_info(user=user_id), self.timeout)
-        except (SlackApiError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
-            # Without the profile the message still counts; the identity links to the email on a later message.
-            log.warning("users.info %s failed: %s", user_id, exc)
-            return Identity(CHANNEL, user_id)
-        user = response.get("user") or {}
-        profile = user.get("profile") or {}
-        email = profile.get("email") or None
-        name = profile.get("real_name") or profile.get("display_name") or user.get("real_name") or user.get("name") or ""
-        # The workspace vouches for its members' profile emails (bots and guests without one get none).
-        identity = Identity(CHANNEL, user_id, name, email, email_verified=bool(email) and not user.get("is_bot"))
-        self._cache[user_id] = (now, identity)
-        return identity
-
-    async def user_id_for_email(self, email: str) -> str | None:
-        now = self.clock()
-        hit = self._by_email.get(email)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        try:
-            response = await self.client.users_lookupByEmail(email=email)
-            found = (response.get("user") or {}).get("id")
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                raise
-            found = None
-        self._by_email[email] = (now, found)
-        return found
 
 
 Deliver = Callable[[InboundMessage], Awaitable[bool]]
@@ -111,6 +60,32 @@ def _need(mapping: Any, *keys: str) -> Any:
     return value
 
 
+def _home(context: AsyncBoltContext) -> Workspace:
+    """The installation's workspace from ``auth.test``, which Bolt asks once (at the first request) and caches."""
+    auth = context.authorize_result
+    return Workspace(auth.team_id, auth.enterprise_id) if auth is not None else Workspace(None)
+
+
+def _event_teams(event: dict) -> tuple[str | None, ...]:
+    """The sender's team as an event names it (a Slack Connect message carries the sender's organisation)."""
+    return event.get("user_team"), event.get("team")
+
+
+def _user_team(body: dict) -> tuple[str | None, ...]:
+    """The clicking or submitting user's team in an interactivity payload."""
+    return ((body.get("user") or {}).get("team_id"),)
+
+
+def _without_tokens(value: Any) -> Any:
+    """The payload without Slack's legacy verification ``token`` (a shared secret), at any depth: the signature
+    already proved the request, and a stored secret is one that leaks with the audit log."""
+    if isinstance(value, dict):
+        return {k: _without_tokens(v) for k, v in value.items() if k != "token"}
+    if isinstance(value, list):
+        return [_without_tokens(v) for v in value]
+    return value
+
+
 def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirectory,
               deliver: Callable[[], Deliver | None], command: str = "/it") -> AsyncApp:
     """The Bolt app with deskbot's listeners; ``deliver()`` is the bot's ``on_message`` (None when stopped)."""
@@ -124,10 +99,20 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         stored = await on_message(message)
         log.debug("%s %s", message.key, "stored" if stored else "seen before")
 
-    async def message_from(*, key: str, user: str, ref: ConversationRef, text: str, raw: dict, **extra: Any) -> None:
-        sender = await users.identity(user)
-        await hand_over(InboundMessage(key=key, conversation=ref, sender=sender, text=text.strip(),
-                                       received_at=_now(), raw=json.dumps(raw, ensure_ascii=False)[:100_000], **extra))
+    async def message_from(*, key: str, user: str, ref: ConversationRef, text: str, raw: dict,
+                           context: AsyncBoltContext, teams: tuple[str | None, ...] = (), **extra: Any) -> None:
+        """``teams``: the payload's own word on the sender's team (Slack Connect names the sender's organisation)."""
+        home = _home(context)
+        sender = await users.identity(user, home=home)
+        foreign = foreign_team(teams, home=home)
+        if foreign and sender.email:
+            log.info("Slack user %s writes from team %s: their profile email is not trusted", user, foreign)
+            sender = unverified(sender)
+        await hand_over(InboundMessage(
+            key=key, conversation=ref, sender=sender, text=text.strip(), received_at=_now(),
+            raw=json.dumps(_without_tokens(raw), ensure_ascii=False)[:100_000],
+            private_ref=ConversationRef(CHANNEL, user, ""),  # chat.postMessage to a user id: the app's DM with them
+            **extra))
 
     @app.error
     async def on_error(error: Exception) -> BoltResponse | None:
@@ -138,14 +123,15 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         return None  # 500: Slack retries
 
     @app.event("message")
-    async def on_message_event(body: dict, event: dict, context: dict) -> None:
+    async def on_message_event(body: dict, event: dict, context: AsyncBoltContext) -> None:
         if event.get("subtype") not in _PLAIN_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, other bots: nothing for the desk
         channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
         text = event.get("text") or ""
         if event.get("channel_type") == "im":
             ref = ConversationRef(CHANNEL, user, "")
-            await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body)
+            await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body, context=context,
+                               teams=_event_teams(event))
             return
         thread = event.get("thread_ts")
         bot_user = context.get("bot_user_id")
@@ -154,48 +140,50 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         # A reply in a thread of a channel: a ticket's agent thread, a requester's mention thread, or
         # nothing the desk knows (then the bot drops it).
         await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ConversationRef(CHANNEL, channel, thread),
-                           text=_MENTION.sub("", text), raw=body, overheard=True)
+                           text=_MENTION.sub("", text), raw=body, context=context, teams=_event_teams(event),
+                           overheard=True)
 
     @app.event("app_mention")
-    async def on_mention(body: dict, event: dict) -> None:
+    async def on_mention(body: dict, event: dict, context: AsyncBoltContext) -> None:
         channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
         ref = ConversationRef(CHANNEL, channel, event.get("thread_ts") or ts)  # answered in the thread
         await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=_MENTION.sub("", event.get("text") or ""),
-                           raw=body)
+                           raw=body, context=context, teams=_event_teams(event))
 
     @app.event("app_home_opened")
-    async def on_home(body: dict, event: dict) -> None:
+    async def on_home(body: dict, event: dict, context: AsyncBoltContext) -> None:
         if event.get("tab") != "home":
             return
         user = _need(event, "user")
         await message_from(key=f"slack:{_need(body, 'event_id')}", user=user,
-                           ref=ConversationRef(CHANNEL, user, "home"), text="", raw=body, action="home")
+                           ref=ConversationRef(CHANNEL, user, "home"), text="", raw=body, context=context,
+                           action="home")
 
     @app.command(command)
-    async def on_command(ack: Callable[..., Awaitable[None]], body: dict) -> None:
+    async def on_command(ack: Callable[..., Awaitable[None]], body: dict, context: AsyncBoltContext) -> None:
         text = (body.get("text") or "").strip()
         if not text:
             await ack(f"Tell me what is wrong, e.g. `{command} my VPN keeps dropping`.")
             return
         user = _need(body, "user_id")
         await message_from(key=f"slack:command:{_need(body, 'trigger_id')}", user=user,
-                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body)
+                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body, context=context)
         await ack("Got it: I'll answer in our direct messages.")
 
     @app.shortcut(SHORTCUT_CALLBACK)
-    async def on_shortcut(ack: Callable[..., Awaitable[None]], body: dict) -> None:
+    async def on_shortcut(ack: Callable[..., Awaitable[None]], body: dict, context: AsyncBoltContext) -> None:
         user = _need(body, "user", "id")
         message = _need(body, "message")
         channel = _need(body, "channel", "id")
         text = message.get("text") or ""
         await message_from(key=f"slack:shortcut:{channel}:{_need(message, 'ts')}:{user}", user=user,
                            ref=ConversationRef(CHANNEL, user, ""), text=text or "(a message without text)",
-                           raw=body, action="open_ticket")
+                           raw=body, context=context, teams=_user_team(body), action="open_ticket")
         await ack()
 
     @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
     async def on_button(ack: Callable[..., Awaitable[None]], body: dict, action: dict,
-                        client: AsyncWebClient) -> None:
+                        client: AsyncWebClient, context: AsyncBoltContext) -> None:
         if action.get("url") and "value" not in action:
             await ack()  # a link button: Slack opened the URL, nothing comes back
             return
@@ -222,12 +210,13 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         else:
             ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
         await message_from(key=f"slack:action:{channel}:{ts}:{value}:{user}", user=user, ref=ref,
-                           text=(action.get("text") or {}).get("text", value), raw=body,
-                           action=None if agent else value, agent=agent)
+                           text=(action.get("text") or {}).get("text", value), raw=body, context=context,
+                           teams=_user_team(body), action=None if agent else value, agent=agent)
         await ack()
 
     @app.view(REPLY_CALLBACK)
-    async def on_reply_form(ack: Callable[..., Awaitable[None]], body: dict, view: dict) -> None:
+    async def on_reply_form(ack: Callable[..., Awaitable[None]], body: dict, view: dict,
+                            context: AsyncBoltContext) -> None:
         try:
             meta = json.loads(view.get("private_metadata") or "")
             text = view["state"]["values"]["reply"]["text"]["value"] or ""
@@ -240,7 +229,7 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         user = _need(body, "user", "id")
         await message_from(key=f"slack:view:{_need(view, 'id')}", user=user,
                            ref=ConversationRef(CHANNEL, meta["channel"], meta["thread"]), text=text, raw=body,
-                           agent=AgentAction("reply", ticket))
+                           context=context, teams=_user_team(body), agent=AgentAction("reply", ticket))
         await ack()
 
     return app

@@ -19,7 +19,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversation import ConversationRef, OnMessage, RateLimited, Reply, SendError
-from channels.slack._app import CHANNEL, UserDirectory, build_app
+from channels.slack._app import build_app
+from channels.slack._users import CHANNEL, UserDirectory
 from channels.slack._blocks import fallback_text, home_view, reply_blocks
 
 log = logging.getLogger("deskbot.slack")

@@ -26,6 +26,7 @@ import uvicorn
 from aiosmtpd.smtp import SMTP
 from fastapi import FastAPI
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
 
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
 from bot.pipeline import BotSettings, Pipeline
@@ -34,9 +35,11 @@ from channels.email import EmailChannel, SenderVerification
 from channels.slack import SlackChannel
 from desk import Direction, ResolutionCode, Status, people, tickets
 from desk.defaults import GROUPS
-from desk.models import AgentThread, InboxRow, Message, OutboxRow
+from desk.domain import QueueStatus
+from desk.models import AgentThread, Identity, InboxRow, Message, OutboxRow
 
 SECRET, TOKEN = "e2e-signing-secret", "xoxb-e2e-token"
+LEGACY = "legacy-verification-token-e2e"  # the ``token`` field Slack still puts in every payload
 AGENTS = "CAGENTS"
 SUPPORT = "support@deskbot.example"
 
@@ -98,7 +101,7 @@ class SlackDesk:
 
     def event(self, inner: dict, *, event_id: str | None = None, retry: int | None = None) -> httpx.Response:
         self._n += 1
-        body = json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+        body = json.dumps({"token": LEGACY, "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
                            "event_id": event_id or f"Ev{self._n}", "event_time": int(time.time()), "event": inner})
         return self.post("/slack/events", body, retry=retry)
 
@@ -109,6 +112,15 @@ class SlackDesk:
                                "text": text, "ts": ts})
         assert response.status_code == 200, response.text
         return ts
+
+    def say(self, text: str, *, user: str, channel: str, ts: str, thread_ts: str | None = None, mention: bool = False,
+            **fields: str) -> None:
+        """A message in a channel: a mention of the bot (``app_mention``) or a reply in a thread, overheard."""
+        inner = {"type": "app_mention" if mention else "message", "channel": channel, "user": user, "ts": ts,
+                 "text": f"<@UBOT> {text}" if mention else text, **({"thread_ts": thread_ts} if thread_ts else {}),
+                 **({} if mention else {"channel_type": "channel"}), **fields}
+        response = self.event(inner)
+        assert response.status_code == 200, response.text
 
     def click(self, value: str, *, channel: str, message_ts: str, user: str, thread_ts: str | None = None) -> httpx.Response:
         message = {"ts": message_ts, "text": "...", **({"thread_ts": thread_ts} if thread_ts else {})}
@@ -238,8 +250,6 @@ def test_no_opens_a_ticket_posted_to_the_agents_channel_assign_to_me_and_sla_in_
 
 
 def _agent_thread(uow, number: int) -> str | None:  # noqa: ANN001
-    from sqlalchemy import select
-
     with uow() as s:
         ticket = tickets.get_ticket(session=s, number=number)
         return s.scalar(select(AgentThread.thread).where(AgentThread.ticket_id == ticket.id)) or None
@@ -391,3 +401,120 @@ def _health(http: httpx.Client) -> dict | None:
         return http.get("/health").json()
     except httpx.TransportError:
         return None
+
+
+# --- identities Slack does not vouch for, and answers that are nobody else's business ----------------------
+
+CEO = "ceo@corp.example"
+
+
+def _handled(uow, ts: str) -> bool:  # noqa: ANN001
+    """The message with Slack ts ``ts`` is done (handled or dropped by the worker)."""
+
+    with uow() as s:
+        return s.scalar(select(InboxRow.status).where(InboxRow.key.endswith(f":{ts}"))) is QueueStatus.DONE
+
+
+def _requester_of(uow, user: str) -> int | None:  # noqa: ANN001
+    with uow() as s:
+        return s.scalar(select(Identity.requester_id).where(Identity.channel == "slack", Identity.external_id == user))
+
+
+def test_a_slack_guest_or_connect_user_with_the_ceos_email_sees_and_resolves_none_of_her_tickets(desk, uow) -> None:  # noqa: ANN001
+    desk.fake.users.update({"UCEO": ("Carla Chief", CEO), "UGUEST": ("Carla Chief", CEO), "UEXT": ("Carla Chief", CEO)})
+    desk.fake.user_fields.update({"UGUEST": {"is_restricted": True}, "UEXT": {"is_stranger": True, "team_id": "TOTHER"}})
+    with uow() as s:  # the CEO has tickets from an identity that was verified (her mail)
+        ceo = people.resolve_requester(session=s, channel="email", external_id=CEO, display_name="Carla Chief",
+                                       email=CEO, email_verified=True)
+        board = tickets.open_ticket(session=s, requester_id=ceo.id, subject="Board deck: merger numbers locked",
+                                    channel="email", actor="bot")
+        ceo_id, board_ref = ceo.id, board.ref
+    # She mentions the bot in a public channel; the ticket's conversation is that thread.
+    desk.say("My laptop will not start at all, the screen stays black", user="UCEO", channel="CGEN",
+             ts="1700000400.000100", mention=True)
+    wait_for(lambda: desk.posts_to("CGEN"), "the answer in the CEO's thread")
+    with uow() as s:
+        mine = {t.ref: t for t in tickets.open_tickets_of(session=s, requester_id=ceo_id)}
+    assert len(mine) == 2 and _requester_of(uow, "UCEO") == ceo_id  # a full member links: the control case
+    laptop_ref = next(ref for ref in mine if ref != board_ref)
+
+    # The guest, and a Slack Connect user whose event names their own organisation, both with her email.
+    for n, (user, fields) in enumerate((("UGUEST", {}), ("UEXT", {"user_team": "TOTHER"}))):
+        desk.event({"type": "message", "channel": f"D{user}", "channel_type": "im", "user": user, **fields,
+                    "text": "what's the status of my tickets", "ts": f"17000005{n}0.000100"})
+        desk.event({"type": "message", "channel": f"D{user}", "channel_type": "im", "user": user, **fields,
+                    "text": "it works now", "ts": f"17000005{n}1.000100"})
+        desk.say("it works now, thanks", user=user, channel="CGEN", ts=f"17000005{n}2.000100",
+                 thread_ts="1700000400.000100", **fields)
+        for last in range(3):
+            wait_for(lambda: _handled(uow, f"17000005{n}{last}.000100"), f"{user}'s message {last}")
+        answers = desk.wait_posts(user, 2)
+        assert "You have no open tickets" in answers[0]["text"]
+        said = json.dumps(answers)
+        assert board_ref not in said and laptop_ref not in said and "merger" not in said and "laptop" not in said
+        assert _requester_of(uow, user) not in (None, ceo_id)
+    time.sleep(1.0)
+    assert len(desk.posts_to("CGEN")) == 1  # nothing more in her thread: the guests' words there were dropped
+    with uow() as s:
+        still = {t.ref: t.status for t in tickets.open_tickets_of(session=s, requester_id=ceo_id)}
+        assert set(still) == {board_ref, laptop_ref} and Status.RESOLVED not in still.values()
+        stored = list(s.scalars(select(InboxRow.payload)))
+        assert stored and not any(LEGACY in payload for payload in stored)  # the legacy token is never kept
+
+    # The CEO herself, in her DM: both of her tickets.
+    desk.dm("what's the status of my tickets", user="UCEO", ts="1700000600.000100")
+    [status] = desk.wait_posts("UCEO", 1)
+    assert board_ref in status["text"] and laptop_ref in status["text"]
+
+
+def test_a_guest_with_an_agents_email_cannot_assign_or_reply_as_that_agent(desk, uow) -> None:  # noqa: ANN001
+    desk.fake.users["UFAKE"] = ("Amy Adams", "amy@corp.example")
+    desk.fake.user_fields["UFAKE"] = {"is_restricted": True}
+    desk.mail("SAP access", "Please give me access to SAP for the new finance project.", message_id="<sap2@corp.example>",
+              sender="Bob Brown <bob@corp.example>")
+    wait_for(lambda: desk.sink.mails, "the acknowledgement mail")
+    desk.wait_posts(AGENTS, 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        number, assignee = ticket.number, ticket.assignee_id
+    post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
+    mails_before = len(desk.sink.mails)
+
+    desk.click(f"agent:assign:{number}", channel=AGENTS, message_ts=post_ts, user="UFAKE")
+    desk.say("!reply Access granted, your password is in the attachment", user="UFAKE", channel=AGENTS,
+             ts="1700000700.000100", thread_ts=post_ts)
+    refusals = wait_for(lambda: (lambda p: p if len(p) >= 2 else None)(
+        [p for p in desk.posts_to(AGENTS) if "Only desk agents" in p["text"]]), "two refusals")
+    assert all(p["thread_ts"] == post_ts and "amy@corp.example" not in p["text"] for p in refusals)  # type: ignore[union-attr]
+    time.sleep(1.0)
+    assert len(desk.sink.mails) == mails_before  # nothing reached Bob
+    with uow() as s:
+        t = tickets.get_ticket(session=s, number=number)
+        assert t.assignee_id == assignee
+        thread = tickets.thread(session=s, ticket=t)
+        assert not [m for m in thread if m.direction is Direction.OUTBOUND and m.author_user_id is not None]
+        assert not [m for m in thread if "from Slack" in m.text]  # no "assigned to ... from Slack"
+
+
+def test_ticket_status_asked_in_a_channel_goes_to_the_senders_dm_and_in_the_dm_stays_there(desk, uow) -> None:  # noqa: ANN001
+    desk.say("My laptop will not start at all, the screen stays black", user="U42", channel="CGEN",
+             ts="1700000800.000100", mention=True)
+    [opened] = desk.wait_posts("CGEN", 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        ref = ticket.ref
+    assert ref in opened["text"] and opened["thread_ts"] == "1700000800.000100"
+
+    # In her ticket's thread (a reply the bot overhears), then a fresh mention in a private channel.
+    desk.say("what's the status of my tickets?", user="U42", channel="CGEN", ts="1700000801.000100",
+             thread_ts="1700000800.000100")
+    desk.say("what's the status of my tickets?", user="U42", channel="GPRIVATE", ts="1700000802.000100", mention=True)
+    answers = desk.wait_posts("U42", 2)
+    assert all(ref in a["text"] and "Your open tickets" in a["text"] and not a.get("thread_ts") for a in answers)
+    time.sleep(1.0)
+    assert desk.posts_to("CGEN") == [opened] and desk.posts_to("GPRIVATE") == []
+
+    desk.dm("what's the status of my tickets?", user="U42", ts="1700000803.000100")
+    in_dm = desk.wait_posts("U42", 3)[2]
+    assert ref in in_dm["text"]
+    assert {p["channel"] for p in desk.fake.posted()} == {"CGEN", "U42", AGENTS}

@@ -354,3 +354,139 @@ def test_socket_mode_receives_an_event_over_the_websocket_and_acks_it_after_stor
         assert message.text == "my vpn drops every hour" and message.sender.email == "ana@corp.example"
 
     asyncio.run(scenario())
+
+
+# --- whose profile email Slack vouches for ------------------------------------------------------------
+
+OUTSIDERS = {  # users.info fields of people whose profile email must not count, each with the CEO's address
+    "UGUEST": {"is_restricted": True},
+    "USINGLE": {"is_restricted": True, "is_ultra_restricted": True},
+    "UEXT": {"is_stranger": True, "team_id": "TOTHER"},
+    "UT2": {"team_id": "T2"},  # another workspace, no flag at all
+    "UGRID": {"team_id": "T9", "enterprise_user": {"enterprise_id": "EOTHER", "teams": ["T9"]}},
+    "UGONE": {"deleted": True},
+    "UAPP": {"is_bot": True},
+    "UNOTEAM": {"team_id": None},  # no word on the team: not vouched for either
+}
+
+
+def test_guests_slack_connect_users_bots_and_other_workspaces_get_no_verified_email(slack) -> None:  # noqa: ANN001
+    make, fake = slack
+    fake.users["UCEO"] = ("Carla Chief", "ceo@corp.example")
+    for user, fields in OUTSIDERS.items():
+        fake.users[user] = (f"Someone {user}", "ceo@corp.example")
+        fake.user_fields[user] = fields
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        for n, user in enumerate(["UCEO", *OUTSIDERS]):
+            inner = {**dm("what's the status of my tickets", ts=f"1700000100.{n:06d}"), "user": user}
+            body = event(inner, f"Ev{user}")
+            assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+        senders = {m.sender.external_id: m.sender for m in inbox.messages.values()}
+        assert (senders["UCEO"].email, senders["UCEO"].email_verified) == ("ceo@corp.example", True)
+        for user in OUTSIDERS:
+            assert (senders[user].email, senders[user].email_verified) == (None, False), user
+            assert senders[user].display_name == f"Someone {user}"  # the name is still theirs to show
+        assert len(fake.posted("auth.test")) == 1  # the workspace's id: asked once, by Bolt, for all requests
+
+    asyncio.run(scenario())
+
+
+def test_a_payload_naming_another_team_is_unverified_whatever_users_info_says(slack) -> None:  # noqa: ANN001
+    """Slack Connect: the event's ``user_team`` (or an interactivity payload's ``user.team_id``) names the sender's
+    organisation; a profile that looks like a member's does not outweigh it, and the cache is not poisoned."""
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        connect = event({**dm("status of my tickets?", ts="1700000200.000100"), "user_team": "TOTHER",
+                         "source_team": "TOTHER"}, "EvConnect")
+        team_field = event({"type": "app_mention", "channel": "CSHARED", "user": "U42", "team": "TOTHER",
+                            "text": "<@UBOT> my tickets?", "ts": "1700000201.000100"}, "EvTeam")
+        home = event(dm("and from home", ts="1700000202.000100"), "EvHome")
+        click = interactive({
+            "type": "block_actions", "user": {"id": "UAMY", "team_id": "TOTHER"}, "trigger_id": "trig-x",
+            "team": {"id": "T1"}, "api_app_id": "A1",
+            "container": {"type": "message", "message_ts": "1700000203.000100", "channel_id": "CAGENTS"},
+            "channel": {"id": "CAGENTS"}, "message": {"ts": "1700000203.000100", "text": "..."},
+            "actions": [{"type": "button", "action_id": "deskbot:0:agent:assign:1042", "block_id": "deskbot_actions",
+                         "value": "agent:assign:1042", "text": {"type": "plain_text", "text": "Assign to me"},
+                         "action_ts": "1700000204.1"}]})
+        for body in (connect, team_field, home):
+            assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+        assert (await http.post("/slack/interactivity", content=click,
+                                headers=signed(click, content_type="application/x-www-form-urlencoded"))).status_code == 200
+        by_key = {k: m.sender for k, m in inbox.messages.items()}
+        assert by_key["slack:D42:1700000200.000100"].email is None
+        assert by_key["slack:CSHARED:1700000201.000100"].email is None
+        assert by_key["slack:D42:1700000202.000100"].email_verified  # the same user from their own workspace
+        agent_click = by_key["slack:action:CAGENTS:1700000203.000100:agent:assign:1042:UAMY"]
+        assert (agent_click.email, agent_click.email_verified) == (None, False)
+
+    asyncio.run(scenario())
+
+
+def test_enterprise_grid_members_of_the_same_organisation_are_vouched_for() -> None:
+    from channels.slack._users import Workspace, outsider_reason
+
+    grid = Workspace("T1", "EACME")
+    assert outsider_reason({"team_id": "T7", "enterprise_user": {"enterprise_id": "EACME"}}, home=grid) is None
+    assert outsider_reason({"team_id": "EACME"}, home=grid) is None
+    assert outsider_reason({"team_id": "T1", "enterprise_user": {"enterprise_id": "EEVIL"}}, home=grid)
+    assert outsider_reason({"team_id": "T7", "enterprise_user": {"enterprise_id": "EACME"}, "is_restricted": True},
+                           home=grid) == "a guest"
+    assert outsider_reason({"team_id": "T1"}, home=Workspace(None)) is not None  # auth.test unknown: nobody
+
+
+# --- what is stored, and where private answers go ----------------------------------------------------
+
+LEGACY = "legacy-verification-token-0123456789"
+
+
+def test_stored_payloads_hold_no_legacy_verification_token_and_name_the_senders_dm(slack) -> None:  # noqa: ANN001
+    make, _ = slack
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, http = await make(inbox)
+        form = "application/x-www-form-urlencoded"
+        mention = json.dumps({"token": LEGACY, "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                              "event_id": "EvTok", "event_time": int(time.time()),
+                              "event": {"type": "app_mention", "channel": "CGEN", "user": "U42",
+                                        "text": "<@UBOT> what's the status of my tickets", "ts": "1700000300.000100"}})
+        command = urlencode({"token": LEGACY, "command": "/it", "text": "my laptop will not start", "user_id": "U42",
+                             "channel_id": "CGEN", "trigger_id": "trig-tok", "team_id": "T1",
+                             "response_url": "http://127.0.0.1:9/x"})
+        click = interactive({
+            "type": "block_actions", "token": LEGACY, "user": {"id": "U42"}, "trigger_id": "trig-y",
+            "team": {"id": "T1"}, "api_app_id": "A1",
+            "container": {"type": "message", "message_ts": "1700000301.000100", "channel_id": "D42"},
+            "channel": {"id": "D42"}, "message": {"ts": "1700000301.000100", "text": "..."},
+            "actions": [{"type": "button", "action_id": "deskbot:0:yes", "block_id": "deskbot_actions", "value": "yes",
+                         "text": {"type": "plain_text", "text": "Yes"}, "action_ts": "1700000302.1"}]})
+        assert (await http.post("/slack/events", content=mention, headers=signed(mention))).status_code == 200
+        assert (await http.post("/slack/commands", content=command, headers=signed(command, content_type=form))
+                ).status_code == 200
+        assert (await http.post("/slack/interactivity", content=click, headers=signed(click, content_type=form))
+                ).status_code == 200
+        assert len(inbox.messages) == 3
+        for message in inbox.messages.values():
+            stored = message.to_json()
+            assert LEGACY not in stored and '"token"' not in message.raw
+            assert message.private_ref == ConversationRef("slack", "U42", "")
+            assert InboundMessage.from_json(stored) == message
+        asked = inbox.messages["slack:CGEN:1700000300.000100"]
+        assert json.loads(asked.raw)["event"]["ts"] == "1700000300.000100"  # the rest of the payload is kept
+        assert asked.conversation == ConversationRef("slack", "CGEN", "1700000300.000100")
+
+    asyncio.run(scenario())
+
+
+def test_an_inbox_payload_from_before_private_refs_still_reads() -> None:
+    old = json.dumps({"key": "slack:D42:1.1", "conversation": {"channel": "slack", "address": "U42", "thread": ""},
+                      "sender": {"channel": "slack", "external_id": "U42"}, "text": "hi",
+                      "received_at": "2024-05-01T10:00:00+00:00"})
+    assert InboundMessage.from_json(old).private_ref is None
