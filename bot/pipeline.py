@@ -293,8 +293,8 @@ class Pipeline:
         """Who wrote, and in which conversation.
 
         A thread a message names is joined only by that conversation's requester, or by a message citing one
-        we sent into it (an unguessable Message-ID: proof its sender received our mail). Anything else that
-        names a thread (a spoofed From with someone's References) starts a conversation of its own. A sender
+        we sent into it (an unguessable Message-ID: proof its sender received our mail). Anything else is handled
+        in a conversation of the sender's own (their private one, or the mail's own thread). A sender
         the platform does not vouch for is a requester of that one conversation only: a claimed address
         never opens anyone's history.
         """
@@ -303,10 +303,13 @@ class Pipeline:
             session=session, channel=sender.channel, external_id=sender.external_id, display_name=sender.display_name,
             email=sender.email, email_verified=sender.email_verified) if sender.authenticated else None
         existing = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
-        if existing is not None and message.native_id and not (
+        elsewhere = message.private_ref or (replace(ref, thread=message.native_id) if message.native_id else None)
+        if existing is not None and elsewhere is not None and not (
                 (requester is not None and existing.requester_id == requester.id) or _sent_into(cited, existing)):
-            log.info("%s: names a thread it cannot show it belongs to; a conversation of its own", message.key)
-            ref = replace(ref, thread=message.native_id)
+            # Someone else's conversation (a spoofed From with their References, a colleague's mention in their
+            # Slack thread): handled where this sender is alone, so it neither reads nor changes that ticket.
+            log.info("%s: in a conversation that is not the sender's; handled in one of their own", message.key)
+            ref = elsewhere
             existing = conversations.find(session=session, channel=ref.channel, address=ref.address, thread=ref.thread)
         if requester is None:
             requester = existing.requester if existing is not None else people.resolve_requester(

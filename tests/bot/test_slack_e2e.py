@@ -518,3 +518,24 @@ def test_ticket_status_asked_in_a_channel_goes_to_the_senders_dm_and_in_the_dm_s
     in_dm = desk.wait_posts("U42", 3)[2]
     assert ref in in_dm["text"]
     assert {p["channel"] for p in desk.fake.posted()} == {"CGEN", "U42", AGENTS}
+
+
+def test_a_colleague_mentioning_the_bot_in_someones_thread_neither_reads_nor_resolves_their_ticket(
+        desk, uow) -> None:  # noqa: ANN001
+    desk.say("My laptop will not start at all, the screen stays black", user="U42", channel="CGEN",
+             ts="1700000900.000100", mention=True)
+    [opened] = desk.wait_posts("CGEN", 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        number, owner = ticket.number, ticket.requester_id
+    desk.say("it works now, thanks", user="UEVE", channel="CGEN", ts="1700000901.000100",
+             thread_ts="1700000900.000100", mention=True)
+    [answer] = desk.wait_posts("UEVE", 1)  # answered in Eve's own DM, not in Ana's thread
+    assert f"#{number}" not in answer["text"]
+    time.sleep(1.0)
+    assert desk.posts_to("CGEN") == [opened]
+    with uow() as s:
+        ticket = tickets.get_ticket(session=s, number=number)
+        assert ticket.status is not Status.RESOLVED and ticket.requester_id == owner
+        assert [m.text for m in tickets.thread(session=s, ticket=ticket) if m.direction is Direction.INBOUND] == [
+            "My laptop will not start at all, the screen stays black"]
