@@ -200,7 +200,8 @@ class Deskbot:
         return EmailChannel(host=s.smtp_host, port=s.smtp_port, addresses=tuple(s.email_addresses),
                             max_bytes=s.smtp_max_bytes, relay=self.relay(),
                             tls_context=s.smtp_server_tls_context(), require_starttls=s.smtp_require_starttls,
-                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext)
+                            auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext,
+                            max_sessions=s.smtp_max_sessions, max_sessions_per_client=s.smtp_max_sessions_per_client)
 
     def slack(self) -> "SlackChannel":
         from channels.slack import SlackChannel

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     email_addresses: list[str] = ["support@deskbot.example"]  # mail to any other address gets 550
     smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
     email_replies_per_hour: int = Field(10, ge=0)  # bot replies to one sender per hour; then a note, no mail
+    # Open SMTP sessions at once, in all and per client address: one more gets 421 and its server retries later,
+    # so a flood of connections cannot exhaust the process. 20 a client because Postfix, the usual company relay,
+    # opens up to 20 connections to one destination.
+    smtp_max_sessions: int = Field(100, ge=1)
+    smtp_max_sessions_per_client: int = Field(20, ge=1)
     smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
     smtp_relay_port: int = Field(25, ge=1, le=65535)
     # Inbound: STARTTLS is offered when a certificate is set; AUTH (PLAIN, LOGIN) is required when users are set.
