@@ -107,7 +107,7 @@ class Deskbot:
 
         s = self.settings
         return make_embedder(backend=s.nlp_backend, model_path=s.nlp_model_path, threads=s.nlp_threads,
-                             cache_dir=s.nlp_cache_dir)
+                             cache_dir=s.nlp_cache_dir, cache_entries=s.nlp_embedding_cache_entries)
 
     @cached_property
     def registry(self) -> "ModelRegistry":
@@ -138,6 +138,8 @@ class Deskbot:
             max_attachment_bytes=s.max_attachment_bytes,
             refused_attachment_types=tuple(s.refused_attachment_types),
             replies_per_hour={"email": s.email_replies_per_hour},
+            inbound_per_hour={"email": s.email_inbound_per_hour},
+            inbox_retention=dt.timedelta(days=s.inbox_retention_days),
         )
 
     @cached_property
@@ -151,8 +153,10 @@ class Deskbot:
     @cached_property
     def pipeline(self) -> "Pipeline":
         from bot.pipeline import Pipeline
+        from channels.email import drop_attachments
 
-        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings())
+        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
+                        drop_from_raw={"email": drop_attachments})
 
     @property
     def nlp_data_dir(self) -> Path:

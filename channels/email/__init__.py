@@ -2,5 +2,7 @@
 
 from channels.email._channel import EmailChannel, Relay, reply_subject
 from channels.email._parse import ParsedMail, html_to_text, new_text, parse_mail
+from channels.email._redact import drop_attachments
 
-__all__ = ["EmailChannel", "Relay", "ParsedMail", "html_to_text", "new_text", "parse_mail", "reply_subject"]
+__all__ = ["EmailChannel", "Relay", "ParsedMail", "drop_attachments", "html_to_text", "new_text", "parse_mail",
+           "reply_subject"]
