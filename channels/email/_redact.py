@@ -14,7 +14,7 @@ log = logging.getLogger("deskbot.email")
 
 
 def drop_attachments(raw: str, refused: Sequence[tuple[Attachment, str]]) -> str:
-    """``raw`` without the parts whose decoded content is one of ``refused`` (attachment, reason).
+    """``raw`` without the parts whose file name and decoded content are one of ``refused`` (attachment, reason).
 
     A mail the email package cannot write back keeps only its headers: the bytes must go either way.
     """
@@ -26,7 +26,9 @@ def drop_attachments(raw: str, refused: Sequence[tuple[Attachment, str]]) -> str
             reason = _refusal(part, refused)
             if reason is not None:
                 name = part.get_filename() or "attachment"
-                part.set_content(f"[The attachment {name!r} was removed by the IT service desk: {reason}]\n")
+                # named after the file, so whoever reads the stored mail sees what stood there
+                part.set_content(f"[The attachment {name!r} was removed by the IT service desk: {reason}]\n",
+                                 disposition="inline", filename=f"{name}.removed.txt")
         return message.as_string()
     except Exception:  # noqa: BLE001 - malformed MIME of every kind; the fallback below is safe for all
         log.warning("could not rewrite a raw mail without its refused attachments; keeping its headers only",
@@ -41,4 +43,6 @@ def _refusal(part: EmailMessage, refused: Sequence[tuple[Attachment, str]]) -> s
     content = part.get_payload(decode=True)
     if not isinstance(content, bytes) or not content:
         return None
-    return next((reason for attachment, reason in refused if attachment.content == content), None)
+    name = part.get_filename() or "attachment"  # as channels.email._parse names an attachment
+    return next((reason for attachment, reason in refused if (attachment.filename, attachment.content) == (name, content)),
+                None)

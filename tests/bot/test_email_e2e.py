@@ -448,13 +448,13 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
         for g in people.list_groups(session=s):
             people.set_group_notifications(session=s, name=g.name, email=f"group-{g.id}@corp.example")
 
-    def deskbot(*args: str) -> str:
+    def deskbot(*args: str, returncode: int = 0) -> str:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}, "COLUMNS": "200",
                "DESKBOT_DATABASE_URL": database_url}
         done = subprocess.run([str(Path(sys.executable).with_name("deskbot")), *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        assert done.returncode == returncode, done.stdout + done.stderr
+        return done.stdout + done.stderr
 
     def flood(port: int) -> list[tuple[int, bytes]]:
         answers = []
@@ -487,6 +487,8 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
 
             listed = await asyncio.to_thread(deskbot, "inbox", "held")
             assert listed.count(flooder) == excess and "email:flood24@corp.example" in listed
+            wrong = await asyncio.to_thread(deskbot, "inbox", "release", "99999", returncode=1)
+            assert "no held inbox message with id 99999" in wrong and "Traceback" not in wrong
             released = await asyncio.to_thread(deskbot, "inbox", "release", "--sender", flooder)
             assert f"released {excess} message(s)" in released
             await desk.run_bot()
