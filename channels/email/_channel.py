@@ -32,7 +32,7 @@ from channels.email._parse import LOOP_HEADER, LOOP_VALUE, parse_mail
 log = logging.getLogger("deskbot.email")
 
 
-TOO_MANY_SESSIONS = b"421 4.7.0 too many connections, try again later\r\n"
+_TOO_MANY_SESSIONS = b"421 4.7.0 too many connections, try again later\r\n"
 # asyncio's default listen backlog (100) overflows in a burst of connections, and the kernel then leaves those
 # clients connected but never accepted, waiting for a greeting that never comes; a deep queue lets the gate
 # answer each of them at once (421 beyond the limit). Linux caps it at net.core.somaxconn.
@@ -40,7 +40,7 @@ _LISTEN_BACKLOG = 1024
 _REFUSAL_LOG_EVERY = 60.0  # seconds: a flood of refused sessions is one warning a minute, not one a connection
 
 
-class SessionGate:
+class _SessionGate:
     """Counts the open SMTP sessions, in all and per client address, and says whether one more may open."""
 
     def __init__(self, *, max_sessions: int | None, max_per_client: int | None):
@@ -72,17 +72,17 @@ class SessionGate:
         self._refused_unlogged += 1
         now = time.monotonic()
         if now - self._logged_at >= _REFUSAL_LOG_EVERY:
-            log.warning("SMTP sessions refused with 421: %d since the last such warning, the latest from %s (%d open; limits "
-                        "%s in all, %s a client)", self._refused_unlogged, client, self.open, self.max_sessions,
-                        self.max_per_client)
+            log.warning("SMTP sessions refused with 421: %d since the last such warning, the latest from %s "
+                        "(%d open; limits %s in all, %s a client)", self._refused_unlogged, client, self.open,
+                        self.max_sessions, self.max_per_client)
             self._refused_unlogged, self._logged_at = 0, now
 
 
 class _GatedSMTP(SMTP):
-    """aiosmtpd's SMTP behind a ``SessionGate``: a session over the limit gets ``421`` and is closed at once,
+    """aiosmtpd's SMTP behind a ``_SessionGate``: a session over the limit gets ``421`` and is closed at once,
     before aiosmtpd reads anything from it (asyncio calls these on the event loop thread, so no lock)."""
 
-    def __init__(self, gate: SessionGate, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, gate: _SessionGate, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         self._gate = gate
         self._client: str | None = None  # the admitted client's address; None while not admitted
@@ -94,7 +94,7 @@ class _GatedSMTP(SMTP):
             client = str(peer[0]) if peer else ""
             if not self._gate.admit(client):
                 self._refused = True
-                transport.write(TOO_MANY_SESSIONS)  # type: ignore[attr-defined]
+                transport.write(_TOO_MANY_SESSIONS)  # type: ignore[attr-defined]
                 transport.close()
                 return
             self._client = client
@@ -167,7 +167,7 @@ class EmailChannel:
         self.relay = relay or (Relay(relay_host, relay_port) if relay_host else None)
         self._domain = domain
         self._max_sessions, self._max_sessions_per_client = max_sessions, max_sessions_per_client
-        self._gate: SessionGate | None = None
+        self._gate: _SessionGate | None = None
         self._server: asyncio.base_events.Server | None = None
         self._on_message: OnMessage | None = None
 
@@ -187,7 +187,7 @@ class EmailChannel:
         handler = _Handler(self)
         auth = dict(authenticator=self._authenticate, auth_required=True,
                     auth_require_tls=not self._auth_allow_plaintext) if self._auth_users else {}
-        self._gate = gate = SessionGate(max_sessions=self._max_sessions, max_per_client=self._max_sessions_per_client)
+        self._gate = gate = _SessionGate(max_sessions=self._max_sessions, max_per_client=self._max_sessions_per_client)
         self._server = await loop.create_server(
             lambda: _GatedSMTP(gate, handler, data_size_limit=self._max_bytes, hostname=self._domain, ident="deskbot",
                                tls_context=self._tls_context, require_starttls=self._require_starttls, **auth),
