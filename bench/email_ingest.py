@@ -48,7 +48,7 @@ def _run(url: str, messages: int) -> list[tuple[str, float]]:
     def accept(message) -> bool:  # noqa: ANN001
         with uow() as session:
             return queue.accept_inbound(session=session, key=message.key, channel="email",
-                                        payload=message.to_json(), now=message.received_at)
+                                        payload=message.to_json(), now=message.received_at) is not None
 
     async def on_message(message):  # noqa: ANN001, ANN202
         return await asyncio.to_thread(accept, message)

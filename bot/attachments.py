@@ -7,9 +7,9 @@ the rule is the same for mail, chat and Slack, and the message itself is never r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.conversation import Attachment
+from bot.conversation import Attachment, DropAttachments, InboundMessage
 
 # Executables and scripts: the file extensions and their usual MIME types.
 DEFAULT_REFUSED_TYPES: tuple[str, ...] = (
@@ -70,3 +70,12 @@ def screen(attachments: Sequence[Attachment], *, refused_types: Iterable[str], m
         else:
             kept.append(a)
     return kept, refused
+
+
+def without_refused(message: InboundMessage, refused: Sequence[Refused], *,
+                    drop_from_raw: DropAttachments | None) -> InboundMessage:
+    """The message as it may be stored: no refused file's bytes in its attachments nor in its raw payload
+    (``drop_from_raw`` is the channel's own rewriting of it; a channel without one keeps no file bytes there)."""
+    gone = [r.attachment for r in refused]
+    raw = drop_from_raw(message.raw, [(r.attachment, r.reason) for r in refused]) if drop_from_raw else message.raw
+    return replace(message, attachments=tuple(a for a in message.attachments if a not in gone), raw=raw)

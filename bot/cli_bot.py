@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-inbox_app = typer.Typer(help="The inbox: failed messages and retries.", no_args_is_help=True)
+inbox_app = typer.Typer(help="The inbox: failed messages and retries, mail held over a sender's hourly limit.",
+                        no_args_is_help=True)
 out = Console()
 
 
@@ -102,6 +103,38 @@ def inbox_retry(row_id: int) -> None:
     with _deskbot().uow() as session:
         row = queue.retry_inbound(session=session, row_id=row_id, now=dt.datetime.now(dt.UTC))
         out.print(f"message {row.id} ({row.key}) queued again")
+
+
+@inbox_app.command("held")
+def inbox_held(
+    sender: Annotated[Optional[str], typer.Option(help="Only this sender's (an email address, a Slack user id).")] = None,
+) -> None:
+    """Messages held over their sender's hourly limit: stored, not processed, nobody notified."""
+    from desk import queue
+
+    with _deskbot().uow() as session:
+        rows = queue.held_inbound(session=session, sender=sender.strip() if sender else None)
+        table = Table("id", "channel", "sender", "received", "key")
+        for r in rows:
+            table.add_row(str(r.id), r.channel, r.sender, r.received_at.isoformat(timespec="seconds"), r.key)
+        out.print(table if rows else "no held messages")
+
+
+@inbox_app.command("release")
+def inbox_release(
+    row_ids: Annotated[Optional[list[int]], typer.Argument(help="Ids from 'deskbot inbox held'.")] = None,
+    sender: Annotated[Optional[str], typer.Option(help="Release all of this sender's held messages.")] = None,
+) -> None:
+    """Let held messages through: the worker handles them (tickets, replies, notices) as if just received."""
+    from desk import queue
+
+    if bool(row_ids) == (sender is not None):
+        raise typer.BadParameter("give the ids of held messages or --sender ADDRESS (one of them)")
+    with _deskbot().uow() as session:
+        rows = queue.release_inbound(session=session, now=dt.datetime.now(dt.UTC), row_ids=row_ids or (),
+                                     sender=sender.strip() if sender else None)
+        ids = ", ".join(str(r.id) for r in rows)
+        out.print(f"released {len(rows)} message(s){f': {ids}' if rows else ''}; a running worker handles them")
 
 
 outbox_app = typer.Typer(help="The outbox: replies a channel refused too often.", no_args_is_help=True)

@@ -113,7 +113,7 @@ class Deskbot:
 
         s = self.settings
         return make_embedder(backend=s.nlp_backend, model_path=s.nlp_model_path, threads=s.nlp_threads,
-                             cache_dir=s.nlp_cache_dir)
+                             cache_dir=s.nlp_cache_dir, cache_entries=s.nlp_embedding_cache_entries)
 
     @cached_property
     def registry(self) -> "ModelRegistry":
@@ -144,6 +144,8 @@ class Deskbot:
             max_attachment_bytes=s.max_attachment_bytes,
             refused_attachment_types=tuple(s.refused_attachment_types),
             replies_per_hour={"email": s.email_replies_per_hour},
+            inbound_per_hour={"email": s.email_inbound_per_hour},
+            inbox_retention=dt.timedelta(days=s.inbox_retention_days),
         )
 
     @cached_property
@@ -157,8 +159,10 @@ class Deskbot:
     @cached_property
     def pipeline(self) -> "Pipeline":
         from bot.pipeline import Pipeline
+        from channels.email import drop_attachments
 
-        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings())
+        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
+                        drop_from_raw={"email": drop_attachments})
 
     @property
     def nlp_data_dir(self) -> Path:
@@ -207,7 +211,8 @@ class Deskbot:
                             max_bytes=s.smtp_max_bytes, relay=self.relay(),
                             tls_context=s.smtp_server_tls_context(), require_starttls=s.smtp_require_starttls,
                             auth_users=s.smtp_auth_credentials(), auth_allow_plaintext=s.smtp_auth_allow_plaintext,
-                            trusted_relays=s.trusted_relay_networks(), verification=self.sender_verification())
+                            trusted_relays=s.trusted_relay_networks(), verification=self.sender_verification(),
+                            max_sessions=s.smtp_max_sessions, max_sessions_per_client=s.smtp_max_sessions_per_client)
 
     def sender_verification(self) -> "SenderVerification | None":
         """When a mail's From counts as verified; None (DESKBOT_EMAIL_VERIFICATION=off): never."""

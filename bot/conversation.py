@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -206,6 +206,9 @@ class RateLimited(SendError):
 
 # A channel hands each inbound message to this; it returns once the message is committed.
 OnMessage = Callable[[InboundMessage], Awaitable[bool]]
+
+# A channel's way to take refused attachments, (attachment, reason) pairs, out of its raw payload (email: the MIME).
+DropAttachments = Callable[[str, Sequence[tuple[Attachment, str]]], str]
 
 
 class ChannelAdapter(Protocol):

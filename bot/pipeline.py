@@ -12,12 +12,12 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen
-from bot.conversation import ArticleLink, Button, ConversationRef, Decision, InboundMessage, Reply
+from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen, without_refused
+from bot.conversation import ArticleLink, Button, ConversationRef, Decision, DropAttachments, InboundMessage, Reply
 from bot.agent_actions import AgentDesk, reply_as_agent
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
 from bot.policy import Action, Reading, State, Thresholds, decide
@@ -54,6 +54,11 @@ class BotSettings:
     # At most this many bot replies per hour to one address of a channel (email: an autoresponder that slips past
     # the loop headers must not get mail forever); beyond it the message is handled, the reply becomes a note.
     replies_per_hour: dict[str, int] = field(default_factory=lambda: {"email": 10})
+    # At most this many messages an hour from one sender of a channel are processed; the rest wait as held mail
+    # (no ticket, no reply, no notice) until released. A channel not named here has no limit.
+    inbound_per_hour: dict[str, int] = field(default_factory=dict)
+    # Handled messages' raw content and sent replies' text leave the queues after this (None: kept).
+    inbox_retention: dt.timedelta | None = None
 
 
 def worker_name() -> str:
@@ -62,8 +67,9 @@ def worker_name() -> str:
 
 class Pipeline:
     def __init__(self, *, uow: UnitOfWork, analyzer: Analyzer, notifier: Notifier, settings: BotSettings,
-                 worker: str | None = None):
+                 worker: str | None = None, drop_from_raw: Mapping[str, DropAttachments] | None = None):
         self.uow = uow
+        self.drop_from_raw = dict(drop_from_raw or {})  # per channel: refused attachments out of its raw payload
         self.analyzer = analyzer
         self.notifier = notifier
         self.settings = settings
@@ -79,7 +85,9 @@ class Pipeline:
             ref = message.conversation
             return queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
                                         payload=message.to_json(), now=message.received_at,
-                                        conversation=f"{ref.channel}|{ref.address}|{ref.thread}")
+                                        conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
+                                        sender=message.sender.external_id,
+                                        per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None
 
     async def receive(self, message: InboundMessage) -> bool:
         """``accept`` for a channel's event loop: the commit runs in a thread, the loop stays free."""
@@ -184,6 +192,9 @@ class Pipeline:
         assert analysis is not None
         kept, refused = screen(message.attachments, refused_types=self.settings.refused_attachment_types,
                                max_bytes=self.settings.max_attachment_bytes)
+        if refused:  # the refused files' bytes leave the stored message in this transaction
+            stored = without_refused(message, refused, drop_from_raw=self.drop_from_raw.get(message.conversation.channel))
+            queue.replace_inbound_payload(session=session, row_id=row_id, payload=stored.to_json())
         files = [NewAttachment(a.filename, a.content_type, a.content) for a in kept]
         cited = queue.sent_message(session=session, channel=message.conversation.channel, native_ids=message.cites)
         if message.automated:  # an out-of-office, a bounce, a list: kept, never answered

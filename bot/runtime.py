@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
 import anyio.to_thread
@@ -13,8 +14,10 @@ import uvicorn
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
 from bot.pipeline import Pipeline
+from bot.retention import purge_expired
 
 log = logging.getLogger("deskbot.runtime")
+PURGE_EVERY = 3600.0  # seconds: retention counts in days, and its query reads every handled row
 
 
 class Loops:
@@ -28,6 +31,7 @@ class Loops:
         self.housekeeping_every = housekeeping_every
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._next_purge = 0.0  # monotonic time of the next retention purge: the first pass does one
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name="worker"),
@@ -71,9 +75,18 @@ class Loops:
                 await anyio.to_thread.run_sync(self.pipeline.expire_confirmations)
                 await anyio.to_thread.run_sync(self.pipeline.scan_sla)
                 await anyio.to_thread.run_sync(self.pipeline.analyzer.reload)
+                await anyio.to_thread.run_sync(self._purge_expired)
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping error")
             await self._sleep(self.housekeeping_every)
+
+
+    def _purge_expired(self) -> None:
+        retention = self.pipeline.settings.inbox_retention
+        if retention is None or time.monotonic() < self._next_purge:
+            return
+        purge_expired(uow=self.pipeline.uow, retention=retention)
+        self._next_purge = time.monotonic() + PURGE_EVERY
 
 
 class DrainingServer(uvicorn.Server):

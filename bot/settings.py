@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # unset: only with at least 50 training texts an intent (below that it overfits).
     nlp_tune_top_layer: bool | None = None
     nlp_data_dir: Path | None = None  # training data; default: the packaged nlp/data
+    # Sentence vectors kept in the embedding cache (var/nlp/embeddings.sqlite, about 1.6 kB each); beyond it the
+    # oldest go, so the cache does not grow with every message read. Enough for the training data and KB many times.
+    nlp_embedding_cache_entries: int = Field(50_000, ge=1)
     kb_dir: Path = Path("kb_articles")
 
     # The bot's policy. The retrieval threshold is the top-1 cosine at which bench/kb_retrieval.py measured
@@ -74,6 +77,9 @@ class Settings(BaseSettings):
     major_incident_similarity: float = Field(0.75, ge=0, le=1)
     public_url: str = "http://127.0.0.1:8080"
     worker_lease_seconds: float = Field(60, gt=0)
+    # Days after which a handled message's raw payload (the raw mail, attachment bytes) and a sent reply's text
+    # are purged from the inbox and outbox by the housekeeping loop; rows and keys stay (redeliveries stay one).
+    inbox_retention_days: int = Field(90, ge=1)
 
     email_enabled: bool = True
     smtp_host: str = "127.0.0.1"
@@ -81,6 +87,14 @@ class Settings(BaseSettings):
     email_addresses: list[str] = ["support@deskbot.example"]  # mail to any other address gets 550
     smtp_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
     email_replies_per_hour: int = Field(10, ge=0)  # bot replies to one sender per hour; then a note, no mail
+    # Mails from one sender address processed per hour (0: no limit); the rest are stored as held, unprocessed and
+    # notifying nobody, so one address cannot open a thousand tickets ('deskbot inbox held' / 'release').
+    email_inbound_per_hour: int = Field(30, ge=0)
+    # Open SMTP sessions at once, in all and per client address: one more gets 421 and its server retries later,
+    # so a flood of connections cannot exhaust the process. 20 a client because Postfix, the usual company relay,
+    # opens up to 20 connections to one destination.
+    smtp_max_sessions: int = Field(100, ge=1)
+    smtp_max_sessions_per_client: int = Field(20, ge=1)
     smtp_relay_host: str | None = None  # where replies go out; unset: replies wait in the outbox
     # Whose mail is whose (DESIGN.md, "Who is who"). "off": no mail's From counts as verified (mail is answered,
     # it links no identities: the embedded default). "authentication-results": a mail handed over by the

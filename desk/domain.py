@@ -159,3 +159,4 @@ class QueueStatus(str, enum.Enum):
     PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"  # dead letter: kept with its error until someone retries it
+    HELD = "held"  # over its sender's hourly limit: stored, never claimed, until someone releases it

@@ -398,6 +398,8 @@ class _QueueRow:
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(120))
     error: Mapped[str | None] = mapped_column(Text)
+    # when retention emptied the payload of its raw content (the row and its key stay, for idempotency)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class InboxRow(_QueueRow, Base):
@@ -407,10 +409,12 @@ class InboxRow(_QueueRow, Base):
     __table_args__ = (
         Index("ix_inbox_claim", "status", "available_at"),
         Index("ix_inbox_conversation", "conversation", "id"),
+        Index("ix_inbox_sender", "channel", "sender", "received_at"),  # a sender's mail of the last hour
     )
 
     # channel, address and thread in one string: messages of one conversation are handled in order.
     conversation: Mapped[str] = mapped_column(String(600), default="", server_default="")
+    sender: Mapped[str] = mapped_column(String(254), default="", server_default="")  # the channel's id of who wrote
 
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -3,15 +3,18 @@
 Several worker processes may claim at once: on PostgreSQL the claim is
 ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time anyway. A row whose
 worker died is claimed again once its lease has run out.
+
+A sender over its hourly limit has its message stored as ``held``: never claimed (no ticket, no
+reply, no notice) until someone releases it, and never lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -19,6 +22,8 @@ from desk.domain import NotFound, QueueStatus
 from desk.models import AgentThread, InboxRow, OutboxRow
 
 DEFAULT_LEASE = dt.timedelta(seconds=60)
+SENDER_WINDOW = dt.timedelta(hours=1)
+_SENDER_LOCK_SPACE = 7007  # the first key of PostgreSQL advisory locks taken per sender (the second: its hash)
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 300.0, jitter: float = 0.25) -> dt.timedelta:
@@ -38,17 +43,78 @@ def _claimable(model: type[InboxRow] | type[OutboxRow], now: dt.datetime):  # no
 
 
 def accept_inbound(*, session: Session, key: str, channel: str, payload: str, now: dt.datetime,
-                   conversation: str = "") -> bool:
-    """Store an inbound message; False (and no change) if its key was stored before."""
+                   conversation: str = "", sender: str = "", per_hour: int = 0) -> QueueStatus | None:
+    """Store an inbound message: ``pending``, or ``held`` when ``sender`` already had ``per_hour`` messages of
+    this channel accepted for processing in the last hour (0: no limit). None (and no change) if its key was
+    stored before."""
     if session.scalar(select(InboxRow.id).where(InboxRow.key == key)) is not None:
-        return False
+        return None
+    sender = sender[:254]
+    status = QueueStatus.PENDING
+    if per_hour > 0 and sender:
+        _lock_sender(session, channel=channel, sender=sender)
+        if _accepted_in_window(session, channel=channel, sender=sender, now=now) >= per_hour:
+            status = QueueStatus.HELD
     try:
         with session.begin_nested():
-            session.add(InboxRow(key=key, channel=channel, payload=payload, status=QueueStatus.PENDING,
-                                 available_at=now, received_at=now, conversation=conversation))
+            session.add(InboxRow(key=key, channel=channel, payload=payload, status=status, available_at=now,
+                                 received_at=now, conversation=conversation, sender=sender))
     except IntegrityError:
-        return False
-    return True
+        return None
+    return status
+
+
+def _lock_sender(session: Session, *, channel: str, sender: str) -> None:
+    """Serialise the count-then-insert of one sender's messages until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the sender's hash; under READ COMMITTED the count,
+    run after the lock is granted, sees every row committed by whoever held it before, so several
+    processes accepting one sender's mail at once never let more than the limit through (a hash clash
+    between two senders only makes them wait for each other). SQLite: every transaction begins IMMEDIATE
+    (desk.db), so the database's one writer lock already serialises them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:sender))"),
+                        {"space": _SENDER_LOCK_SPACE, "sender": f"{channel}|{sender}"})
+
+
+def _accepted_in_window(session: Session, *, channel: str, sender: str, now: dt.datetime) -> int:
+    """How many of the sender's messages were accepted for processing in the last hour (ix_inbox_sender)."""
+    return session.scalar(select(func.count(InboxRow.id)).where(
+        InboxRow.channel == channel, InboxRow.sender == sender, InboxRow.received_at > now - SENDER_WINDOW,
+        InboxRow.status != QueueStatus.HELD)) or 0
+
+
+def held_inbound(*, session: Session, sender: str | None = None) -> Sequence[InboxRow]:
+    """Messages held over their sender's limit, oldest first (only ``sender``'s, in any case, when given)."""
+    query = select(InboxRow).where(InboxRow.status == QueueStatus.HELD)
+    if sender is not None:
+        query = query.where(func.lower(InboxRow.sender) == sender.lower())
+    return session.scalars(query.order_by(InboxRow.id)).all()
+
+
+def release_inbound(*, session: Session, now: dt.datetime, row_ids: Sequence[int] = (),
+                    sender: str | None = None) -> list[InboxRow]:
+    """Back to ``pending`` (the worker handles them, past the limit): the held messages ``row_ids``, or all of
+    ``sender``'s. NotFound, and nothing released, if an id is not a held message."""
+    if bool(row_ids) == (sender is not None):
+        raise ValueError("name held messages by id or by sender, not both nor neither")
+    if sender is not None:
+        rows = list(held_inbound(session=session, sender=sender))
+    else:
+        rows = list(session.scalars(select(InboxRow).where(InboxRow.id.in_(list(row_ids)),
+                                                           InboxRow.status == QueueStatus.HELD)).all())
+        missing = sorted(set(row_ids) - {r.id for r in rows})
+        if missing:
+            raise NotFound(f"no held inbox message with id {', '.join(map(str, missing))}")
+    for row in rows:
+        row.status, row.available_at = QueueStatus.PENDING, now
+    return rows
+
+
+def replace_inbound_payload(*, session: Session, row_id: int, payload: str) -> None:
+    """The stored message rewritten (without content that must not be kept), in the caller's transaction."""
+    session.execute(update(InboxRow).where(InboxRow.id == row_id).values(payload=payload))
 
 
 def claim_inbound(*, session: Session, worker: str, limit: int, now: dt.datetime,
@@ -176,3 +242,30 @@ def sent_message(*, session: Session, channel: str, native_ids: Sequence[str]) -
     return session.scalar(select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.native_id.in_(ids),
                                                   OutboxRow.status == QueueStatus.DONE)
                           .order_by(OutboxRow.id.desc()).limit(1))
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def purge_inbound_payloads(*, session: Session, done_before: dt.datetime, now: dt.datetime,
+                           scrub: Callable[[str], str], limit: int = 500) -> int:
+    """Payloads of messages done before ``done_before`` rewritten by ``scrub`` (which drops their raw content);
+    the row, its key (idempotency) and its status stay. Returns how many, at most ``limit``."""
+    return _purge(session, InboxRow, InboxRow.done_at, before=done_before, now=now, scrub=scrub, limit=limit)
+
+
+def purge_outbound_payloads(*, session: Session, sent_before: dt.datetime, now: dt.datetime,
+                            scrub: Callable[[str], str], limit: int = 500) -> int:
+    """The same for replies sent before ``sent_before``."""
+    return _purge(session, OutboxRow, OutboxRow.sent_at, before=sent_before, now=now, scrub=scrub, limit=limit)
+
+
+def _purge(session: Session, model: type[InboxRow] | type[OutboxRow], finished_at, *,  # noqa: ANN001
+           before: dt.datetime, now: dt.datetime, scrub: Callable[[str], str], limit: int) -> int:
+    rows = session.scalars(
+        select(model).where(model.status == QueueStatus.DONE, finished_at < before, model.purged_at.is_(None))
+        .order_by(model.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.payload, row.purged_at = scrub(row.payload), now
+    return len(rows)

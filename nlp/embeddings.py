@@ -173,11 +173,16 @@ class HashingEmbedder:
 class CachedEmbedder:
     """Wraps an embedder with an on-disk cache keyed by (model id, text hash).
 
-    A retrain or reindex then embeds only the texts that changed.
+    A retrain or reindex then embeds only the texts that changed. The cache keeps at most
+    ``max_entries`` vectors (None: no bound); beyond it the oldest stored go first, so the file
+    does not grow with every message the bot ever read.
     """
 
-    def __init__(self, inner: Embedder, path: Path):
+    def __init__(self, inner: Embedder, path: Path, *, max_entries: int | None = None):
+        if max_entries is not None and max_entries < 1:
+            raise ValueError("max_entries must be at least 1 (or None for no bound)")
         self.inner = inner
+        self._max_entries = max_entries
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -215,10 +220,13 @@ class CachedEmbedder:
         db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
         return db
 
-    @staticmethod
-    def _store(db: sqlite3.Connection, keys: Sequence[str], vectors: np.ndarray) -> None:
+    def _store(self, db: sqlite3.Connection, keys: Sequence[str], vectors: np.ndarray) -> None:
         db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
                        [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors)])
+        if self._max_entries is not None:
+            # rowids grow with each insert (a replaced key gets a new one): all but the newest max_entries go
+            db.execute("DELETE FROM vectors WHERE rowid <= (SELECT rowid FROM vectors ORDER BY rowid DESC LIMIT 1 "
+                       "OFFSET ?)", (self._max_entries,))
         db.commit()
 
     def _key(self, text: str) -> str:
@@ -251,7 +259,7 @@ class CachedEmbedder:
 
 
 def make_embedder(*, backend: str = "torch", model_path: Path | None = None, threads: int = 1,
-                  cache_dir: Path | None = None) -> Embedder:
+                  cache_dir: Path | None = None, cache_entries: int | None = None) -> Embedder:
     """The embedder a setting names: ``torch``, ``onnx`` (int8, built and cached on first use) or ``hashing``."""
     inner: Embedder
     if backend == "torch":
@@ -266,4 +274,4 @@ def make_embedder(*, backend: str = "torch", model_path: Path | None = None, thr
         raise ValueError(f"unknown embedding backend {backend!r}; use torch, onnx or hashing")
     if cache_dir is None:
         return inner
-    return CachedEmbedder(inner, Path(cache_dir) / "embeddings.sqlite")
+    return CachedEmbedder(inner, Path(cache_dir) / "embeddings.sqlite", max_entries=cache_entries)

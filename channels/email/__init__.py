@@ -2,7 +2,8 @@
 
 from channels.email._channel import EmailChannel, Relay, reply_subject
 from channels.email._parse import ParsedMail, html_to_text, new_text, parse_mail
+from channels.email._redact import drop_attachments
 from channels.email._trust import SenderVerification, Verdict, parse_authentication_results
 
-__all__ = ["EmailChannel", "Relay", "ParsedMail", "SenderVerification", "Verdict", "html_to_text", "new_text",
-           "parse_authentication_results", "parse_mail", "reply_subject"]
+__all__ = ["EmailChannel", "Relay", "ParsedMail", "SenderVerification", "Verdict", "drop_attachments", "html_to_text",
+           "new_text", "parse_authentication_results", "parse_mail", "reply_subject"]

@@ -3,7 +3,9 @@
 The server answers ``250`` only after the bot committed the message; anything else gets a
 clear SMTP error and the sending server keeps the mail and tries again. With a TLS context it
 offers (or requires) STARTTLS; with users it requires AUTH (PLAIN or LOGIN), over TLS only
-unless plaintext AUTH was explicitly allowed: a wrong password gets ``535`` and no mail.
+unless plaintext AUTH was explicitly allowed: a wrong password gets ``535`` and no mail. It holds at
+most so many sessions at once, in all and per client address; one more gets ``421`` and is closed
+before it can say a word.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import re
 import secrets
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import policy
@@ -31,6 +34,83 @@ from channels.email._parse import LOOP_HEADER, LOOP_VALUE, ParsedMail, parse_mai
 from channels.email._trust import SenderVerification, Verdict, trusted_peer
 
 log = logging.getLogger("deskbot.email")
+
+
+_TOO_MANY_SESSIONS = b"421 4.7.0 too many connections, try again later\r\n"
+# asyncio's default listen backlog (100) overflows in a burst of connections, and the kernel then leaves those
+# clients connected but never accepted, waiting for a greeting that never comes; a deep queue lets the gate
+# answer each of them at once (421 beyond the limit). Linux caps it at net.core.somaxconn.
+_LISTEN_BACKLOG = 1024
+_REFUSAL_LOG_EVERY = 60.0  # seconds: a flood of refused sessions is one warning a minute, not one a connection
+
+
+class _SessionGate:
+    """Counts the open SMTP sessions, in all and per client address, and says whether one more may open."""
+
+    def __init__(self, *, max_sessions: int | None, max_per_client: int | None):
+        # None: no limit (the deployment's limits come from Settings through the composition root)
+        self.max_sessions = max_sessions if max_sessions is not None else float("inf")
+        self.max_per_client = max_per_client if max_per_client is not None else float("inf")
+        self._per_client: dict[str, int] = {}
+        self.open = 0
+        self._refused_unlogged = 0
+        self._logged_at = -_REFUSAL_LOG_EVERY
+
+    def admit(self, client: str) -> bool:
+        if self.open >= self.max_sessions or self._per_client.get(client, 0) >= self.max_per_client:
+            self._log_refusal(client)
+            return False
+        self.open += 1
+        self._per_client[client] = self._per_client.get(client, 0) + 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.open -= 1
+        left = self._per_client[client] - 1
+        if left:
+            self._per_client[client] = left
+        else:
+            del self._per_client[client]  # so a stream of one-off clients does not grow the map
+
+    def _log_refusal(self, client: str) -> None:
+        self._refused_unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= _REFUSAL_LOG_EVERY:
+            log.warning("SMTP sessions refused with 421: %d since the last such warning, the latest from %s "
+                        "(%d open; limits %s in all, %s a client)", self._refused_unlogged, client, self.open,
+                        self.max_sessions, self.max_per_client)
+            self._refused_unlogged, self._logged_at = 0, now
+
+
+class _GatedSMTP(SMTP):
+    """aiosmtpd's SMTP behind a ``_SessionGate``: a session over the limit gets ``421`` and is closed at once,
+    before aiosmtpd reads anything from it (asyncio calls these on the event loop thread, so no lock)."""
+
+    def __init__(self, gate: _SessionGate, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._gate = gate
+        self._client: str | None = None  # the admitted client's address; None while not admitted
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # a new connection; a STARTTLS upgrade calls this again on the same session
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if peer else ""
+            if not self._gate.admit(client):
+                self._refused = True
+                transport.write(_TOO_MANY_SESSIONS)  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self._client = client
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # aiosmtpd never started on this connection: nothing of its own to tear down
+        if self._client is not None:
+            self._gate.release(self._client)
+            self._client = None
+        super().connection_lost(error)
 
 
 class _Handler:
@@ -84,7 +164,8 @@ class EmailChannel:
                  tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
                  auth_users: Mapping[str, str] | None = None, auth_allow_plaintext: bool = False,
                  trusted_relays: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
-                 verification: SenderVerification | None = None):
+                 verification: SenderVerification | None = None,
+                 max_sessions: int | None = None, max_sessions_per_client: int | None = None):
         if require_starttls and tls_context is None:
             raise ValueError("require_starttls needs a tls_context")
         if auth_users and tls_context is None and not auth_allow_plaintext:
@@ -99,6 +180,8 @@ class EmailChannel:
         self._verification = verification  # None: no mail's From is taken as verified
         self.relay = relay or (Relay(relay_host, relay_port) if relay_host else None)
         self._domain = domain
+        self._max_sessions, self._max_sessions_per_client = max_sessions, max_sessions_per_client
+        self._gate: _SessionGate | None = None
         self._server: asyncio.base_events.Server | None = None
         self._on_message: OnMessage | None = None
 
@@ -108,6 +191,10 @@ class EmailChannel:
             return self._server.sockets[0].getsockname()[1]
         return self._port
 
+    @property
+    def sessions_open(self) -> int:
+        return self._gate.open if self._gate is not None else 0
+
     async def start(self, on_message: OnMessage) -> None:
         self._on_message = on_message
         loop = asyncio.get_running_loop()
@@ -115,10 +202,11 @@ class EmailChannel:
         # A trusted relay hands mail over without AUTH, so AUTH is then checked per session (_refuse_sender).
         auth = dict(authenticator=self._authenticate, auth_required=not self._trusted_relays,
                     auth_require_tls=not self._auth_allow_plaintext) if self._auth_users else {}
+        self._gate = gate = _SessionGate(max_sessions=self._max_sessions, max_per_client=self._max_sessions_per_client)
         self._server = await loop.create_server(
-            lambda: SMTP(handler, data_size_limit=self._max_bytes, hostname=self._domain, ident="deskbot",
-                         tls_context=self._tls_context, require_starttls=self._require_starttls, **auth),
-            self._host, self._port)
+            lambda: _GatedSMTP(gate, handler, data_size_limit=self._max_bytes, hostname=self._domain, ident="deskbot",
+                               tls_context=self._tls_context, require_starttls=self._require_starttls, **auth),
+            self._host, self._port, backlog=_LISTEN_BACKLOG)
 
     def _authenticate(self, server, session, envelope, mechanism: str, auth_data) -> AuthResult:  # noqa: ANN001
         """PLAIN and LOGIN against the configured users; constant-time comparison, 535 on any mismatch."""

@@ -4,13 +4,16 @@ that is a second aiosmtpd server on loopback (the sink). SQLite and PostgreSQL, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import ipaddress
+import os
 import re
 import smtplib
 import ssl
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -21,12 +24,12 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import func, select
 
 from bot.dispatcher import Dispatcher
-from bot.notify import LogNotifier
+from bot.notify import GroupNotifier, LogNotifier, Notifier, Notifiers
 from bot.pipeline import BotSettings, Pipeline
-from channels.email import EmailChannel, SenderVerification
+from channels.email import EmailChannel, SenderVerification, drop_attachments, parse_mail
 from bot.composition import Deskbot
 from bot.settings import Settings
-from desk import Direction, ResolutionCode, Status, people, tickets
+from desk import Direction, ResolutionCode, Status, people, queue, tickets
 from desk.models import InboxRow, Message, OutboxRow
 
 SUPPORT = "support@deskbot.example"
@@ -90,7 +93,7 @@ class MailDesk:
 @contextlib.asynccontextmanager
 async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel] | None = None,  # noqa: ANN001
                     bot_settings: BotSettings | None = None, relay_ssl: ssl.SSLContext | None = None,
-                    relay_options: dict | None = None) -> AsyncIterator[MailDesk]:
+                    relay_options: dict | None = None, notifier: Notifier | None = None) -> AsyncIterator[MailDesk]:
     """``make_channel(relay_port)`` builds the channel under test; the sink is the relay (``relay_options`` for its SMTP)."""
     loop = asyncio.get_running_loop()
     sink = Sink()
@@ -99,8 +102,8 @@ async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel
     channel = make_channel(relay_port) if make_channel else EmailChannel(
         host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port,
         trusted_relays=LOOPBACK_MTA, verification=CORP_VERIFICATION)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=bot_settings or BotSettings(),
-                        worker="w")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier or LogNotifier(), settings=bot_settings or BotSettings(),
+                        worker="w", drop_from_raw={"email": drop_attachments})
     await channel.start(pipeline.receive)
     try:
         yield MailDesk(channel, pipeline, Dispatcher(uow=uow, channels={"email": channel}, worker="d"), sink)
@@ -393,6 +396,18 @@ def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uo
                 [note] = [m.text for m in dora if m.direction.value == "note" and "not kept" in m.text]
                 assert "'outlook.log'" in note and "larger than the 5,000-byte limit" in note
 
+            # The refused files' bytes left the stored mail at once (hex in the payload's attachments, base64 in its
+            # raw MIME); the kept picture and the texts stayed.
+            exe = (FIXTURES / "48-attachment-executable.eml").read_bytes()
+            refused = [a.content for a in parse_mail(exe).attachments if a.filename != "install-error.png"]
+            refused.append(b"log line\n" * 1000)
+            with uow() as s:
+                payloads = "".join(s.scalars(select(InboxRow.payload)))
+            assert len(refused) == 3 and "will not install on my laptop" in payloads and "89504e47" in payloads
+            for content in refused:
+                assert content.hex()[:64] not in payloads and base64.b64encode(content)[:64].decode() not in payloads
+            assert "'Invoice_Setup.pdf.exe' was removed by the IT service desk" in payloads
+
             bodies = {m["To"]: m.get_body(preferencelist=("plain",)).get_content() for m in desk.sink.mails}
             assert "could not keep your attachments: Invoice_Setup.pdf.exe" in bodies["carl.meyer@corp.example"]
             assert "could not keep your attachment: outlook.log" in bodies["dora@corp.example"]
@@ -438,6 +453,66 @@ def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow
             assert await asyncio.to_thread(desk.pipeline.process_batch, now=later) == 1
             assert await desk.dispatcher.dispatch_once(now=later) == 1
             assert len(desk.sink.mails) == limit + 1
+
+    asyncio.run(scenario())
+
+
+# --- one sender flooding the support address ------------------------------------------------------------------
+
+
+def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_until_released(
+        uow, analyzer, database_url: str, tmp_path: Path) -> None:  # noqa: ANN001
+    limit, excess = 5, 20
+    flooder = "ana@corp.example"
+    with uow() as s:  # every group hears of its new tickets by mail
+        for g in people.list_groups(session=s):
+            people.set_group_notifications(session=s, name=g.name, email=f"group-{g.id}@corp.example")
+
+    def deskbot(*args: str, returncode: int = 0) -> str:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}, "COLUMNS": "200",
+               "DESKBOT_DATABASE_URL": database_url}
+        done = subprocess.run([str(Path(sys.executable).with_name("deskbot")), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == returncode, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    def flood(port: int) -> list[tuple[int, bytes]]:
+        answers = []
+        with smtplib.SMTP("127.0.0.1", port) as client:  # one session, as a relay delivers a queue
+            client.ehlo()
+            for i in range(limit + excess):
+                m = mail("SAP access", f"Please give me access to SAP for the finance project, request {i}.",
+                         message_id=f"<flood{i}@corp.example>", sender=flooder)
+                client.mail(flooder)
+                client.rcpt(SUPPORT)
+                answers.append(client.data(m.as_string()))
+        return answers
+
+    def counts(desk: MailDesk) -> tuple[int, int, int, int]:
+        to = [m["To"] for m in desk.sink.mails]
+        with uow() as s:
+            held = len(queue.held_inbound(session=s))
+            return (len(tickets.list_tickets(session=s, statuses=None, limit=100)), to.count(flooder),
+                    sum(t.startswith("group-") for t in to), held)
+
+    async def scenario() -> None:
+        settings = BotSettings(inbound_per_hour={"email": limit}, replies_per_hour={"email": 100})
+        notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"email"})])
+        async with mail_desk(uow, analyzer, bot_settings=settings, notifier=notifier) as desk:
+            answers = await asyncio.to_thread(flood, desk.channel.port)
+            assert [code for code, _ in answers] == [250] * (limit + excess)  # nothing refused, nothing lost
+            await desk.run_bot()
+            # tickets, replies to the sender, notices to the groups, held mails
+            assert counts(desk) == (limit, limit, limit, excess)
+
+            listed = await asyncio.to_thread(deskbot, "inbox", "held")
+            assert listed.count(flooder) == excess and "email:flood24@corp.example" in listed
+            wrong = await asyncio.to_thread(deskbot, "inbox", "release", "99999", returncode=1)
+            assert "no held inbox message with id 99999" in wrong and "Traceback" not in wrong
+            released = await asyncio.to_thread(deskbot, "inbox", "release", "--sender", flooder)
+            assert f"released {excess} message(s)" in released
+            await desk.run_bot()
+            assert counts(desk) == (limit + excess, limit + excess, limit + excess, 0)
 
     asyncio.run(scenario())
 
