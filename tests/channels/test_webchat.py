@@ -555,3 +555,106 @@ def test_stop_ends_the_streams_and_refuses_messages(chat: Harness) -> None:
     assert browser.get("/api/events").status_code == 503
     with pytest.raises(SendError):
         chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
+
+
+# --- sign-in limits, streams, lifetime ------------------------------------------------------------
+
+
+def _limits(**tight: int) -> SignInLimits:
+    return SignInLimits(**{**{f: getattr(ROOMY, f) for f in ROOMY.__dataclass_fields__ if f != "window"}, **tight})
+
+
+def test_new_sessions_per_client_are_limited_with_retry_after(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(sessions_per_ip=2))
+    try:
+        with chat.client() as browser:
+            assert [browser.post("/api/session").status_code for _ in range(2)] == [200, 200]
+            refused = browser.post("/api/session")
+        assert refused.status_code == 429 and "too many new chats" in refused.json()["error"]
+        assert 0 < int(refused.headers["retry-after"]) <= 3600 and "set-cookie" not in refused.headers
+    finally:
+        chat.close()
+
+
+def test_wrong_codes_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(failed_codes_per_address=3))
+    try:
+        first, second = chat.session(), chat.session()
+        first.post("/api/verify/start", json={"email": "ann@example.com"})
+        assert [first.post("/api/verify/confirm", json={"code": other_code(chat.codes[-1][1])}).status_code
+                for _ in range(2)] == [400, 400]
+        second.post("/api/verify/start", json={"email": "ann@example.com"})
+        good = chat.codes[-1][1]
+        assert second.post("/api/verify/confirm", json={"code": other_code(good)}).status_code == 400
+        refused = second.post("/api/verify/confirm", json={"code": good})  # even the right code: no more guessing
+        assert refused.status_code == 429 and "too many wrong codes" in refused.json()["error"]
+        assert int(refused.headers["retry-after"]) > 0
+        assert second.get("/api/session").json()["verified"] is False
+        # another address from the same client is not blocked by Ann's count
+        third = chat.session()
+        third.post("/api/verify/start", json={"email": "bob@example.com"})
+        assert third.post("/api/verify/confirm", json={"code": chat.codes[-1][1]}).status_code == 200
+    finally:
+        chat.close()
+
+
+def test_code_requests_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(codes_per_address=2))
+    try:
+        for _ in range(2):
+            assert chat.session().post("/api/verify/start", json={"email": "ann@example.com"}).status_code == 200
+        refused = chat.session().post("/api/verify/start", json={"email": "ann@example.com"})
+        assert refused.status_code == 429 and "too many codes" in refused.json()["error"]
+        assert len(chat.codes) == 2
+    finally:
+        chat.close()
+
+
+def test_no_way_to_send_codes_means_no_sign_in(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, send_code=None)
+    try:
+        refused = chat.session().post("/api/verify/start", json={"email": "ann@example.com"})
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "sign-in by email is not set up on this desk"
+    finally:
+        chat.close()
+
+
+def test_a_session_has_a_cap_on_open_streams(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, max_streams=2)
+    try:
+        browser = chat.verified()
+        with browser.stream("GET", "/api/events") as one, browser.stream("GET", "/api/events") as two:
+            events = sse(one), sse(two)  # kept: a dropped iterator closes its connection
+            assert [next(e) for e in events] == [{"retry": "3000"}] * 2
+            refused = browser.get("/api/events")
+            assert refused.status_code == 429 and "at most 2" in refused.json()["error"]
+        deadline = time.monotonic() + 5
+        while chat.channel.open_streams and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with browser.stream("GET", "/api/events") as again:  # closing one makes room
+            assert again.status_code == 200
+    finally:
+        chat.close()
+
+
+def test_a_session_ends_after_its_lifetime_however_active(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, session_lifetime=1.5)
+    try:
+        browser = chat.client()
+        created = browser.post("/api/session")
+        started = time.monotonic()
+        assert "Max-Age=1;" in created.headers["set-cookie"]  # the browser forgets it too
+        browser.post("/api/verify/start", json={"email": "ann@example.com"})
+        assert browser.post("/api/verify/confirm", json={"code": chat.codes[-1][1]}).status_code == 200
+        address = chat.address_of(browser)
+        while time.monotonic() < started + 0.8:  # in use all the time
+            assert browser.get("/api/session").status_code == 200
+            time.sleep(0.1)
+        time.sleep(max(0.0, started + 1.7 - time.monotonic()))
+        ended = browser.post("/api/messages", json={"id": "h1", "text": "still there?"})
+        assert ended.status_code == 401 and ended.json()["restart"] is True
+        with pytest.raises(SendError):
+            chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
+    finally:
+        chat.close()
