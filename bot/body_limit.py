@@ -84,7 +84,7 @@ def _content_length(scope: dict[str, Any]) -> int | None:
 
 
 async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps({"error": f"the request body is too large (at most {limit} bytes)"}).encode()
+    body = json.dumps({"error": f"the request is too large (at most {limit} bytes)"}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"cache-control", b"no-store")]})
