@@ -136,7 +136,8 @@ class WebChatChannel:
         if base == "/" or any(c in base for c in "?#{}\"'<> "):
             raise ValueError(f"base_path must be a path like '/chat', not {base_path!r}")
         if min(max_attempts, buffer_size, max_sessions, max_streams) < 1 or keepalive_interval <= 0:
-            raise ValueError("max_attempts, buffer_size, max_sessions, max_streams and keepalive_interval must be positive")
+            raise ValueError("max_attempts, buffer_size, max_sessions, max_streams and keepalive_interval must be "
+                             "positive")
         self._allowed = tuple(d.strip().lower().lstrip("@") for d in allowed_domains if d.strip())
         if not self._allowed:
             raise ValueError("allowed_domains is empty: codes would go to any address in the world")
@@ -253,8 +254,8 @@ class WebChatChannel:
 
     def _set_cookie(self, request: Request, response: Response, token: str) -> None:
         response.set_cookie(
-            COOKIE_NAME, token, max_age=int(min(self._idle, self._store.lifetime)), path=self._base, httponly=True, samesite="strict",
-            secure=request.url.scheme == "https",
+            COOKIE_NAME, token, max_age=int(min(self._idle, self._store.lifetime)), path=self._base, httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
         )
 
     async def _count(self, limits: Sequence[RateLimit], refusal: str) -> None:
@@ -308,7 +309,8 @@ class WebChatChannel:
         with store.lock:
             session_times = _window(session.code_times, store.clock())
             if len(session_times) >= CODES_PER_SESSION:
-                _too_many("too many codes requested", dt.timedelta(seconds=CODE_WINDOW - (store.clock() - session_times[0])))
+                oldest_ends = CODE_WINDOW - (store.clock() - session_times[0])
+                _too_many("too many codes requested", dt.timedelta(seconds=oldest_ends))
         await self._count(self._limits.code_request(ip=_client_ip(request), email=email), "too many codes requested")
         with store.lock:
             session_times.append(store.clock())
