@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI, Request
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from bot.body_limit import BodyLimit
 from bot.composition import ChannelState, Deskbot
+from bot.settings import is_loopback_host
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
@@ -44,8 +44,4 @@ def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Seque
 
 
 def _from_this_machine(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(request.client.host if request.client else "")

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     @property
     def public_url_is_loopback(self) -> bool:
         """Whether only this machine can reach the public URL (http://127.0.0.1..., localhost, [::1])."""
-        return is_loopback_url(self.public_url)
+        return is_loopback_host(urlsplit(self.public_url).hostname or "")
 
     @model_validator(mode="after")
     def _webchat_domains_default(self) -> Settings:
@@ -271,8 +271,8 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
 
 
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine only."""
     if host == "localhost":
         return True
     try:
