@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from bot.conversation import RateLimit
 from bot.settings import Settings
-from desk import UnitOfWork, make_engine, session_factory
+from desk import UnitOfWork, limits, make_engine, session_factory
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy import Engine
 
     from bot.notify import Notifiers
@@ -34,15 +39,44 @@ class ChannelState:
         return f"{self.name}: {'on' if self.on else 'off'}, {self.reason}"
 
 
+class CodeDelivery(enum.Enum):
+    """How the web chat's one-time sign-in codes reach the person who asked for one."""
+
+    MAIL = "mail"  # through the relay
+    LOG = "log"  # written to the operator's log: only where nobody else could use them
+    NONE = "none"  # no relay on a desk others can reach: sign-in is refused
+
+
+def code_delivery(settings: Settings) -> CodeDelivery:
+    if settings.smtp_relay_host is not None:
+        return CodeDelivery.MAIL
+    if settings.dev_mode or settings.public_url_is_loopback:
+        return CodeDelivery.LOG
+    return CodeDelivery.NONE
+
+
+def _webchat_state(settings: Settings) -> ChannelState:
+    chat_url = f"{settings.public_url.rstrip('/')}/chat"
+    domains = " or ".join(settings.webchat_allowed_domains or ())
+    delivery = code_delivery(settings)
+    if delivery is CodeDelivery.MAIL:
+        how = (f"one-time codes are mailed through {settings.smtp_relay_host}:{settings.smtp_relay_port} "
+               f"to addresses at {domains}")
+    elif delivery is CodeDelivery.LOG:
+        why = "DESKBOT_DEV_MODE is on" if settings.dev_mode else "the public URL is loopback-only"
+        how = (f"no mail relay: one-time codes for addresses at {domains} are written to this log because {why}; "
+               "set DESKBOT_SMTP_RELAY_HOST to mail them")
+    else:
+        how = ("sign-in is refused: no mail relay to send one-time codes; set DESKBOT_SMTP_RELAY_HOST "
+               "(or DESKBOT_DEV_MODE=true on a developer's desk, to log them)")
+    return ChannelState("Web chat", True, f"at {chat_url} ({how})")
+
+
 def channel_states(settings: Settings) -> list[ChannelState]:
     """Which channels run, and why the others do not."""
     not_built = "the adapter is not built yet"
-    chat_url = f"{settings.public_url.rstrip('/')}/chat"
     states = [
-        ChannelState("Web chat", True, f"at {chat_url} " + (
-            f"(one-time codes are mailed through {settings.smtp_relay_host}:{settings.smtp_relay_port})"
-            if settings.smtp_relay_host else "(no mail relay: one-time codes are written to this log; set "
-                                             "DESKBOT_SMTP_RELAY_HOST to mail them)")),
+        _webchat_state(settings),
         ChannelState(
             "Email",
             settings.email_enabled,
@@ -91,6 +125,25 @@ def _smtp_security(settings: Settings) -> str:
     relays = f"trusted relays {', '.join(settings.smtp_trusted_relays)}" if settings.smtp_trusted_relays else ""
     parts = [p for p in (tls, auth, relays) if p]
     return f" ({', '.join(parts)})" if parts else ""
+
+
+class DeskRateLimiter:
+    """The channels' ``RateLimiter`` on the desk's counters (``desk.limits``): shared by processes, kept on restart."""
+
+    def __init__(self, uow: UnitOfWork):
+        self._uow = uow
+
+    def hit(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
+        with self._uow() as session:
+            return limits.hit(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
+
+    def blocked_for(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
+        with self._uow() as session:
+            return limits.blocked_for(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
+
+
+def _desk_limits(checks: Sequence[RateLimit]) -> list[limits.Limit]:
+    return [limits.Limit(scope=c.scope, key=c.key, limit=c.limit, window=c.window) for c in checks]
 
 
 class Deskbot:
@@ -173,23 +226,38 @@ class Deskbot:
         return Path(nlp.__file__).with_name("data")
 
     def webchat(self) -> "WebChatChannel":
-        """The web chat; its one-time codes go by mail through the relay when one is set, else to the log.
+        """The web chat, its sign-in limits counted in the desk, its codes sent as ``code_delivery`` says.
 
         The code is mailed directly (the email channel's ``send_code``), not through the outbox: it is a
         secret the desk should not keep (the web chat stores only a digest), it is useless after a few
         minutes (outbox retries would come too late), and the browser must hear at once when sending
         failed (503, "try again") rather than wait for a code that never comes.
         """
-        from channels.webchat import WebChatChannel
+        from channels.webchat import SignInLimits, WebChatChannel
 
-        if self.settings.smtp_relay_host is not None:
-            return WebChatChannel(send_code=self.email().send_code)
+        s = self.settings
+        sign_in_limits = SignInLimits(
+            sessions_per_ip=s.webchat_sessions_per_ip_per_hour, sessions=s.webchat_sessions_per_hour,
+            codes_per_ip=s.webchat_codes_per_ip_per_hour, codes_per_address=s.webchat_codes_per_address_per_hour,
+            codes=s.webchat_codes_per_hour, failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour,
+            failed_codes_per_address=s.webchat_failed_codes_per_address_per_hour)
+        return WebChatChannel(send_code=self._code_sender(), limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
+                              allowed_domains=tuple(s.webchat_allowed_domains or ()),
+                              max_streams=s.webchat_streams_per_session,
+                              session_lifetime=dt.timedelta(hours=s.webchat_session_hours))
+
+    def _code_sender(self) -> "Callable[[str, str], Awaitable[None]] | None":
+        delivery = code_delivery(self.settings)
+        if delivery is CodeDelivery.MAIL:
+            return self.email().send_code
+        if delivery is CodeDelivery.NONE:
+            return None
 
         async def log_code(email: str, code: str) -> None:
-            # No relay: the code can only go to the operator's log.
+            # Only where nobody but the operator can reach the chat (see code_delivery).
             logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
 
-        return WebChatChannel(send_code=log_code)
+        return log_code
 
     def relay(self) -> "Relay | None":
         """The outgoing mail relay, or None when DESKBOT_SMTP_RELAY_HOST is unset."""

@@ -224,6 +224,31 @@ class ChannelAdapter(Protocol):
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` events of ``scope`` for ``key`` (an IP address, an email address, '' for all) per ``window``."""
+
+    scope: str
+    key: str
+    limit: int
+    window: dt.timedelta
+
+
+class RateLimiter(Protocol):
+    """Limits a channel asks about (sign-ins, codes); kept where every process sees them and a restart keeps them.
+
+    Blocking (a database round trip): call it from a thread, not on an event loop.
+    """
+
+    def hit(self, limits: Sequence[RateLimit]) -> dt.timedelta | None:
+        """Count one event against every limit, or, when one is reached, none: then how long until all have room."""
+        ...
+
+    def blocked_for(self, limits: Sequence[RateLimit]) -> dt.timedelta | None:
+        """How long until every limit has room for one more event (None: now); counts nothing."""
+        ...
+
+
+@dataclass(frozen=True)
 class Decision:
     """What the policy chose for one message, with its reasons (kept for agents and audit)."""
 

@@ -4,32 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from bot.body_limit import BodyLimit
 from bot.composition import ChannelState, Deskbot
+from bot.settings import is_loopback_host
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
 
 
 def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = ()) -> FastAPI:
-    app = FastAPI(title="deskbot", version=VERSION)
+    settings = deskbot.settings
+    docs = settings.http_docs
+    app = FastAPI(title="deskbot", version=VERSION, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
     for router in routers:
         app.include_router(router)
+    # Outermost, so that no handler, Bolt's included, reads a byte of a body past the limit.
+    app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes,
+                       per_prefix=settings.http_max_body_bytes_by_prefix)
 
     @app.get("/health")
-    def health() -> JSONResponse:
+    def health(request: Request) -> JSONResponse:
         try:
             deskbot.uow.ping()
             database = "ok"
         except DatabaseUnavailable as exc:
             database = f"unavailable: {exc}"
-        body = {
-            "status": "ok" if database == "ok" else "degraded",
-            "version": VERSION,
-            "database": database,
-            "channels": {c.name: {"on": c.on, "reason": c.reason} for c in channels},
-        }
-        return JSONResponse(body, status_code=200 if database == "ok" else 503)
+        status = "ok" if database == "ok" else "degraded"
+        body: dict[str, object] = {"status": status}
+        if _from_this_machine(request):  # the operator's view; the world learns neither settings nor errors
+            body.update({"version": VERSION, "database": database,
+                         "channels": {c.name: {"on": c.on, "reason": c.reason} for c in channels}})
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
 
     return app
+
+
+def _from_this_machine(request: Request) -> bool:
+    return is_loopback_host(request.client.host if request.client else "")

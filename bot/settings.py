@@ -14,6 +14,7 @@ import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -43,6 +44,16 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    # Every request body, on every route, is cut off above this (413) before a handler reads it: Slack's
+    # events and interactivity payloads and the web chat's JSON stay far below 1 MiB, and a client posting
+    # gigabytes must not fill the memory. No route needs more today.
+    http_max_body_bytes: int = Field(1024 * 1024, gt=0)
+    # Room of its own for a path prefix, e.g. {"/api/attachments": 26214400}; the longest matching prefix wins.
+    http_max_body_bytes_by_prefix: dict[str, int] = {}
+    http_docs: bool = True  # /docs, /redoc and /openapi.json; false: the API's description is not published
+    # A developer's desk: with no mail relay, the web chat's one-time codes go to the log. Also so when
+    # public_url is loopback-only (nobody else can reach the chat); otherwise sign-in needs the relay.
+    dev_mode: bool = False
 
     # Calendar given to the groups a new desk is seeded with.
     timezone: str = "UTC"
@@ -123,6 +134,21 @@ class Settings(BaseSettings):
     smtp_relay_ca_file: FilePath | None = None  # trust this CA (PEM) for the relay's certificate
     smtp_relay_verify: bool = True  # false: accept any relay certificate (tests, never production)
 
+    # Web chat sign-in: a one-time code is mailed only to these domains; unset: the domains of email_addresses.
+    webchat_allowed_domains: list[str] | None = None
+    # Limits per hour, counted in the database (a restart or a second process does not reset them). An office
+    # behind one NAT address shares the per-IP limits, hence room for a few dozen people signing in at once.
+    webchat_sessions_per_ip_per_hour: int = Field(60, ge=1)
+    webchat_sessions_per_hour: int = Field(5000, ge=1)  # all clients together: a flood from many addresses
+    webchat_codes_per_ip_per_hour: int = Field(20, ge=1)
+    webchat_codes_per_address_per_hour: int = Field(5, ge=1)  # no mail-bombing of one person
+    webchat_codes_per_hour: int = Field(500, ge=1)  # all clients together: the relay's reputation
+    # Wrong codes: with 5 tries per code, 10 an hour per address makes guessing a 6-digit code hopeless.
+    webchat_failed_codes_per_ip_per_hour: int = Field(30, ge=1)
+    webchat_failed_codes_per_address_per_hour: int = Field(10, ge=1)
+    webchat_streams_per_session: int = Field(3, ge=1)  # open reply streams (browser tabs) of one chat
+    webchat_session_hours: float = Field(12, gt=0)  # a session's absolute lifetime, however active it is
+
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # xapp-...: only for Socket Mode
@@ -142,6 +168,19 @@ class Settings(BaseSettings):
     @property
     def kb_index_dir(self) -> Path:
         return self.data_dir / "kb_index"
+
+    @property
+    def public_url_is_loopback(self) -> bool:
+        """Whether only this machine can reach the public URL (http://127.0.0.1..., localhost, [::1])."""
+        return is_loopback_host(urlsplit(self.public_url).hostname or "")
+
+    @model_validator(mode="after")
+    def _webchat_domains_default(self) -> Settings:
+        if self.webchat_allowed_domains is None:
+            self.webchat_allowed_domains = sorted({a.rpartition("@")[2].lower() for a in self.email_addresses})
+        if not self.webchat_allowed_domains:
+            raise ConfigError("DESKBOT_WEBCHAT_ALLOWED_DOMAINS is empty: nobody could sign in to the web chat")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -194,7 +233,7 @@ class Settings(BaseSettings):
     def _consistent_email_security(self) -> Settings:
         auth = self.smtp_auth_users is not None or self.smtp_auth_users_file is not None
         if (self.email_enabled and not auth and not self.smtp_trusted_relays
-                and not _is_loopback_host(self.smtp_host)):
+                and not is_loopback_host(self.smtp_host)):
             raise ConfigError(f"DESKBOT_SMTP_HOST {self.smtp_host} is reachable from other machines, and without AUTH "
                               "anyone could hand it mail: set DESKBOT_SMTP_AUTH_USERS or DESKBOT_SMTP_TRUSTED_RELAYS")
         if self.email_verification != "off":
@@ -286,13 +325,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
 
 
-def _is_loopback_host(host: str) -> bool:
-    if host.strip().lower() == "localhost":
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine only (a name other than localhost may resolve to anything)."""
+    host = host.strip().lower()
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False  # a name other than localhost may resolve to anything
+        return False
 
 
 def config_file() -> Path:
@@ -315,4 +356,9 @@ def load_settings(**overrides: object) -> Settings:
             raise ConfigError(f"{path}: unknown setting {name!r}") from None
         where = f"DESKBOT_{name.upper()}" if f"DESKBOT_{name.upper()}" in os.environ else f"{name} in {path}"
         message = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"invalid setting {where}: {message} (got {error.get('input')!r})") from None
+        got = error.get("input")
+        if name == "database_url" and isinstance(got, str):
+            from desk.db import masked_url
+
+            got = masked_url(got)
+        raise ConfigError(f"invalid setting {where}: {message} (got {got!r})") from None

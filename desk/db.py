@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,21 +21,35 @@ class DatabaseUnavailable(DeskError):
 
 
 @contextmanager
-def database_errors(url: str) -> Iterator[None]:
-    """Turn driver-level failures into one ``DatabaseUnavailable`` line naming the database."""
+def database_errors(url: URL) -> Iterator[None]:
+    """Turn driver-level failures into one ``DatabaseUnavailable`` line naming the database (never its password)."""
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DatabaseUnavailable(f"database {url}: {reason}") from exc
+        if url.password:  # a driver may quote the connection string it could not use
+            reason = reason.replace(str(url.password), "***")
+        raise DatabaseUnavailable(f"database {url.render_as_string(hide_password=True)}: {reason}") from exc
+
+
+def masked_url(url: str) -> str:
+    """``url`` fit for a message or a log: the password (if any) as ``***``, even when the URL does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # user:password@ up to the last '@', so that a password with a stray '@' is hidden whole
+        return _USER_PASSWORD.sub(r"\1***@", url)
+
+
+_USER_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
 
 
 def check_database_url(url: str) -> None:
     """Raise ``ValueError`` unless ``url`` names a database deskbot supports."""
     try:
         backend = make_url(url).get_backend_name()
-    except ArgumentError as exc:
-        raise ValueError(f"not a database URL: {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ValueError(f"not a database URL: {masked_url(url)!r}") from exc
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
 
@@ -85,7 +100,7 @@ class UnitOfWork:
     def __call__(self) -> Iterator[Session]:
         session = self._sessions()
         engine = session.get_bind()
-        with database_errors(engine.url.render_as_string()):
+        with database_errors(engine.url):
             try:
                 yield session
                 session.commit()

@@ -26,7 +26,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
-    with database_errors(engine.url.render_as_string()), engine.begin() as connection:
+    with database_errors(engine.url), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -39,7 +39,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with database_errors(engine.url.render_as_string()), engine.connect() as connection:
+    with database_errors(engine.url), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -455,3 +455,19 @@ class AgentThread(Base):
     thread: Mapped[str] = mapped_column(String(254), default="", server_default="")
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RateCounter(Base):
+    """How many events of one kind one key (an IP address, an email address, '' for everyone) had in a window.
+
+    Fixed windows, one row each: a hit is one upsert, and rows past ``expires_at`` are pruned as hits come.
+    In the database so that a restart or a second process does not hand out a fresh allowance.
+    """
+
+    __tablename__ = "rate_counters"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(254), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

@@ -105,6 +105,19 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve",)])
+def test_a_database_password_never_shows(command: tuple[str, ...], tmp_path: Path) -> None:
+    unreachable = run(*command, cwd=tmp_path, env={"DESKBOT_DATABASE_URL": "postgresql+psycopg://u:s3cret@127.0.0.1:1/x"},
+                      ok=False)
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    assert "database postgresql+psycopg://u:***@127.0.0.1:1/x: " in unreachable.stderr
+    assert "s3cret" not in unreachable.stdout + unreachable.stderr
+    for bad in ("mysql://u:s3cret@127.0.0.1/x", "postgresql+psycopg://u:s3cret@127.0.0.1:1:2/x"):
+        refused = run(*command, cwd=tmp_path, env={"DESKBOT_DATABASE_URL": bad}, ok=False)
+        assert refused.returncode == 2 and "invalid setting DESKBOT_DATABASE_URL" in refused.stderr
+        assert "s3cret" not in refused.stdout + refused.stderr and "u:***@" in refused.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

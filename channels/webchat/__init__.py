@@ -2,9 +2,11 @@
 and replies over Server-Sent Events. Mount ``WebChatChannel(...).router()`` on the app and
 hand the channel to the bot like any ``ChannelAdapter``.
 
-State is kept in memory: a deployment with several HTTP processes needs sticky sessions.
+Sessions are kept in memory: a deployment with several HTTP processes needs sticky sessions.
+The sign-in limits (``SignInLimits``) are counted by an injected ``RateLimiter``.
 """
 
 from channels.webchat._channel import COOKIE_NAME, SESSION_HEADER, WebChatChannel
+from channels.webchat._limits import SignInLimits
 
-__all__ = ["COOKIE_NAME", "SESSION_HEADER", "WebChatChannel"]
+__all__ = ["COOKIE_NAME", "SESSION_HEADER", "SignInLimits", "WebChatChannel"]

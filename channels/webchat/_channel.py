@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -29,9 +27,22 @@ from bot.conversation import (
     Identity,
     InboundMessage,
     OnMessage,
+    RateLimit,
+    RateLimiter,
     Reply,
     SendError,
 )
+from channels.webchat._http import (
+    NO_STORE,
+    Problem,
+    api,
+    client_ip,
+    parse_event_id,
+    json_object,
+    normalise_email,
+    too_many,
+)
+from channels.webchat._limits import SignInLimits
 from channels.webchat._page import render_page
 from channels.webchat._sessions import (
     PendingCode,
@@ -46,64 +57,28 @@ log = logging.getLogger("channels.webchat")
 COOKIE_NAME = "deskbot_chat"
 SESSION_HEADER = "X-Chat-Session"
 MAX_TEXT = 4000
-MAX_BODY = 64 * 1024  # bytes of one JSON request body
 CODE_WINDOW = 600.0  # seconds: the rate-limit window for codes
-CODES_PER_SESSION = 3  # codes per session per window
-CODES_PER_EMAIL = 5  # codes per address per window, across sessions (no mail-bombing through many sessions)
+CODES_PER_SESSION = 3  # codes per session per window (addresses, clients and all of them: SignInLimits)
 UNVERIFIED_IDLE = 1800.0  # seconds before an idle, unverified session is forgotten
 
-_NO_STORE = {"Cache-Control": "no-store"}
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _CODE = re.compile(r"[0-9]{6}")
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
-
-
-class _Problem(Exception):
-    """An API error: becomes a JSON body ``{"error": message, ...}`` with the status."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(message)
-        self.status, self.message, self.headers, self.extra = status, message, headers or {}, extra
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status, headers={**_NO_STORE, **self.headers})
-
-
-def _api(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except _Problem as problem:
-            return problem.response()
-
-    return wrapper
 
 
 def _seconds(value: dt.timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
-def normalise_email(value: object) -> str | None:
-    """The address lower-cased, or None if it is not a plain ASCII ``local@domain.tld``."""
-    if not isinstance(value, str):
-        return None
-    email = value.strip().lower()
-    if len(email) > 254 or email.count("@") != 1:
-        return None
-    local, domain = email.split("@")
-    if len(local) > 64 or not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain):
-        return None
-    return email
-
-
 class WebChatChannel:
     """The web chat: mount ``router()`` on the app, hand the adapter to the bot.
 
-    State is in memory (see ``channels.webchat._sessions``): run one HTTP process, or
-    route each browser to the same process (sticky sessions).
+    Sessions are in memory (see ``channels.webchat._sessions``): run one HTTP process, or
+    route each browser to the same process (sticky sessions). The sign-in limits are counted
+    by ``limiter``, which deskbot keeps in its database.
+
+    ``send_code`` None: no way to deliver a code, so sign-in is refused (503) rather than
+    codes shown to someone who could not prove the address.
     """
 
     name = "webchat"
@@ -111,25 +86,35 @@ class WebChatChannel:
     def __init__(
         self,
         *,
-        send_code: Callable[[str, str], Awaitable[None]],
+        send_code: Callable[[str, str], Awaitable[None]] | None,
+        limiter: RateLimiter,
+        limits: SignInLimits,
+        allowed_domains: Sequence[str],
         code_ttl: dt.timedelta | float = dt.timedelta(minutes=10),
         max_attempts: int = 5,
-        allowed_domains: tuple[str, ...] = (),
         base_path: str = "/chat",
         keepalive_interval: float = 15.0,
         buffer_size: int = 200,
         session_idle_timeout: dt.timedelta | float = dt.timedelta(hours=24),
+        session_lifetime: dt.timedelta | float = dt.timedelta(hours=12),
+        max_streams: int = 3,
         max_sessions: int = 10_000,
     ) -> None:
         base = "/" + base_path.strip("/")
         if base == "/" or any(c in base for c in "?#{}\"'<> "):
             raise ValueError(f"base_path must be a path like '/chat', not {base_path!r}")
-        if max_attempts < 1 or buffer_size < 1 or max_sessions < 1 or keepalive_interval <= 0:
-            raise ValueError("max_attempts, buffer_size, max_sessions and keepalive_interval must be positive")
+        if min(max_attempts, buffer_size, max_sessions, max_streams) < 1 or keepalive_interval <= 0:
+            raise ValueError("max_attempts, buffer_size, max_sessions, max_streams and keepalive_interval must be "
+                             "positive")
+        self._allowed = tuple(d.strip().lower().lstrip("@") for d in allowed_domains if d.strip())
+        if not self._allowed:
+            raise ValueError("allowed_domains is empty: codes would go to any address in the world")
         self._send_code = send_code
+        self._limiter = limiter
+        self._limits = limits
         self._code_ttl = _seconds(code_ttl)
         self._max_attempts = max_attempts
-        self._allowed = tuple(d.strip().lower().lstrip("@") for d in allowed_domains if d.strip())
+        self._max_streams = max_streams
         self._base = base
         self._keepalive = keepalive_interval
         self._idle = _seconds(session_idle_timeout)
@@ -137,6 +122,7 @@ class WebChatChannel:
             buffer_size=buffer_size,
             idle_timeout=self._idle,
             unverified_idle_timeout=min(UNVERIFIED_IDLE, self._idle),
+            lifetime=_seconds(session_lifetime),
             max_sessions=max_sessions,
         )
         self._pepper = secrets.token_bytes(32)  # keys the code HMACs; dies with the process like the codes
@@ -231,138 +217,167 @@ class WebChatChannel:
         with self._store.lock:
             session = self._store.get(token) if token else None
         if session is None:
-            raise _Problem(401, f"unknown or expired chat session: start one with POST {self._base}/api/session", restart=True)
+            raise Problem(401, f"unknown or expired chat session: start one with POST {self._base}/api/session", restart=True)
         return session
 
     def _set_cookie(self, request: Request, response: Response, token: str) -> None:
         response.set_cookie(
-            COOKIE_NAME, token, max_age=int(self._idle), path=self._base, httponly=True, samesite="strict",
-            secure=request.url.scheme == "https",
+            COOKIE_NAME, token, max_age=int(min(self._idle, self._store.lifetime)), path=self._base, httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
         )
 
-    @_api
+    async def _count(self, limits: Sequence[RateLimit], refusal: str) -> None:
+        """Count one event against ``limits``, or refuse the request (429) when one of them is reached."""
+        wait = await self._ask_limiter(self._limiter.hit, limits)
+        if wait is not None:
+            too_many(refusal, wait)
+
+    async def _ask_limiter(self, ask: Callable[[Sequence[RateLimit]], dt.timedelta | None],
+                           limits: Sequence[RateLimit]) -> dt.timedelta | None:
+        try:
+            return await asyncio.to_thread(ask, limits)
+        except Exception:
+            # Limits that cannot be counted are no limits: refuse rather than let sign-ins through unchecked.
+            log.exception("web chat: the sign-in limits could not be counted")
+            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True) from None
+
+    @api
     async def _create_session(self, request: Request) -> Response:
+        await self._count(self._limits.new_session(ip=client_ip(request)), "too many new chats")
         try:
             with self._store.lock:
                 token, _ = self._store.create()
         except StoreFull:
-            raise _Problem(503, "the chat is full right now: please try again in a few minutes") from None
-        response = JSONResponse({"session": token}, headers=_NO_STORE)
+            raise Problem(503, "the chat is full right now: please try again in a few minutes") from None
+        response = JSONResponse({"session": token}, headers=NO_STORE)
         self._set_cookie(request, response, token)
         return response
 
-    @_api
+    @api
     async def _session_status(self, request: Request) -> Response:
         session = self._session(request)
-        return JSONResponse({"verified": session.verified, "email": session.email}, headers=_NO_STORE)
+        return JSONResponse({"verified": session.verified, "email": session.email}, headers=NO_STORE)
 
-    @_api
+    @api
     async def _verify_start(self, request: Request) -> Response:
         session = self._session(request)
         if session.verified:
-            raise _Problem(409, "this chat is already verified; start a new session to use another address",
+            raise Problem(409, "this chat is already verified; start a new session to use another address",
                            verified=True, email=session.email)
-        body, _ = await _json_object(request)
+        send_code = self._send_code
+        if send_code is None:
+            raise Problem(503, "sign-in by email is not set up on this desk")
+        body, _ = await json_object(request)
         email = normalise_email(body.get("email"))
         if email is None:
-            raise _Problem(422, "enter a valid work email address, like name@company.com")
-        if self._allowed and email.split("@")[1] not in self._allowed:
-            raise _Problem(422, "only addresses at " + " or ".join(self._allowed) + " can use this chat")
+            raise Problem(422, "enter a valid work email address, like name@company.com")
+        if email.split("@")[1] not in self._allowed:
+            raise Problem(422, "only addresses at " + " or ".join(self._allowed) + " can sign in here")
         store = self._store
         with store.lock:
-            now = store.clock()
-            session_times = _window(session.code_times, now)
-            email_times = _window(store.codes_by_email.setdefault(email, collections.deque()), now)
-            full = [times for times, cap in ((session_times, CODES_PER_SESSION), (email_times, CODES_PER_EMAIL))
-                    if len(times) >= cap]
-            if full:
-                wait = max(int(CODE_WINDOW - (now - times[0])) + 1 for times in full)
-                raise _Problem(429, f"too many codes requested: try again in {-(-wait // 60)} minute(s)",
-                               headers={"Retry-After": str(wait)}, retry_after=wait)
-            session_times.append(now)
-            email_times.append(now)
-            codes_left = CODES_PER_SESSION - len(session_times)
+            session_times = _window(session.code_times, store.clock())
+            if len(session_times) >= CODES_PER_SESSION:
+                oldest_ends = CODE_WINDOW - (store.clock() - session_times[0])
+                too_many("too many codes requested", dt.timedelta(seconds=oldest_ends))
+        await self._count(self._limits.code_request(ip=client_ip(request), email=email), "too many codes requested")
+        with store.lock:
+            session_times.append(store.clock())
+            codes_left = max(0, CODES_PER_SESSION - len(session_times))
         code = f"{secrets.randbelow(1_000_000):06d}"
         try:
-            await self._send_code(email, code)
+            await send_code(email, code)
         except Exception:
             log.exception("web chat: sending the verification code failed")
-            raise _Problem(503, "the code could not be sent right now: please try again in a moment") from None
+            raise Problem(503, "the code could not be sent right now: please try again in a moment") from None
         with store.lock:
             session.pending = PendingCode(email=email, digest=self._code_digest(session, email, code),
                                           expires_at=store.clock() + self._code_ttl)
         return JSONResponse({"sent": True, "email": email, "expires_in": int(self._code_ttl), "codes_left": codes_left},
-                            headers=_NO_STORE)
+                            headers=NO_STORE)
 
     def _code_digest(self, session: Session, email: str, code: str) -> bytes:
         return hmac.new(self._pepper, f"{session.key_id}\0{email}\0{code}".encode(), hashlib.sha256).digest()
 
-    @_api
+    @api
     async def _verify_confirm(self, request: Request) -> Response:
         session = self._session(request)
         if session.verified:
-            raise _Problem(409, "this chat is already verified", verified=True, email=session.email)
-        body, _ = await _json_object(request)
+            raise Problem(409, "this chat is already verified", verified=True, email=session.email)
+        body, _ = await json_object(request)
         code = body.get("code")
         code = "".join(code.split()) if isinstance(code, str) else ""
         if not _CODE.fullmatch(code):
-            raise _Problem(422, "enter the 6-digit code from the email")
+            raise Problem(422, "enter the 6-digit code from the email")
+        pending = session.pending
+        if pending is None:
+            raise Problem(409, "no code is waiting: ask for a new code", restart=True)
+        failures = self._limits.failed_code(ip=client_ip(request), email=pending.email)
+        wait = await self._ask_limiter(self._limiter.blocked_for, failures)
+        if wait is not None:
+            too_many("too many wrong codes", wait)
+        try:
+            token = self._check_code(session, code)
+        except _WrongCode as wrong:
+            await self._ask_limiter(self._limiter.hit, failures)
+            raise wrong.problem from None
+        response = JSONResponse({"verified": True, "email": session.email, "session": token}, headers=NO_STORE)
+        self._set_cookie(request, response, token)
+        return response
+
+    def _check_code(self, session: Session, code: str) -> str:
+        """The session's new token if ``code`` is its pending code; else ``_WrongCode`` or another ``Problem``."""
         with self._store.lock:
             pending = session.pending
-            if pending is None:
-                raise _Problem(409, "no code is waiting: ask for a new code", restart=True)
+            if pending is None:  # another request used it up meanwhile
+                raise Problem(409, "no code is waiting: ask for a new code", restart=True)
             if self._store.clock() >= pending.expires_at:
                 session.pending = None
-                raise _Problem(410, "the code has expired: ask for a new one", restart=True)
+                raise Problem(410, "the code has expired: ask for a new one", restart=True)
             if hmac.compare_digest(pending.digest, self._code_digest(session, pending.email, code)):
                 session.pending = None
                 session.email = pending.email
                 session.code_times.clear()
-                token = self._store.rotate(session)
-            else:
-                pending.attempts += 1
-                left = self._max_attempts - pending.attempts
-                if left <= 0:
-                    session.pending = None
-                    raise _Problem(400, "wrong code, and no attempts are left: ask for a new code", attempts_left=0,
-                                   restart=True)
-                raise _Problem(400, f"wrong code: {left} attempt{'s' if left != 1 else ''} left", attempts_left=left,
-                               restart=False)
-        response = JSONResponse({"verified": True, "email": session.email, "session": token}, headers=_NO_STORE)
-        self._set_cookie(request, response, token)
-        return response
+                return self._store.rotate(session)
+            pending.attempts += 1
+            left = self._max_attempts - pending.attempts
+            if left <= 0:
+                session.pending = None
+                raise _WrongCode(Problem(400, "wrong code, and no attempts are left: ask for a new code",
+                                          attempts_left=0, restart=True))
+            raise _WrongCode(Problem(400, f"wrong code: {left} attempt{'s' if left != 1 else ''} left",
+                                      attempts_left=left, restart=False))
 
-    @_api
+    @api
     async def _post_message(self, request: Request) -> Response:
         session = self._session(request)
         if not session.verified:
-            raise _Problem(403, "verify your email address before sending messages")
+            raise Problem(403, "verify your email address before sending messages")
         on_message = self._on_message
         if on_message is None or self._stopped:
-            raise _Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
-        body, raw = await _json_object(request)
+            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
+        body, raw = await json_object(request)
         client_id = body.get("id")
         if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
-            raise _Problem(422, "'id' is required: a client-generated id (a UUID) of at most 64 letters, digits, '-' or '_'")
+            raise Problem(422, "'id' is required: a client-generated id (a UUID) of at most 64 letters, digits, '-' or '_'")
         text, action = body.get("text"), body.get("action")
         if (text is None) == (action is None):
-            raise _Problem(422, "send either 'text' or 'action'")
+            raise Problem(422, "send either 'text' or 'action'")
         if action is not None:
             if not isinstance(action, str) or not _ACTION.fullmatch(action):
-                raise _Problem(422, "'action' must be the value of a button")
+                raise Problem(422, "'action' must be the value of a button")
             with self._store.lock:
                 label = session.actions.get(action)
             if label is None:
-                raise _Problem(422, "this button was not offered in this chat")
+                raise Problem(422, "this button was not offered in this chat")
             text = label
         else:
             if not isinstance(text, str) or not text.strip():
-                raise _Problem(422, "the message is empty")
+                raise Problem(422, "the message is empty")
             text = text.strip()
             if len(text) > MAX_TEXT:
-                raise _Problem(422, f"the message is too long: at most {MAX_TEXT} characters ({len(text)} sent)")
+                raise Problem(422, f"the message is too long: at most {MAX_TEXT} characters ({len(text)} sent)")
             if "\x00" in text:
-                raise _Problem(422, "the message contains a NUL character")
+                raise Problem(422, "the message contains a NUL character")
         assert session.email is not None
         message = InboundMessage(
             key=f"webchat:{session.key_id}:{client_id}",
@@ -379,19 +394,24 @@ class WebChatChannel:
             committed = await asyncio.shield(on_message(message))
         except Exception:
             log.exception("web chat: the inbox did not take message %s", message.key)
-            raise _Problem(503, "the message could not be saved: please send it again", retry=True) from None
-        return JSONResponse({"accepted": True, "duplicate": not committed}, status_code=202, headers=_NO_STORE)
+            raise Problem(503, "the message could not be saved: please send it again", retry=True) from None
+        return JSONResponse({"accepted": True, "duplicate": not committed}, status_code=202, headers=NO_STORE)
 
-    @_api
+    @api
     async def _events(self, request: Request) -> Response:
         session = self._session(request)
         if not session.verified:
-            raise _Problem(403, "verify your email address before reading replies")
+            raise Problem(403, "verify your email address before reading replies")
         if self._stopped:
-            raise _Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
-        after = _event_id(request.headers.get("last-event-id"))
+            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
+        with self._store.lock:
+            streams = len(session.waiters)
+        if streams >= self._max_streams:
+            raise Problem(429, f"this chat is open in too many windows (at most {self._max_streams}): close one and "
+                                "reload")
+        after = parse_event_id(request.headers.get("last-event-id"))
         if after is None:
-            after = _event_id(request.query_params.get("last_event_id"))
+            after = parse_event_id(request.query_params.get("last_event_id"))
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(self._stream(session, after), media_type="text/event-stream", headers=headers)
 
@@ -399,12 +419,14 @@ class WebChatChannel:
         waiter = Waiter()
         lock = self._store.lock
         with lock:
+            if len(session.waiters) >= self._max_streams:
+                return  # two streams raced past the check in _events: this one ends, its reconnect gets the 429
             session.waiters.add(waiter)
             self._open_streams += 1
             last = 0 if after is None else after  # a stream without Last-Event-ID gets all that is buffered
         try:
             yield "retry: 3000\n\n"
-            while not self._stopped:
+            while not self._stopped and not self._store.ended(session):
                 with lock:
                     waiter.event.clear()
                     if self._stopped:  # stop() may have woken us just before the clear
@@ -426,34 +448,15 @@ class WebChatChannel:
                 self._open_streams -= 1
 
 
+class _WrongCode(Exception):
+    """A code that is not the pending one: counted against the failure limits, then answered."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
 def _window(times: collections.deque[float], now: float) -> collections.deque[float]:
     while times and now - times[0] >= CODE_WINDOW:
         times.popleft()
     return times
-
-
-def _event_id(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return int(value) if value.isdigit() and len(value) <= 18 else None
-
-
-async def _json_object(request: Request) -> tuple[dict[str, Any], str]:
-    """The body as a JSON object, and its text (kept as ``raw`` for audit)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _Problem(413, f"the request is too large (at most {MAX_BODY} bytes)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _Problem(413, f"the request is too large (at most {MAX_BODY} bytes)")
-    try:
-        text = body.decode("utf-8")
-        data = json.loads(text)
-    except ValueError:
-        raise _Problem(422, "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise _Problem(422, "the body must be a JSON object")
-    return data, text

@@ -63,6 +63,7 @@ class Session:
     token_digest: str
     key_id: str  # stable, not secret: the middle of every idempotency key of this session
     address: str  # stable, not secret: the ConversationRef.address of this session's conversation
+    created_at: float  # on the store's clock: the session ends ``lifetime`` after it, however active
     last_seen: float
     buffer_size: int
     email: str | None = None  # set once the email is verified
@@ -98,6 +99,7 @@ class SessionStore:
         buffer_size: int,
         idle_timeout: float,
         unverified_idle_timeout: float,
+        lifetime: float,
         max_sessions: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,10 +108,10 @@ class SessionStore:
         self._buffer_size = buffer_size
         self._idle_timeout = idle_timeout
         self._unverified_idle_timeout = unverified_idle_timeout
+        self.lifetime = lifetime
         self._max_sessions = max_sessions
         self._by_digest: dict[str, Session] = {}
         self._by_address: dict[str, Session] = {}
-        self.codes_by_email: dict[str, collections.deque[float]] = {}
 
     # Callers hold self.lock for everything below.
 
@@ -125,6 +127,7 @@ class SessionStore:
             token_digest=digest_token(token),
             key_id=digest_token(token)[:32],
             address="wc-" + secrets.token_hex(16),
+            created_at=now,
             last_seen=now,
             buffer_size=self._buffer_size,
         )
@@ -133,10 +136,17 @@ class SessionStore:
         return token, session
 
     def get(self, token: str) -> Session | None:
-        session = self._by_digest.get(digest_token(token))
+        session = self._live(self._by_digest.get(digest_token(token)))
         if session is not None:
             session.last_seen = self.clock()
         return session
+
+    def ended(self, session: Session) -> bool:
+        """Past its absolute lifetime: its token is refused and its replies are not delivered."""
+        return self.clock() - session.created_at >= self.lifetime
+
+    def _live(self, session: Session | None) -> Session | None:
+        return None if session is None or self.ended(session) else session
 
     def rotate(self, session: Session) -> str:
         """A new token for the same session (on verification), so a token seen before it is worthless."""
@@ -147,7 +157,7 @@ class SessionStore:
         return token
 
     def by_address(self, address: str) -> Session | None:
-        return self._by_address.get(address)
+        return self._live(self._by_address.get(address))
 
     def all(self) -> list[Session]:
         return list(self._by_digest.values())
@@ -159,11 +169,8 @@ class SessionStore:
     def _prune(self, now: float) -> None:
         for session in list(self._by_digest.values()):
             limit = self._idle_timeout if session.verified else self._unverified_idle_timeout
-            if not session.waiters and now - session.last_seen > limit:
+            if (not session.waiters and now - session.last_seen > limit) or self.ended(session):
                 self._remove(session)
-        for email, times in list(self.codes_by_email.items()):
-            if not times or now - times[-1] > 3600:
-                del self.codes_by_email[email]
 
     def _evict_oldest_unverified(self) -> None:
         candidates = [s for s in self._by_digest.values() if not s.verified and not s.waiters]

@@ -520,7 +520,7 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
 # --- the web chat's one-time codes go out through the relay ---------------------------------------------------
 
 
-def test_web_chat_verification_code_arrives_at_the_relay(tls_files) -> None:  # noqa: ANN001
+def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine) -> None:  # noqa: ANN001
     import httpx
     from fastapi import FastAPI
 
@@ -537,7 +537,10 @@ def test_web_chat_verification_code_arrives_at_the_relay(tls_files) -> None:  # 
                                                       authenticator=relay_login, auth_required=True), "127.0.0.1", 0)
         settings = Settings(smtp_relay_host="127.0.0.1", smtp_relay_port=relay.sockets[0].getsockname()[1],
                             smtp_relay_starttls=True, smtp_relay_ca_file=cert, smtp_relay_username="deskbot",
-                            smtp_relay_password="relay-pw", email_addresses=[SUPPORT])
+                            smtp_relay_password="relay-pw", email_addresses=[SUPPORT],
+                            webchat_allowed_domains=["corp.example"],
+                            # the desk where the sign-in limits are counted
+                            database_url=engine.url.render_as_string(hide_password=False))
         assert "one-time codes are mailed through 127.0.0.1:" in str(channel_states(settings)[0])
         app = FastAPI()
         app.include_router(Deskbot(settings).webchat().router())

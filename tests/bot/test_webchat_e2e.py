@@ -18,10 +18,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bot.composition import DeskRateLimiter
 from bot.notify import LogNotifier
 from bot.pipeline import BotSettings, Pipeline
 from bot.runtime import run_service
-from channels.webchat import WebChatChannel
+from channels.webchat import SignInLimits, WebChatChannel
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
 
 
@@ -38,7 +39,10 @@ def service(uow, analyzer):  # noqa: ANN001, ANN201
     async def send_code(email: str, code: str) -> None:  # an email would leave the machine here
         codes.append((email, code))
 
-    webchat = WebChatChannel(send_code=send_code)
+    limits = SignInLimits(sessions_per_ip=100, sessions=100, codes_per_ip=100, codes_per_address=100, codes=100,
+                          failed_codes_per_ip=100, failed_codes_per_address=100)
+    webchat = WebChatChannel(send_code=send_code, limiter=DeskRateLimiter(uow), limits=limits,
+                             allowed_domains=("corp.example",))
     app = FastAPI()
     app.include_router(webchat.router())
     port = _free_port()

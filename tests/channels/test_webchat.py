@@ -2,7 +2,8 @@
 
 ``send_code`` records (email, code): that is the boundary, a real one would send an email.
 ``on_message`` stands in for the bot's inbox: it records the message and says whether its
-key was new.
+key was new. The sign-in limits are counted in a real (SQLite) desk through the limiter that
+deskbot's composition builds; tests/bot/test_webchat_signin.py runs them on both backends.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bot.composition import DeskRateLimiter
 from bot.conversation import (
     ArticleLink,
     Button,
@@ -31,7 +33,28 @@ from bot.conversation import (
     Reply,
     SendError,
 )
-from channels.webchat import COOKIE_NAME, WebChatChannel
+from channels.webchat import COOKIE_NAME, SignInLimits, WebChatChannel
+from desk import UnitOfWork, make_engine, migrate, session_factory
+from desk.models import RateCounter
+
+# Far above what any test here asks for, but for the tests of the limits themselves.
+ROOMY = SignInLimits(sessions_per_ip=1000, sessions=1000, codes_per_ip=1000, codes_per_address=1000, codes=1000,
+                     failed_codes_per_ip=1000, failed_codes_per_address=1000)
+
+
+@pytest.fixture(scope="module")
+def desk_uow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnitOfWork]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('webchat') / 'desk.db'}")
+    migrate.upgrade(engine)
+    yield UnitOfWork(session_factory(engine))
+    engine.dispose()
+
+
+@pytest.fixture
+def limiter(desk_uow: UnitOfWork) -> DeskRateLimiter:
+    with desk_uow() as session:  # every test starts with no sign-in counted
+        session.query(RateCounter).delete()
+    return DeskRateLimiter(desk_uow)
 
 
 def _free_port() -> int:
@@ -43,7 +66,7 @@ def _free_port() -> int:
 class Harness:
     """A WebChatChannel mounted on a FastAPI app, served by uvicorn in a background thread."""
 
-    def __init__(self, *, start: bool = True, **options: Any) -> None:
+    def __init__(self, limiter: DeskRateLimiter, *, start: bool = True, **options: Any) -> None:
         self.codes: list[tuple[str, str]] = []
         self.calls: list[InboundMessage] = []  # every on_message call
         self.committed: dict[str, InboundMessage] = {}
@@ -53,7 +76,9 @@ class Harness:
         self.clients: list[httpx.Client] = []
         options.setdefault("allowed_domains", ("example.com",))
         options.setdefault("keepalive_interval", 0.5)
-        self.channel = WebChatChannel(send_code=self.send_code, **options)
+        options.setdefault("limits", ROOMY)
+        options.setdefault("send_code", self.send_code)
+        self.channel = WebChatChannel(limiter=limiter, **options)
         app = FastAPI()
         app.include_router(self.channel.router())
         port = _free_port()
@@ -129,8 +154,8 @@ class Harness:
 
 
 @pytest.fixture
-def chat() -> Iterator[Harness]:
-    harness = Harness()
+def chat(limiter: DeskRateLimiter) -> Iterator[Harness]:
+    harness = Harness(limiter)
     yield harness
     harness.close()
 
@@ -260,8 +285,8 @@ def test_wrong_codes_count_down_and_then_a_new_code_is_needed(chat: Harness) -> 
     assert browser.post("/api/verify/confirm", json={"code": chat.codes[-1][1]}).status_code == 200
 
 
-def test_an_expired_code_is_refused() -> None:
-    chat = Harness(code_ttl=0.3)
+def test_an_expired_code_is_refused(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, code_ttl=0.3)
     try:
         browser = chat.session()
         browser.post("/api/verify/start", json={"email": "ann@example.com"})
@@ -465,8 +490,8 @@ def test_buffered_replies_arrive_on_connect_and_last_event_id_resumes(chat: Harn
         assert [i for i, _ in replies(sse(stream), 1)] == [5]
 
 
-def test_the_buffer_keeps_the_last_replies_only() -> None:
-    chat = Harness(buffer_size=3)
+def test_the_buffer_keeps_the_last_replies_only(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, buffer_size=3)
     try:
         browser = chat.verified()
         ref = ConversationRef("webchat", chat.address_of(browser))
@@ -503,8 +528,8 @@ def test_send_to_an_unknown_conversation_raises_send_error(chat: Harness) -> Non
 # --- start and stop -----------------------------------------------------------------------------
 
 
-def test_messages_before_start_are_503() -> None:
-    chat = Harness(start=False)
+def test_messages_before_start_are_503(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, start=False)
     try:
         browser = chat.verified()
         response = browser.post("/api/messages", json={"id": "f1", "text": "anyone there?"})
@@ -530,3 +555,106 @@ def test_stop_ends_the_streams_and_refuses_messages(chat: Harness) -> None:
     assert browser.get("/api/events").status_code == 503
     with pytest.raises(SendError):
         chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
+
+
+# --- sign-in limits, streams, lifetime ------------------------------------------------------------
+
+
+def _limits(**tight: int) -> SignInLimits:
+    return SignInLimits(**{**{f: getattr(ROOMY, f) for f in ROOMY.__dataclass_fields__ if f != "window"}, **tight})
+
+
+def test_new_sessions_per_client_are_limited_with_retry_after(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(sessions_per_ip=2))
+    try:
+        with chat.client() as browser:
+            assert [browser.post("/api/session").status_code for _ in range(2)] == [200, 200]
+            refused = browser.post("/api/session")
+        assert refused.status_code == 429 and "too many new chats" in refused.json()["error"]
+        assert 0 < int(refused.headers["retry-after"]) <= 3600 and "set-cookie" not in refused.headers
+    finally:
+        chat.close()
+
+
+def test_wrong_codes_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(failed_codes_per_address=3))
+    try:
+        first, second = chat.session(), chat.session()
+        first.post("/api/verify/start", json={"email": "ann@example.com"})
+        assert [first.post("/api/verify/confirm", json={"code": other_code(chat.codes[-1][1])}).status_code
+                for _ in range(2)] == [400, 400]
+        second.post("/api/verify/start", json={"email": "ann@example.com"})
+        good = chat.codes[-1][1]
+        assert second.post("/api/verify/confirm", json={"code": other_code(good)}).status_code == 400
+        refused = second.post("/api/verify/confirm", json={"code": good})  # even the right code: no more guessing
+        assert refused.status_code == 429 and "too many wrong codes" in refused.json()["error"]
+        assert int(refused.headers["retry-after"]) > 0
+        assert second.get("/api/session").json()["verified"] is False
+        # another address from the same client is not blocked by Ann's count
+        third = chat.session()
+        third.post("/api/verify/start", json={"email": "bob@example.com"})
+        assert third.post("/api/verify/confirm", json={"code": chat.codes[-1][1]}).status_code == 200
+    finally:
+        chat.close()
+
+
+def test_code_requests_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, limits=_limits(codes_per_address=2))
+    try:
+        for _ in range(2):
+            assert chat.session().post("/api/verify/start", json={"email": "ann@example.com"}).status_code == 200
+        refused = chat.session().post("/api/verify/start", json={"email": "ann@example.com"})
+        assert refused.status_code == 429 and "too many codes" in refused.json()["error"]
+        assert len(chat.codes) == 2
+    finally:
+        chat.close()
+
+
+def test_no_way_to_send_codes_means_no_sign_in(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, send_code=None)
+    try:
+        refused = chat.session().post("/api/verify/start", json={"email": "ann@example.com"})
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "sign-in by email is not set up on this desk"
+    finally:
+        chat.close()
+
+
+def test_a_session_has_a_cap_on_open_streams(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, max_streams=2)
+    try:
+        browser = chat.verified()
+        with browser.stream("GET", "/api/events") as one, browser.stream("GET", "/api/events") as two:
+            events = sse(one), sse(two)  # kept: a dropped iterator closes its connection
+            assert [next(e) for e in events] == [{"retry": "3000"}] * 2
+            refused = browser.get("/api/events")
+            assert refused.status_code == 429 and "at most 2" in refused.json()["error"]
+        deadline = time.monotonic() + 5
+        while chat.channel.open_streams and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with browser.stream("GET", "/api/events") as again:  # closing one makes room
+            assert again.status_code == 200
+    finally:
+        chat.close()
+
+
+def test_a_session_ends_after_its_lifetime_however_active(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, session_lifetime=3)
+    try:
+        browser = chat.client()
+        created = browser.post("/api/session")
+        started = time.monotonic()
+        assert "Max-Age=3;" in created.headers["set-cookie"]  # the browser forgets it too
+        browser.post("/api/verify/start", json={"email": "ann@example.com"})
+        assert browser.post("/api/verify/confirm", json={"code": chat.codes[-1][1]}).status_code == 200
+        address = chat.address_of(browser)
+        while time.monotonic() < started + 1.5:  # in use all the time
+            assert browser.get("/api/session").status_code == 200
+            time.sleep(0.1)
+        time.sleep(max(0.0, started + 3.2 - time.monotonic()))
+        ended = browser.post("/api/messages", json={"id": "h1", "text": "still there?"})
+        assert ended.status_code == 401 and ended.json()["restart"] is True
+        with pytest.raises(SendError):
+            chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
+    finally:
+        chat.close()

@@ -1,0 +1,158 @@
+"""Web chat sign-in as ``deskbot serve`` wires it: allowed domains, limits kept in the desk, no code without a relay.
+
+The channel comes from ``Deskbot.webchat()`` (settings -> composition), served by uvicorn on loopback;
+codes go through the real email channel to an SMTP sink on loopback, or to the log where that is allowed.
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.smtp import SMTP
+from sqlalchemy import Engine
+
+from bot.composition import Deskbot, channel_states
+from bot.http import create_app
+from bot.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """The company's mail relay on loopback: keeps what deskbot mails."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            self.loop.create_server(lambda: SMTP(self), "127.0.0.1", 0), self.loop).result(10)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        return "250 OK"
+
+    def close(self) -> None:
+        self.server.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    relay = Sink()
+    yield relay
+    relay.close()
+
+
+@contextmanager
+def served(deskbot: Deskbot) -> Iterator[httpx.Client]:
+    """The HTTP app with the web chat of ``deskbot`` on uvicorn; a client for its /chat."""
+    webchat = deskbot.webchat()
+    app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings), routers=[webchat.router()])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/chat", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        deskbot.close()
+
+
+def _deskbot(engine: Engine, **settings: object) -> Deskbot:
+    return Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False), **settings))  # type: ignore[arg-type]
+
+
+def _code_request(chat: httpx.Client, email: str) -> httpx.Response:
+    """A new browser session asking for a code."""
+    chat.cookies.clear()
+    created = chat.post("/api/session")
+    if created.status_code != 200:
+        return created
+    return chat.post("/api/verify/start", json={"email": email})
+
+
+def test_a_code_goes_only_to_the_desks_own_domains(engine: Engine, sink: Sink) -> None:
+    deskbot = _deskbot(engine, email_addresses=["support@corp.example"], smtp_relay_host="127.0.0.1",
+                       smtp_relay_port=sink.port)
+    assert deskbot.settings.webchat_allowed_domains == ["corp.example"]  # by default, the domains of its addresses
+    with served(deskbot) as chat:
+        for foreign in ("ann@gmail.com", "ann@corp.example.evil.com", "ann@sub.corp.example"):
+            refused = _code_request(chat, foreign)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"] == "only addresses at corp.example can sign in here"
+        assert _code_request(chat, "ann@corp.example").status_code == 200
+        deadline = time.monotonic() + 10
+        while not sink.mails and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # room for a stray mail to arrive
+    assert [m["To"] for m in sink.mails] == ["ann@corp.example"]  # nothing went to the foreign addresses
+
+
+def test_limits_hold_across_two_processes_and_a_restart(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    tight = {"webchat_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
+             "webchat_allowed_domains": ["corp.example"]}
+    with caplog.at_level("WARNING", logger="deskbot.webchat"):
+        with served(_deskbot(engine, **tight)) as first, served(_deskbot(engine, **tight)) as second:
+            assert _code_request(first, "ann@corp.example").status_code == 200
+            assert _code_request(second, "ann@corp.example").status_code == 200
+            refused = _code_request(first, "ann@corp.example")  # the third session of this client
+            assert refused.status_code == 429 and "too many codes requested" in refused.json()["error"]
+            assert 0 < int(refused.headers["retry-after"]) <= 3600
+        with served(_deskbot(engine, **tight)) as restarted:
+            again = _code_request(restarted, "ann@corp.example")  # the fourth session
+            assert again.status_code == 429 and "too many codes requested" in again.json()["error"]
+            assert _code_request(restarted, "bob@corp.example").status_code == 429  # the fifth session
+            assert "too many new chats" in restarted.post("/api/session").json()["error"]
+    assert len(re.findall(r"verification code for ann@corp\.example: \d{6}", caplog.text)) == 2
+
+
+def test_without_a_relay_sign_in_is_refused_unless_only_this_machine_can_reach_it(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    public = {"public_url": "https://desk.corp.example", "webchat_allowed_domains": ["corp.example"]}
+    refused_desk = _deskbot(engine, **public)
+    [state] = [s for s in channel_states(refused_desk.settings) if s.name == "Web chat"]
+    assert "sign-in is refused: no mail relay" in state.reason
+    with caplog.at_level("DEBUG"), served(refused_desk) as chat:
+        refused = _code_request(chat, "ann@corp.example")
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "sign-in by email is not set up on this desk"
+    assert "verification code" not in caplog.text  # no code in the log
+
+    dev_desk = _deskbot(engine, dev_mode=True, **public)
+    assert "because DESKBOT_DEV_MODE is on" in str(channel_states(dev_desk.settings)[0])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="deskbot.webchat"), served(dev_desk) as chat:
+        assert _code_request(chat, "ann@corp.example").status_code == 200
+    assert re.search(r"verification code for ann@corp\.example: \d{6}", caplog.text)
+
+    embedded = _deskbot(engine, webchat_allowed_domains=["corp.example"])  # public URL http://127.0.0.1:8080
+    assert "because the public URL is loopback-only" in str(channel_states(embedded.settings)[0])
+    embedded.close()
