@@ -193,20 +193,26 @@ class EmailChannel:
         await self.relay.send(mail)
 
 
-_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|ref|réf|fw|fwd|tr|wg|rv)\s*(\[\d+\])?\s*:\s*", re.I)
-_TICKET_TAG = re.compile(r"\s*\[#\d+\]\s*")
+# One reply prefix ("Re:", "AW :", "Re[2]:") with the single space that may follow it; matched at a position
+# of a whitespace-normalised subject, so each try reads only the few characters of one prefix.
+_REPLY_PREFIX = re.compile(r"(?:re|aw|sv|vs|antw|ref|réf|fw|fwd|tr|wg|rv) ?(?:\[\d{1,9}\] ?)?: ?", re.I)
+_TICKET_TAG = re.compile(r"\[#\d{1,18}\]")
+_SUBJECT_SHOWN = 200  # characters of the original subject repeated in ours
 
 
 def reply_subject(original: str, ticket_ref: str | None, *, replying: bool = True) -> str:
     """``Re: <original subject> [#1042]``: the mail's own subject without its reply prefixes and ticket tags
-    (without ``Re:`` when the mail starts a thread)."""
-    base = " ".join((original or "").split())
-    while True:
-        shorter = _REPLY_PREFIX.sub("", _TICKET_TAG.sub(" ", base)).strip()
-        if shorter == base:
-            break
-        base = shorter
-    base = (base[:200].rstrip() + "...") if len(base) > 200 else base
+    (without ``Re:`` when the mail starts a thread).
+
+    Linear in the subject's length: ticket tags go in one substitution, then the leading prefixes are
+    skipped one after another from a moving position (the string is never rebuilt per prefix).
+    """
+    base = " ".join(_TICKET_TAG.sub(" ", original or "").split())
+    start = 0
+    while (prefix := _REPLY_PREFIX.match(base, start)) is not None:
+        start = prefix.end()
+    base = base[start:].strip()
+    base = (base[:_SUBJECT_SHOWN].rstrip() + "...") if len(base) > _SUBJECT_SHOWN else base
     return f"{'Re: ' if replying else ''}{base or 'your IT request'}" + (f" [{ticket_ref}]" if ticket_ref else "")
 
 

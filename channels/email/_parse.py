@@ -16,19 +16,30 @@ from bot.conversation import Attachment
 LOOP_HEADER = "X-Loop"
 LOOP_VALUE = "deskbot"
 _MACHINE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(\+.*)?@", re.I)
-_QUOTE_STARTS = [
-    re.compile(r"^-{2,}\s*Original Message\s*-{2,}", re.I),
-    re.compile(r"^-{2,}\s*Message d'origine\s*-{2,}", re.I),
-    re.compile(r"^On .{4,200}wrote:\s*$", re.I),
-    re.compile(r"^Le .{4,200}a écrit\s?:\s*$", re.I),
-    re.compile(r"^(From|De)\s?:\s.+", re.I),  # Outlook's header block of the quoted mail
-    re.compile(r"^_{10,}\s*$"),
-    re.compile(r"^Begin forwarded message:", re.I),
-]
+# Where the quoted history starts (matched at the start of a stripped line): one pattern, one try a line.
+_QUOTE_START = re.compile(
+    r"-{2,}\s*(?:Original Message|Message d'origine)\s*-{2,}"
+    r"|On .{4,200}wrote:\s*$"
+    r"|Le .{4,200}a écrit\s?:\s*$"
+    r"|(?:From|De)\s?:\s.+"  # Outlook's header block of the quoted mail
+    r"|_{10,}\s*$"
+    r"|Begin forwarded message:",
+    re.I,
+)
 _SIGNATURE = re.compile(r"^(--|-- |—)\s*$|^(Sent from (my )?[\w .-]{2,40}|Envoyé (de|depuis|à partir de) .{2,40})$", re.I)
 _CLOSING = re.compile(r"^(kind |best |warm |many )?(regards|thanks|thank you|cheers|cordialement|bien à vous|"
                       r"merci|bonne journée|sincerely)[,.!]?$", re.I)
 _ATTRIBUTION = re.compile(r"^(On .{4,200}|Le .{4,200})(wrote|a écrit)\s?:\s*$", re.I)
+_BLANK_RUN = re.compile(r"\n{3,}")
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+# "[" is excluded inside too: with it, "[cid:[cid:[cid:..." rescanned to the end from every "[cid:".
+_INLINE_IMAGE = re.compile(r"\[cid:[^\[\]]+\]")
+_SUBJECT_TICKET = re.compile(r"\[#(\d{3,18})\]")
+_OUR_MESSAGE_ID = re.compile(r"ticket-(\d{1,18})\.")  # the id deskbot gives its mails: <ticket-1042.hex@domain>
+_OUR_MESSAGE_ID_QUOTED = re.compile(r"<ticket-(\d{1,18})\.")
+# RFC 5322's line limit: a longer subject is cut here, so nothing longer is stored, matched or echoed.
+MAX_SUBJECT_CHARS = 998
 
 
 @dataclass(frozen=True)
@@ -71,16 +82,26 @@ class _TextFromHtml(HTMLParser):
             self.parts.append(data)
 
 
+def _stray_angles_escaped(markup: str) -> str:
+    """Every ``<`` with no ``>`` before the next ``<`` is text, not a tag: written as ``&lt;``.
+
+    Python 3.11's HTMLParser rescans to the end of the input for each such ``<`` (50,000 of
+    them took 9 s); after this one linear pass every ``<`` it sees closes before the next one.
+    """
+    first, *rest = markup.split("<")
+    return first + "".join(("<" if ">" in part else "&lt;") + part for part in rest)
+
+
 def html_to_text(markup: str) -> str:
     parser = _TextFromHtml()
     try:
-        parser.feed(markup)
+        parser.feed(_stray_angles_escaped(markup))
         parser.close()
     except Exception:  # noqa: BLE001 - broken HTML still yields what was read
         pass
     text = html.unescape("".join(parser.parts)).replace("\xa0", " ")
     lines = [" ".join(line.split()) for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip()
 
 
 def new_text(full: str) -> str:
@@ -92,8 +113,11 @@ def new_text(full: str) -> str:
     kept: list[str] = []
     for i, line in enumerate(lines):
         stripped = line.strip()
+        if not stripped:  # nothing starts at a blank line, and its joined form begins with a space
+            kept.append("")
+            continue
         joined = f"{stripped} {lines[i + 1].strip()}" if i + 1 < len(lines) else stripped  # a wrapped "wrote:"
-        if (any(p.match(stripped) for p in _QUOTE_STARTS) or _ATTRIBUTION.match(joined)
+        if (_QUOTE_START.match(stripped) or _ATTRIBUTION.match(joined)
                 or _SIGNATURE.match(stripped)):
             break
         if stripped.startswith(">"):
@@ -119,7 +143,7 @@ def _without_closing(text: str) -> str:
 
 
 def _ids(value: str | None) -> list[str]:
-    return re.findall(r"<([^<>\s]+)>", value or "")
+    return _MESSAGE_ID.findall(value or "")
 
 
 def machine_reason(message: EmailMessage, own_addresses: frozenset[str]) -> str | None:
@@ -160,14 +184,14 @@ def _body_text(message: EmailMessage) -> str:
     except Exception:  # noqa: BLE001 - undecodable: keep the raw payload as text
         payload = body.get_payload(decode=True) or b""
         content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
-    if re.search("[\x80-\x9f]", content):  # labelled ISO-8859-1, written as Windows-1252
+    if _C1_CONTROL.search(content):  # labelled ISO-8859-1, written as Windows-1252
         try:
             content = content.encode("latin-1").decode("cp1252")
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
     if body.get_content_type() == "text/html":
         content = html_to_text(content)
-    content = re.sub(r"\[cid:[^\]]+\]", "", content)  # where an inline image sat
+    content = _INLINE_IMAGE.sub("", content)  # where an inline image sat
     return content.replace("\r\n", "\n").strip()
 
 
@@ -190,6 +214,8 @@ def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> Pa
         subject = " ".join(str(message.get("Subject", "")).split())
     except Exception:  # noqa: BLE001
         subject = ""
+    subject_ticket = _SUBJECT_TICKET.search(subject)  # before the cut: the tag sits at the end of a long subject
+    subject = subject[:MAX_SUBJECT_CHARS].rstrip()
     try:
         name, sender = getaddresses([str(message.get("From", ""))])[0]
     except Exception:  # noqa: BLE001
@@ -198,12 +224,12 @@ def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> Pa
     message_id = ids[0] if ids else "sha256-" + hashlib.sha256(raw).hexdigest()
     references = _ids(str(message.get("References", ""))) or _ids(str(message.get("In-Reply-To", "")))
     full = _body_text(message)
-    ref = re.search(r"\[#(\d{3,})\]", subject) or next(
-        (m for m in (re.match(r"ticket-(\d+)\.", i) for i in references + _ids(str(message.get("In-Reply-To", ""))))
+    ref = subject_ticket or next(
+        (m for m in (_OUR_MESSAGE_ID.match(i) for i in references + _ids(str(message.get("In-Reply-To", ""))))
          if m), None)
     automated = machine_reason(message, own_addresses)
     if ref is None and automated:  # a bounce quotes our original message, with its ticket-numbered id
-        ref = re.search(r"<ticket-(\d+)\.", raw.decode("utf-8", errors="replace"))
+        ref = _OUR_MESSAGE_ID_QUOTED.search(raw.decode("utf-8", errors="replace"))
     return ParsedMail(
         message_id=message_id, sender=sender.lower(), sender_name=name, subject=subject,
         text=new_text(full), full_text=full, thread_root=references[0] if references else message_id,
