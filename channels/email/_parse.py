@@ -18,12 +18,14 @@ LOOP_HEADER = "X-Loop"
 LOOP_VALUE = "deskbot"
 _MACHINE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(\+.*)?@", re.I)
 # Where the quoted history starts (matched at the start of a stripped line): one pattern, one try a line.
+# A dash or underscore run is entered only at its first character: tried inside it too, each try would
+# take the rest of the run (quadratic in the run's length).
 _QUOTE_START = re.compile(
-    r"-{2,}\s*(?:Original Message|Message d'origine)\s*-{2,}"
+    r"(?<!-)-{2,}\s*(?:Original Message|Message d'origine)\s*-{2,}"
     r"|On .{4,200}wrote:\s*$"
     r"|Le .{4,200}a écrit\s?:\s*$"
     r"|(?:From|De)\s?:\s.+"  # Outlook's header block of the quoted mail
-    r"|_{10,}\s*$"
+    r"|(?<!_)_{10,}\s*$"
     r"|Begin forwarded message:",
     re.I,
 )
