@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 
 import anyio.to_thread
@@ -16,6 +17,10 @@ from bot.dispatcher import Dispatcher
 from bot.pipeline import Pipeline
 
 log = logging.getLogger("deskbot.runtime")
+# The event loop shares the GIL with worker threads that parse mail and run the NLP. At CPython's default
+# of 5 ms each of the dozen hand-offs one HTTP request makes can wait 5 ms behind such a thread (/health
+# took up to 100 ms while a large mail was parsed); at 1 ms it took at most 50.
+GIL_SWITCH_SECONDS = 0.001
 
 
 class Loops:
@@ -108,6 +113,7 @@ async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
     # What startup built (the model, the libraries) lives as long as the process. Frozen, it is left out
     # of every later garbage collection, which otherwise stalls the event loop 100-250 ms each time.
     gc.freeze()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
         await server.serve()
     finally:
