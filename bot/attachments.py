@@ -42,7 +42,7 @@ MAX_ZIP_ENTRIES = 10_000
 MAX_ZIP_DEPTH = 2
 _ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-_REFUSED_WHY = "executables and scripts"
+_REFUSED_WHY = "files that can run code"
 _PROGRAM = "a Windows program whatever its name says; programs are not accepted"
 # What a broken archive raises while its directory or a member is read.
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,

@@ -31,7 +31,7 @@ def test_names_sizes_and_a_custom_list() -> None:
              Attachment("run.sh", "application/x-sh", b"#!/bin/sh"), Attachment("ok.txt", "text/plain", b"fine")]
     kept, refused = screen(files, refused_types=DEFAULT_REFUSED_TYPES, max_bytes=10)
     assert [a.filename for a in kept] == ["run.sh", "ok.txt"]
-    assert [r.reason for r in refused] == ["'.exe' files are not accepted (executables and scripts)".replace("'", ""),
+    assert [r.reason for r in refused] == ["'.exe' files are not accepted (files that can run code)".replace("'", ""),
                                            "it is larger than the 10-byte limit for attachments"]
     kept, _ = screen(files, refused_types=[".sh", "application/zip"], max_bytes=100)
     assert [a.filename for a in kept] == ["SETUP.EXE. ", "ok.txt"]
@@ -70,13 +70,13 @@ def _screen_one(attachment: Attachment) -> str | None:
 @pytest.mark.parametrize("extension", DANGEROUS)
 def test_the_usual_dangerous_extensions_are_refused(extension: str) -> None:
     assert _screen_one(Attachment(f"Invoice{extension.upper()}", "application/octet-stream", b"data")) == (
-        f"{extension} files are not accepted (executables and scripts)")
+        f"{extension} files are not accepted (files that can run code)")
 
 
 @pytest.mark.parametrize("content_type", DANGEROUS_MIME)
 def test_the_usual_dangerous_mime_types_are_refused(content_type: str) -> None:
     assert _screen_one(Attachment("attachment", content_type, b"data")) == (
-        f"{content_type.lower()} files are not accepted (executables and scripts)")
+        f"{content_type.lower()} files are not accepted (files that can run code)")
 
 
 def test_a_zip_holding_a_refused_type_is_refused_and_one_of_documents_is_kept() -> None:
@@ -84,7 +84,7 @@ def test_a_zip_holding_a_refused_type_is_refused_and_one_of_documents_is_kept() 
     assert _screen_one(Attachment("docs.zip", "application/zip", documents)) is None
     shortcut = _zip({"report.pdf": b"%PDF-1.7 ...", "photos/holiday.jpg.lnk": b"L\0\0\0"})
     assert _screen_one(Attachment("docs.zip", "application/zip", shortcut)) == (
-        "it is a zip archive holding 'photos/holiday.jpg.lnk': .lnk files are not accepted (executables and scripts)")
+        "it is a zip archive holding 'photos/holiday.jpg.lnk': .lnk files are not accepted (files that can run code)")
     # A zip is known by its PK header too, whatever its name and type say.
     assert _screen_one(Attachment("scan.pdf", "application/pdf", _zip({"run.vbe": b"x"}))).startswith(
         "it is a zip archive holding 'run.vbe'")
@@ -105,7 +105,7 @@ def test_a_program_inside_a_zip_is_refused_under_any_name() -> None:
 def test_zips_in_a_zip_are_checked_two_levels_deep_and_refused_deeper() -> None:
     inner = _zip({"setup.hta": b"<script>"})
     assert _screen_one(Attachment("outer.zip", "application/zip", _zip({"inner.zip": inner}))) == (
-        "it is a zip archive holding 'inner.zip/setup.hta': .hta files are not accepted (executables and scripts)")
+        "it is a zip archive holding 'inner.zip/setup.hta': .hta files are not accepted (files that can run code)")
     harmless = _zip({"a.txt": b"fine"})
     assert _screen_one(Attachment("outer.zip", "application/zip", _zip({"inner.zip": harmless}))) is None
     deep = _zip({"middle.zip": _zip({"inner.zip": harmless})})
@@ -121,7 +121,8 @@ def test_a_zip_that_cannot_be_checked_is_refused_with_the_reason() -> None:
         f"it is a zip archive of more than {MAX_ZIP_ENTRIES:,} files, too many to check")
     deep_many = _zip({"inner.zip": many})
     assert _screen_one(Attachment("outer.zip", "application/zip", deep_many)) == (
-        f"it is a zip archive holding 'inner.zip', a zip archive of more than {MAX_ZIP_ENTRIES:,} files, too many to check")
+        f"it is a zip archive holding 'inner.zip', a zip archive of more than {MAX_ZIP_ENTRIES:,} files, "
+        "too many to check")
     # zipfile writes no encryption: the "encrypted" flag of the member is set in both of its headers by hand.
     outer = bytearray(_zip({"secret.zip": _zip({"a.txt": b"x"})}, zipfile.ZIP_STORED))
     outer[6] |= 0x1  # the local file header's general purpose flags

@@ -59,7 +59,8 @@ def _costly_mail() -> EmailMessage:
     return mail
 
 
-def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url: str,  # noqa: ANN001
+                                                    tmp_path: Path) -> None:
     pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="stall")
     channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=25 * 1024 * 1024)
     deskbot = Deskbot(Settings(database_url=database_url))
