@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,11 +36,14 @@ def masked_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        # user:password@ up to the last '@', so that a password with a stray '@' is hidden whole
-        return _USER_PASSWORD.sub(r"\1***@", url)
-
-
-_USER_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+        # user:password@ up to the last '@', so that a password with a stray '@' is hidden whole (string
+        # methods, not a backtracking pattern: the URL may be anything a person typed)
+        scheme, sep, rest = url.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        user, colon, _ = credentials.partition(":")
+        if not (sep and at and colon) or "/" in user:
+            return url
+        return f"{scheme}://{user}:***@{host}"
 
 
 def check_database_url(url: str) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.embeddings import Progress, TokenStates, _normalise, packaged_model_path
+from nlp.embeddings import Progress, TokenStates, _normalise, covered_prefixes, packaged_model_path
 
 MODEL_FILE = "model-w8-states.onnx"
 # Bump (and rename MODEL_FILE) when the export or quantisation recipe changes: cached files of another
@@ -300,6 +300,11 @@ class OnnxEmbedder:
     @property
     def model_path(self) -> Path:
         return self._path
+
+    def readable(self, texts: Sequence[str]) -> list[str]:
+        _, tokenizer = self._load()  # truncates at the model's max_seq_length, as sentence-transformers does
+        return covered_prefixes(texts, max_tokens=tokenizer.truncation["max_length"],
+                                offsets_of=lambda cut: [e.offsets for e in tokenizer.encode_batch(cut)])
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         return self._run(texts, progress, with_states=False)[0]

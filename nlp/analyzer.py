@@ -87,7 +87,7 @@ class Analyzer:
         """Cosine similarity of ``text`` to each of ``others`` (e.g. to spot many reports of one outage)."""
         if not others:
             return []
-        vectors = self._embedder.encode([text, *others])
+        vectors = self._embedder.encode(self._embedder.readable([text, *others]))
         return [float(v) for v in vectors[1:] @ vectors[0]]
 
     def analyze(self, text: str) -> Analysis:
@@ -99,9 +99,12 @@ class Analyzer:
             return []
         with self._lock:
             version, bundle = self._version, self._bundle
-        vectors, intent_vectors = bundle.intents.embed(self._embedder, list(texts))
-        intents = bundle.intent.predict(list(texts), intent_vectors)
-        feelings = bundle.sentiment.predict(list(texts), vectors)
+        # Only what the model reads goes on, so the n-grams, sentiment cues, KB search and cached vectors all
+        # see the same bounded text, and a 25 MB mail costs what a long one does.
+        texts = self._embedder.readable(texts)
+        vectors, intent_vectors = bundle.intents.embed(self._embedder, texts)
+        intents = bundle.intent.predict(texts, intent_vectors)
+        feelings = bundle.sentiment.predict(texts, vectors)
         from nlp.sentiment import FRUSTRATED
 
         out = []

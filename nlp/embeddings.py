@@ -18,6 +18,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 Progress = Callable[[int], None]  # called with the number of texts just embedded
+Offsets = Sequence[tuple[int, int]]  # a tokenizer's (start, end) characters of each token of one text
+
+# A model reads at most max_seq_length tokens of a text; what lies beyond must cost nothing. Text is
+# first cut to this many characters a token: WordPiece averages 4 to 5 characters a token (its space
+# included) in English and French, so 16 leaves more than three times the room, and only text made of
+# long runs of spaces or of 100-character words reaches this cut before the token limit. Then a 25 MB
+# mail costs what a long one costs.
+CHARS_PER_TOKEN_BOUND = 16
 
 
 @runtime_checkable
@@ -31,6 +39,24 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
+
+    def readable(self, texts: Sequence[str]) -> list[str]:
+        """Each text cut to the prefix the model reads: its max sequence length in tokens."""
+        ...
+
+
+def covered_prefixes(texts: Sequence[str], *, max_tokens: int, offsets_of: Callable[[list[str]], list[Offsets]]
+                     ) -> list[str]:
+    """Each text cut to the characters of its first ``max_tokens`` tokens (``offsets_of`` tokenizes with
+    that truncation); a text with no token at all keeps its character cut."""
+    cut = [text[: max_tokens * CHARS_PER_TOKEN_BOUND] for text in texts]
+    if not cut:
+        return []
+    out = []
+    for text, offsets in zip(cut, offsets_of(cut), strict=True):
+        end = max((stop for _, stop in offsets), default=0)  # special tokens are (0, 0)
+        out.append(text[:end] if end else text)
+    return out
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,15 @@ class TorchEmbedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         return [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
 
+    def readable(self, texts: Sequence[str]) -> list[str]:
+        model = self._load()
+
+        def offsets_of(cut: list[str]) -> list[Offsets]:
+            return model.tokenizer(cut, truncation=True, max_length=model.max_seq_length,
+                                   return_offsets_mapping=True)["offset_mapping"]
+
+        return covered_prefixes(texts, max_tokens=model.max_seq_length, offsets_of=offsets_of)
+
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         model = self._load()
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -145,10 +180,14 @@ class TorchEmbedder:
 
 
 class HashingEmbedder:
-    """A deterministic bag-of-words embedder: no model, for tests of plumbing, not of quality."""
+    """A deterministic bag-of-words embedder: no model, for tests of plumbing, not of quality.
 
-    def __init__(self, dimension: int = 64):
+    It reads as much as MiniLM may: ``max_tokens`` tokens' worth of characters (it has no tokenizer).
+    """
+
+    def __init__(self, dimension: int = 64, *, max_tokens: int = 256):
         self._dimension = dimension
+        self._max_chars = max_tokens * CHARS_PER_TOKEN_BOUND
 
     @property
     def model_id(self) -> str:
@@ -160,7 +199,7 @@ class HashingEmbedder:
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self._dimension), np.float32)
-        for row, text in enumerate(texts):
+        for row, text in enumerate(self.readable(texts)):
             for token in text.lower().split():
                 digest = hashlib.blake2b(token.strip(".,!?;:'\"()").encode(), digest_size=8).digest()
                 out[row, int.from_bytes(digest[:4], "little") % self._dimension] += 1.0
@@ -168,6 +207,9 @@ class HashingEmbedder:
             progress(len(texts))
         out[np.all(out == 0, axis=1), 0] = 1.0
         return _normalise(out)
+
+    def readable(self, texts: Sequence[str]) -> list[str]:
+        return [text[: self._max_chars] for text in texts]
 
 
 class CachedEmbedder:
@@ -199,6 +241,9 @@ class CachedEmbedder:
     @property
     def model_path(self) -> Path:
         return self.inner.model_path  # type: ignore[attr-defined]
+
+    def readable(self, texts: Sequence[str]) -> list[str]:
+        return self.inner.readable(texts)
 
     def encode_states(self, texts: Sequence[str], *, progress: Progress | None = None) -> TokenStates:
         """Token states are not cached (they are large and only training needs many); the sentence

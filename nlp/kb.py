@@ -334,10 +334,14 @@ _ENGLISH = frozenset("i my me the a an is are not on for with in that you we it 
                      "hello hi thanks please help".split())
 
 
+_WORD = re.compile(r"[a-zà-ÿ']+")
+_FRENCH_ACCENT = re.compile(r"[éèêàùçôî]")
+
+
 def guess_language(text: str) -> str:
     """``fr`` or ``en``, from function words and accents: enough to pick an article's version."""
-    words = re.findall(r"[a-zà-ÿ']+", text.lower().replace("'", " "))
-    fr = sum(w in _FRENCH for w in words) + 2 * len(re.findall(r"[éèêàùçôî]", text.lower()))
+    words = _WORD.findall(text.lower().replace("'", " "))
+    fr = sum(w in _FRENCH for w in words) + 2 * len(_FRENCH_ACCENT.findall(text.lower()))
     en = sum(w in _ENGLISH for w in words)
     return "fr" if fr > en else "en"
 

@@ -129,11 +129,15 @@ class SenderVerification:
         if not through_company_mta:
             return Verdict(False, "not handed over by the company's mail server (no SMTP AUTH, not a trusted relay)")
         try:
-            senders = [a for _, a in getaddresses([str(v) for v in message.get_all("From", [])]) if a]
-            sender_header = [a for _, a in getaddresses([str(v) for v in message.get_all("Sender", [])]) if a]
-            headers = [str(v) for v in message.get_all("Authentication-Results", [])]
+            values = {name: [str(v) for v in message.get_all(name, [])]
+                      for name in ("From", "Sender", "Authentication-Results")}
         except Exception:  # noqa: BLE001 - a header the email package cannot read proves nothing
             return Verdict(False, "unreadable From, Sender or Authentication-Results header")
+        if any(len(v) > _MAX_HEADER for vs in values.values() for v in vs):
+            return Verdict(False, "a From, Sender or Authentication-Results header too long to be a real one")
+        senders = [a for _, a in getaddresses(values["From"]) if a]
+        sender_header = [a for _, a in getaddresses(values["Sender"]) if a]
+        headers = values["Authentication-Results"]
         if len(senders) != 1:
             return Verdict(False, f"{len(senders)} From addresses")
         address = senders[0].lower()

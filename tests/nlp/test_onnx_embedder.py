@@ -216,3 +216,12 @@ def test_the_states_pass_matches_encode_and_feeds_a_top_layer(built: tuple[Path,
     untouched = TopLayer.tune(model_path=embedder.model_path, states=states.states, vectors=states.vectors,
                               labels=["any"] * len(IT_SENTENCES), epochs=0)
     assert np.sum(untouched.encode(states.states) * vectors, axis=1).min() >= 0.99
+
+
+def test_reads_the_same_prefix_as_torch(built: tuple[Path, np.ndarray]) -> None:
+    cache, _ = built
+    long_french = "L'imprimante réseau du 3e étage ne répond plus depuis ce matin, même après redémarrage. " * 80
+    texts = [long_french, "x" * 10_000, *IT_SENTENCES[:3]]
+    read = OnnxEmbedder(cache_dir=cache).readable(texts)
+    assert read == TorchEmbedder(threads=1).readable(texts)  # max_seq_length tokens, by the same tokenizer
+    assert len(read[0]) < len(long_french) and read[2:] == IT_SENTENCES[:3]
