@@ -357,6 +357,27 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
     asyncio.run(scenario())
 
 
+def test_a_relay_without_starttls_never_gets_the_password_in_clear(uow, analyzer) -> None:  # noqa: ANN001
+    """AUTH to the relay is configured (so STARTTLS is required): a relay that does not offer it, or a man in the
+    middle stripping it, gets no login and no mail; the reply waits in the outbox with the reason."""
+    def make_channel(relay_port: int) -> EmailChannel:
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_relay_host="127.0.0.1",
+                            smtp_relay_port=relay_port, smtp_relay_username="deskbot",
+                            smtp_relay_password="relay-pw", smtp_relay_starttls=True)
+        return Deskbot(settings).email()
+
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:  # the sink offers no STARTTLS
+            await desk.send(mail("VPN", "The VPN disconnects every ten minutes since this morning.",
+                                 message_id="<t1@corp.example>"))
+            assert desk.sink.mails == []
+            with uow() as s:
+                [row] = [r for r in s.scalars(select(OutboxRow)) if r.status.value != "done"]
+                assert row.status.value == "pending" and "STARTTLS" in row.error and "relay-pw" not in row.error
+
+    asyncio.run(scenario())
+
+
 # --- attachments ---------------------------------------------------------------------------------------
 
 FIXTURES = Path(__file__).resolve().parents[1] / "channels" / "email_fixtures"
