@@ -21,7 +21,7 @@ from bot.conversation import ArticleLink, Button, ConversationRef, Decision, Dro
 from bot import agents
 from bot.agents import AgentDesk
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
-from bot.policy import Action, Reading, State, Thresholds, decide
+from bot.policy import LABELS, Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -76,7 +76,7 @@ class Pipeline:
         self.settings = settings
         self.worker = worker or worker_name()
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
-                                articles=lambda: self.analyzer.kb.articles)
+                                articles=lambda: self.analyzer.kb.articles, intents=LABELS)
 
     # --- accepting ------------------------------------------------------------------------
 

@@ -27,7 +27,9 @@ log = logging.getLogger("deskbot.agents")
 
 
 class AgentDesk:
-    def __init__(self, *, reply_prefix: str, kb_url: str, articles: Callable[[], Mapping[str, Any]]):
+    def __init__(self, *, reply_prefix: str, kb_url: str, articles: Callable[[], Mapping[str, Any]],
+                 intents: frozenset[str] = frozenset()):
+        self.intents = intents  # what "Correct intent" may choose
         self.reply_prefix = reply_prefix.strip()
         self.kb_url = kb_url.rstrip("/")
         self.articles = articles  # the KB's articles by id, read when needed (the KB may be reloaded)
@@ -67,6 +69,12 @@ class AgentDesk:
             self._note(session, message, ticket, f"assigned to {agent.username} from {message.conversation.channel}",
                        agent, now, author_kind=AuthorKind.SYSTEM)
             self._tell(session, message, now, f"{ticket.ref} is assigned to {agent.display_name}.")
+            return
+        if action.kind == "confirm_intent":
+            agents.confirm_intent(session=session, number=ticket.number, by=agents.Actor.of(agent),
+                                  intent=action.intent or "", known=self.intents, now=now)
+            self._tell(session, message, now, f"{ticket.ref}: intent {action.intent} recorded by {agent.display_name} "
+                                              f"(the next training learns it).")
             return
         if action.kind == "reply":
             text = self._strip_prefix(message.text).strip()
