@@ -18,10 +18,12 @@ from rich.table import Table
 
 from bot.composition import ChannelState, Deskbot, channel_states
 from bot.settings import ConfigError, Settings, load_settings
-from desk import DatabaseUnavailable, DeskError, Level, ResolutionCode, Role, Status, TicketType
+from desk import DatabaseUnavailable, DeskError, Level, Priority, ResolutionCode, Role, Status, TicketType
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from bot import agents
 
 app = typer.Typer(help="deskbot: the IT service-desk assistant.", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -67,6 +69,19 @@ def _session() -> Iterator["Session"]:
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+AS_AGENT = typer.Option("--as", help="The desk user who acts (recorded in the audit trail; default: this "
+                                     "machine's user, as cli:NAME).")
+
+
+def _acting(session: "Session", username: str | None) -> "agents.Actor":
+    from bot import agents
+    from desk import people
+
+    if username is None:
+        return agents.Actor(_actor())
+    return agents.Actor.of(people.get_user(session=session, username=username))
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -258,12 +273,15 @@ def ticket_open(
 def ticket_assign(
     number: int,
     to: Annotated[Optional[str], typer.Option(help="Agent username; default: least-loaded agent of the group.")] = None,
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
 ) -> None:
     """Assign a ticket."""
-    from desk import tickets
+    from bot import agents
 
     with _session() as session:
-        t = tickets.assign(session=session, number=number, username=to, actor=_actor())
+        by, now = _acting(session, as_agent), dt.datetime.now(dt.UTC)
+        t = (agents.assign(session=session, number=number, by=by, to=to, now=now) if to else
+             agents.assign_to_group(session=session, number=number, by=by, now=now))
         out.print(f"#{t.number} assigned to {t.assignee.username if t.assignee else 'nobody'}")
 
 
@@ -275,11 +293,12 @@ def ticket_reply(
                                                       "counted as theirs).")],
 ) -> None:
     """Answer the requester: the reply goes out on the requester's own channel (mail, web chat, Slack...)."""
-    from bot.agent_actions import reply_as_agent
+    from bot import agents
 
     with _session() as session:
-        row = reply_as_agent(session=session, number=number, username=as_agent, text=text,
-                             now=dt.datetime.now(dt.UTC))
+        row = agents.reply(session=session, number=number, by=_acting(session, as_agent), text=text,
+                           now=dt.datetime.now(dt.UTC))
+        assert row is not None  # no key: always a new answer
         out.print(f"#{number}: reply queued to {row.channel} {row.address} (outbox {row.id}); a running "
                   f"'deskbot serve' sends it")
 
@@ -288,12 +307,14 @@ def ticket_reply(
 def ticket_resolve(
     number: int,
     code: Annotated[ResolutionCode, typer.Option(help="Resolution code.")] = ResolutionCode.AGENT,
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
 ) -> None:
     """Resolve a ticket."""
-    from desk import tickets
+    from bot import agents
 
     with _session() as session:
-        t = tickets.resolve(session=session, number=number, resolution_code=code, actor=_actor())
+        t = agents.set_status(session=session, number=number, by=_acting(session, as_agent), status=Status.RESOLVED,
+                              resolution_code=code, now=dt.datetime.now(dt.UTC))
         out.print(f"#{t.number} resolved ({code.value}); SLA {t.sla_state.value}")
 
 
@@ -302,16 +323,87 @@ def ticket_status(
     number: int,
     status: Status,
     code: Annotated[Optional[ResolutionCode], typer.Option(help="Needed to resolve or close.")] = None,
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
 ) -> None:
     """Move a ticket to another status (pending, open, closed, ...)."""
     from desk import tickets
 
     with _session() as session:
         t = tickets.change_status(
-            session=session, number=number, status=status, resolution_code=code, actor=_actor(),
-            reopen_window=dt.timedelta(days=_settings().reopen_window_days),
+            session=session, number=number, status=status, resolution_code=code,
+            actor=_acting(session, as_agent).name, reopen_window=dt.timedelta(days=_settings().reopen_window_days),
         )
         out.print(f"#{t.number} is {t.status.value}")
+
+
+@ticket_app.command("note")
+def ticket_note(
+    number: int,
+    text: Annotated[str, typer.Argument(help="For agents only: never sent to the requester.")],
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
+) -> None:
+    """Add an internal note to a ticket."""
+    from bot import agents
+
+    with _session() as session:
+        agents.note(session=session, number=number, by=_acting(session, as_agent), text=text, channel="cli",
+                    now=dt.datetime.now(dt.UTC))
+        out.print(f"#{number}: note added")
+
+
+@ticket_app.command("priority")
+def ticket_priority(number: int, priority: Priority, as_agent: Annotated[Optional[str], AS_AGENT] = None) -> None:
+    """Set a ticket's priority (P1..P4) over the impact x urgency matrix; the SLA targets follow."""
+    from bot import agents
+
+    with _session() as session:
+        t = agents.set_priority(session=session, number=number, by=_acting(session, as_agent), priority=priority,
+                                now=dt.datetime.now(dt.UTC))
+        out.print(f"#{t.number} is {t.priority.value}; resolution due {_when(t.resolution_due)}")
+
+
+@ticket_app.command("merge")
+def ticket_merge(
+    number: int,
+    into: Annotated[int, typer.Option("--into", help="The ticket it duplicates.")],
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
+) -> None:
+    """Merge a duplicate into another ticket: its conversation moves there, it is resolved as a duplicate."""
+    from bot import agents
+
+    with _session() as session:
+        t = agents.merge(session=session, number=number, into=into, by=_acting(session, as_agent),
+                         now=dt.datetime.now(dt.UTC))
+        out.print(f"#{number} merged into #{t.number} and resolved as a duplicate")
+
+
+@ticket_app.command("intent")
+def ticket_intent(
+    number: int,
+    label: Annotated[str, typer.Argument(help="What the ticket really was about (an intent of the taxonomy).")],
+    as_agent: Annotated[Optional[str], AS_AGENT] = None,
+) -> None:
+    """Confirm or correct a ticket's intent: the next 'deskbot nlp train' learns from it."""
+    from bot import agents
+    from bot.policy import LABELS
+
+    with _session() as session:
+        t = agents.confirm_intent(session=session, number=number, by=_acting(session, as_agent), intent=label,
+                                  known=LABELS, now=dt.datetime.now(dt.UTC))
+        said = f" (the bot read {t.intent})" if t.intent and t.intent != label else ""
+        out.print(f"#{t.number}: intent {label} confirmed{said}")
+
+
+@ticket_app.command("csat")
+def ticket_csat(number: int, score: Annotated[int, typer.Argument(min=1, max=5, help="1 (bad) .. 5 (very good).")],
+                as_agent: Annotated[Optional[str], AS_AGENT] = None) -> None:
+    """Record the requester's satisfaction with a resolved ticket (told on the phone, say)."""
+    from bot import agents
+
+    with _session() as session:
+        t = agents.record_csat(session=session, number=number, score=score, by=_acting(session, as_agent),
+                               now=dt.datetime.now(dt.UTC))
+        out.print(f"#{t.number}: satisfaction {t.csat_score}/5 recorded")
 
 
 # --- people and groups ----------------------------------------------------------------------

@@ -207,7 +207,9 @@ class Deskbot:
         from bot.notify import GroupNotifier, LogNotifier, Notifiers
 
         # No console_url: the web console is not built yet, and an "Open in console" button would lead to a 404.
-        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings))])
+        from bot.policy import LABELS
+
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=LABELS)])
 
     @cached_property
     def pipeline(self) -> "Pipeline":

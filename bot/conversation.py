@@ -44,7 +44,7 @@ class Attachment:
     content: bytes
 
 
-AGENT_ACTIONS = ("assign", "reply", "note", "send_article")
+AGENT_ACTIONS = ("assign", "reply", "note", "send_article", "confirm_intent")
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,20 @@ class AgentAction:
 
     kind: str  # one of AGENT_ACTIONS
     ticket: int | None = None
-    article_id: str | None = None
+    article_id: str | None = None  # send_article: which one
+    intent: str | None = None  # confirm_intent: the agent's label
+
 
     def __post_init__(self) -> None:
         if self.kind not in AGENT_ACTIONS:
             raise ValueError(f"unknown agent action {self.kind!r}")
 
     def as_value(self) -> str:
-        """The action as a button value: ``agent:assign:1042``, ``agent:send_article:1042:KB-0001``."""
+        """The action as a button value: ``agent:assign:1042``, ``agent:send_article:1042:KB-0001``,
+        ``agent:confirm_intent:1042:vpn_connection``."""
         parts = ["agent", self.kind, "" if self.ticket is None else str(self.ticket)]
-        if self.article_id:
-            parts.append(self.article_id)
+        if self.article_id or self.intent:
+            parts.append(self.article_id or self.intent or "")
         return ":".join(parts)
 
     @classmethod
@@ -78,7 +81,11 @@ class AgentAction:
             return None
         if parts[2] and not parts[2].isdigit():
             return None
-        return cls(parts[1], int(parts[2]) if parts[2] else None, parts[3] if len(parts) == 4 and parts[3] else None)
+        argument = parts[3] if len(parts) == 4 and parts[3] else None
+        number = int(parts[2]) if parts[2] else None
+        if parts[1] == "confirm_intent":
+            return cls(parts[1], number, intent=argument)
+        return cls(parts[1], number, argument)
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,14 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Menu:
+    """A choice among many (Slack: a select menu); channels without one leave it out."""
+
+    label: str
+    options: tuple[Button, ...]
+
+
+@dataclass(frozen=True)
 class ArticleLink:
     article_id: str
     title: str
@@ -163,6 +178,7 @@ class Reply:
     articles: tuple[ArticleLink, ...] = ()
     mentions: tuple[str, ...] = ()  # emails of people to notify (Slack: an @-mention); others ignore it
     subject: str = ""  # what the conversation is about (email: the original subject; replies say "Re: ...")
+    menus: tuple[Menu, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -177,6 +193,7 @@ class Reply:
             articles=tuple(ArticleLink(**a) for a in data.get("articles", ())),
             mentions=tuple(data.get("mentions", ())),
             subject=data.get("subject", ""),
+            menus=tuple(Menu(m["label"], tuple(Button(**b) for b in m["options"])) for m in data.get("menus", ())),
         )
 
     def as_plain_text(self) -> str:

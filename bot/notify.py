@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.conversation import AgentAction, ArticleLink, Button, Reply
+from bot.conversation import AgentAction, ArticleLink, Button, Menu, Reply
 from desk import conversations, queue
 from desk.people import get_group
 
@@ -128,9 +128,10 @@ class GroupNotifier:
     SLA notices go into it and agents' messages there map back to the ticket.
     """
 
-    def __init__(self, *, channels: Iterable[str], console_url: str = ""):
+    def __init__(self, *, channels: Iterable[str], console_url: str = "", intents: Iterable[str] = ()):
         self.channels = frozenset(channels)
         self.console_url = console_url.rstrip("/")
+        self.intents = tuple(sorted(intents))  # the "Correct intent" menu's choices (none: no menu)
 
     def _places(self, session: Session, group_name: str | None) -> tuple[str | None, str | None]:
         if group_name is None:
@@ -166,8 +167,11 @@ class GroupNotifier:
             if self.console_url:
                 buttons.append(Button("Open in console", "console",
                                       url=f"{self.console_url}/tickets/{_number(notice.ticket_ref)}"))
+            number = _number(notice.ticket_ref)
+            menus = (Menu("Correct intent", tuple(Button(i, AgentAction("confirm_intent", number, intent=i).as_value())
+                                                  for i in self.intents)),) if self.intents else ()
             row = queue.enqueue_outbound(session=session, key=f"{notice.key}:slack", channel="slack", address=slack,
-                                         thread="", payload=Reply(text, buttons=tuple(buttons),
+                                         thread="", payload=Reply(text, buttons=tuple(buttons), menus=menus,
                                                                   ticket_ref=notice.ticket_ref,
                                                                   articles=notice.articles).to_json(),
                                          now=now, ticket_id=notice.ticket_id)

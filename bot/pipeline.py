@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen, without_refused
 from bot.conversation import ArticleLink, Button, ConversationRef, Decision, DropAttachments, InboundMessage, Reply
-from bot.agent_actions import AgentDesk, reply_as_agent
+from bot import agents
+from bot.agents import AgentDesk
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
-from bot.policy import Action, Reading, State, Thresholds, decide
+from bot.policy import LABELS, Action, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -75,7 +76,7 @@ class Pipeline:
         self.settings = settings
         self.worker = worker or worker_name()
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
-                                articles=lambda: self.analyzer.kb.articles)
+                                articles=lambda: self.analyzer.kb.articles, intents=LABELS)
 
     # --- accepting ------------------------------------------------------------------------
 
@@ -359,10 +360,13 @@ class Pipeline:
     # --- agents ----------------------------------------------------------------------------------
 
     def agent_reply(self, *, number: int, username: str, text: str, now: dt.datetime | None = None) -> int:
-        """An agent's answer to the requester (see ``reply_as_agent``); returns the outbox row id."""
+        """An agent's answer to the requester (``bot.agents.reply``); returns the outbox row id."""
         with self.uow() as session:
-            return reply_as_agent(session=session, number=number, username=username, text=text,
-                                  now=now or dt.datetime.now(dt.UTC)).id
+            agent = people.get_user(session=session, username=username)
+            row = agents.reply(session=session, number=number, by=agents.Actor.of(agent), text=text,
+                               now=now or dt.datetime.now(dt.UTC))
+            assert row is not None  # no key: always a new answer
+            return row.id
 
     # --- periodic work -------------------------------------------------------------------------
 
@@ -377,7 +381,7 @@ class Pipeline:
                 if ticket is not None and ticket.status in ACTIVE_STATUSES:
                     tickets.resolve(session=session, number=ticket.number, actor="bot",
                                     resolution_code=ResolutionCode.POTENTIAL_DEFLECTION, now=now)
-                conversation.awaiting, conversation.awaiting_since = ConversationWait.NOTHING, None
+                conversations.stop_waiting(session=session, conversation=conversation)
             return len(stale)
 
     def scan_sla(self, *, now: dt.datetime | None = None) -> int:
@@ -544,10 +548,9 @@ class _Act:
         article = self.p.analyzer.kb.articles[self.d.article_id]
         ticket = self._open(ticket_type=None, intent=self.d.intent, auto_assign=False)
         tickets.change_status(session=self.s, number=ticket.number, status=Status.PENDING, actor="bot", now=self.now)
-        ticket.first_response_at = self.now  # the article is the first response
+        tickets.record_first_response(session=self.s, ticket=ticket, actor="bot", now=self.now)  # the article is it
         tickets.set_tags(session=self.s, ticket=ticket, tags=["kb-answer", article.canonical_id], actor="bot", now=self.now)
-        self.c.awaiting, self.c.awaiting_since, self.c.offered_article = (
-            ConversationWait.CONFIRMATION, self.now, article.id)
+        conversations.await_confirmation(session=self.s, conversation=self.c, article_id=article.id, now=self.now)
         french = article.lang == "fr"
         question = "Est-ce que cela a résolu le problème ?" if french else "Did this solve it?"
         return [Reply(f"{article.title}\n\n{article.steps}\n\n{question}",
@@ -560,12 +563,12 @@ class _Act:
         if ticket is not None and ticket.status in ACTIVE_STATUSES:
             tickets.resolve(session=self.s, number=ticket.number, actor="requester",
                             resolution_code=ResolutionCode.SELF_SERVICE, now=self.now)
-        self.c.awaiting, self.c.awaiting_since = ConversationWait.NOTHING, None
+        conversations.stop_waiting(session=self.s, conversation=self.c)
         return [Reply("Great, glad that solved it! I've closed the request.")]
 
     def _not_solved(self) -> list[Reply]:
         ticket = self.c.ticket
-        self.c.awaiting, self.c.awaiting_since = ConversationWait.NOTHING, None
+        conversations.stop_waiting(session=self.s, conversation=self.c)
         if ticket is None or not ticket.status.is_active:
             ticket = self._open(ticket_type=None, intent=self.d.intent)
         else:
@@ -612,8 +615,7 @@ class _Act:
         return [Reply(f"I've reopened ticket {ticket.ref} and added your message.", ticket_ref=ticket.ref)]
 
     def _clarify(self) -> list[Reply]:
-        self.c.clarifications += 1
-        self.c.awaiting = ConversationWait.CLARIFICATION
+        conversations.await_clarification(session=self.s, conversation=self.c)
         if self.a.out_of_scope:
             return [Reply("I'm the IT service desk assistant: accounts, devices, software, network, email and "
                           "security. Is this about an IT problem? Tell me a bit more (which system, what you see), "

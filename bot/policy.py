@@ -26,6 +26,10 @@ KINDS: dict[str, str] = {
 }
 
 
+# What an agent may label a ticket with ("confirm intent"): the classifier's intents and out-of-scope.
+LABELS: frozenset[str] = frozenset(KINDS) | {"oos"}
+
+
 class Action(str, enum.Enum):
     GREET = "greet"
     THANK = "thank"

@@ -31,6 +31,25 @@ def attach_ticket(*, session: Session, conversation: Conversation, ticket: Ticke
                     .values(ticket_id=ticket.id))
 
 
+def await_confirmation(*, session: Session, conversation: Conversation, article_id: str, now: dt.datetime) -> None:
+    """The bot (or an agent) offered ``article_id`` and asked "did this solve it?": the next yes or no answers it."""
+    conversation.awaiting, conversation.awaiting_since, conversation.offered_article = (
+        ConversationWait.CONFIRMATION, now, article_id)
+    session.flush()
+
+
+def await_clarification(*, session: Session, conversation: Conversation) -> None:
+    """The bot asked its one clarifying question (it never asks twice in a row)."""
+    conversation.clarifications += 1
+    conversation.awaiting = ConversationWait.CLARIFICATION
+    session.flush()
+
+
+def stop_waiting(*, session: Session, conversation: Conversation) -> None:
+    conversation.awaiting, conversation.awaiting_since = ConversationWait.NOTHING, None
+    session.flush()
+
+
 def awaiting_confirmation_before(*, session: Session, before: dt.datetime) -> Sequence[Conversation]:
     return session.scalars(select(Conversation).where(
         Conversation.awaiting == ConversationWait.CONFIRMATION, Conversation.awaiting_since < before)).all()

@@ -21,6 +21,7 @@ from desk.domain import (
     InvalidTransition,
     Level,
     NotFound,
+    Priority,
     ResolutionCode,
     SlaState,
     Status,
@@ -29,6 +30,7 @@ from desk.domain import (
     priority_for,
 )
 from desk.models import (
+    AgentThread,
     Attachment,
     AuditEntry,
     Blob,
@@ -356,6 +358,52 @@ def link_to_problem(
     _change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
     session.flush()
     return ticket
+
+
+def set_priority(*, session: Session, number: int, priority: Priority, actor: str,
+                 now: dt.datetime | None = None) -> Ticket:
+    """An agent's priority over the matrix's: the SLA targets follow the new priority."""
+    now = now or utcnow()
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    if not ticket.status.is_active:
+        raise DeskError(f"ticket #{number} is {ticket.status.value}; only an active ticket's priority can change")
+    _change(session, ticket, actor, now, priority=priority)
+    sla.apply_targets(session=session, ticket=ticket)
+    session.flush()
+    return ticket
+
+
+def record_first_response(*, session: Session, ticket: Ticket, actor: str, now: dt.datetime) -> None:
+    """The requester heard from the desk (an agent's answer, or the bot's KB article): the first-response SLA
+    is met now, once."""
+    if ticket.first_response_at is None:
+        _change(session, ticket, actor, now, first_response_at=now)
+
+
+def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datetime | None = None) -> Ticket:
+    """``number`` was a duplicate of ``into``: its messages, conversations and linked incidents move to ``into``,
+    and it is resolved with code ``duplicate``. Returns the ticket merged into."""
+    now = now or utcnow()
+    if number == into:
+        raise DeskError("a ticket cannot be merged into itself")
+    duplicate = get_ticket(session=session, number=number, for_update=True)
+    target = get_ticket(session=session, number=into, for_update=True)
+    if not target.status.is_active:
+        raise DeskError(f"ticket #{into} is {target.status.value}; merge into an active ticket")
+    if duplicate.status in (Status.RESOLVED, Status.CLOSED):
+        raise DeskError(f"ticket #{number} is {duplicate.status.value} already")
+    session.flush()
+    moved = session.execute(update(Message).where(Message.ticket_id == duplicate.id).values(ticket_id=target.id)).rowcount
+    session.execute(update(Conversation).where(Conversation.ticket_id == duplicate.id).values(ticket_id=target.id))
+    session.execute(update(Ticket).where(Ticket.parent_id == duplicate.id).values(parent_id=target.id))
+    session.execute(update(AgentThread).where(AgentThread.ticket_id == duplicate.id).values(ticket_id=target.id))
+    _audit(session, target, actor, "merged", None, f"#{number} ({moved} messages)", now)
+    _audit(session, duplicate, actor, "merged_into", None, f"#{into}", now)
+    change_status(session=session, number=number, status=Status.RESOLVED, actor=actor,
+                  resolution_code=ResolutionCode.DUPLICATE, now=now)
+    target.updated_at = now
+    session.flush()
+    return target
 
 
 def confirm_intent(

@@ -175,3 +175,34 @@ def test_slack_is_on_when_its_tokens_are_set(tmp_path: Path, monkeypatch: pytest
     assert slack(slack_bot_token="xoxb-1", slack_signing_secret="s", slack_socket_mode=True, slack_app_token="xapp-1").on
     assert "slack" in enabled_channels(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s"))
     assert "slack" not in enabled_channels(Settings())
+
+
+def test_agents_work_a_ticket_from_the_command_line_and_the_audit_names_them(empty_database_url: str,
+                                                                            tmp_path: Path) -> None:
+    env = {"DESKBOT_DATABASE_URL": empty_database_url}
+    run("db", "upgrade", cwd=tmp_path, env=env)
+    run("user", "add", "amy", "--email", "amy@corp.example", "--name", "Amy Adams", "--group", "Identity & Access",
+        cwd=tmp_path, env=env)
+    for subject in ("Need access to SAP", "SAP access please"):
+        run("ticket", "open", "--requester", "bob@corp.example", "--subject", subject, "--intent", "software_install",
+            cwd=tmp_path, env=env)
+    assert "#1000 is P2" in run("ticket", "priority", "1000", "P2", "--as", "amy", cwd=tmp_path, env=env).stdout
+    run("ticket", "note", "1000", "asked the SAP team for a licence", "--as", "amy", cwd=tmp_path, env=env)
+    corrected = run("ticket", "intent", "1000", "software_access", "--as", "amy", cwd=tmp_path, env=env).stdout
+    assert "intent software_access confirmed (the bot read software_install)" in corrected
+    merged = run("ticket", "merge", "1001", "--into", "1000", "--as", "amy", cwd=tmp_path, env=env).stdout
+    assert "#1001 merged into #1000" in merged
+    run("ticket", "resolve", "1000", "--as", "amy", cwd=tmp_path, env=env)
+    assert "satisfaction 5/5" in run("ticket", "csat", "1000", "5", cwd=tmp_path, env=env).stdout
+
+    shown = run("ticket", "show", "1000", cwd=tmp_path, env=env).stdout
+    for change in ("priority", "confirmed_intent", "merged", "status"):
+        assert any(change in line and "user:amy" in line for line in shown.splitlines()), (change, shown)
+    assert "asked the SAP team" in shown
+    duplicate = run("ticket", "show", "1001", cwd=tmp_path, env=env).stdout
+    assert "duplicate" in duplicate and "merged_into" in duplicate
+
+    wrong = run("ticket", "intent", "1000", "sap_stuff", "--as", "amy", cwd=tmp_path, env=env, ok=False)
+    assert wrong.returncode == 1 and "unknown intent 'sap_stuff'" in wrong.stderr and "Traceback" not in wrong.stderr
+    itself = run("ticket", "merge", "1000", "--into", "1000", cwd=tmp_path, env=env, ok=False)
+    assert "cannot be merged into itself" in itself.stderr

@@ -187,7 +187,10 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         if action.get("url") and "value" not in action:
             await ack()  # a link button: Slack opened the URL, nothing comes back
             return
-        value = _need(action, "value")
+        chosen = action.get("selected_option") or {}  # a select menu sends its choice, a button its value
+        value = chosen.get("value") if action.get("type") == "static_select" else _need(action, "value")
+        if not value:
+            raise Malformed("a menu action without its selected option")
         user = _need(body, "user", "id")
         container = body.get("container") or {}
         message = body.get("message") or {}

@@ -9,6 +9,7 @@ from bot.conversation import Reply
 ACTION_PREFIX = "deskbot:"  # every button's action_id starts so; the value travels in the button's value
 SECTION_LIMIT = 3000  # characters of one section's text
 MAX_BUTTONS = 25  # elements of one actions block
+MAX_OPTIONS = 100  # options of one select menu
 
 
 def escape(text: str) -> str:
@@ -44,7 +45,7 @@ def reply_blocks(reply: Reply, mentions: str = "") -> list[dict[str, Any]]:
     if reply.articles:
         links = "  ·  ".join(f"<{a.url}|{escape(a.article_id)} {escape(a.title)}>" for a in reply.articles)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links[:SECTION_LIMIT]}]})
-    if reply.buttons:
+    if reply.buttons or reply.menus:
         elements = []
         for i, button in enumerate(reply.buttons[:MAX_BUTTONS]):
             element: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": button.label[:75]},
@@ -56,7 +57,12 @@ def reply_blocks(reply: Reply, mentions: str = "") -> list[dict[str, Any]]:
                 if button.value == "yes":
                     element["style"] = "primary"
             elements.append(element)
-        blocks.append({"type": "actions", "block_id": "deskbot_actions", "elements": elements})
+        for i, menu in enumerate(reply.menus):
+            elements.append({"type": "static_select", "action_id": f"{ACTION_PREFIX}menu:{i}",
+                             "placeholder": {"type": "plain_text", "text": menu.label[:150]},
+                             "options": [{"text": {"type": "plain_text", "text": o.label[:75]}, "value": o.value[:150]}
+                                         for o in menu.options[:MAX_OPTIONS]]})
+        blocks.append({"type": "actions", "block_id": "deskbot_actions", "elements": elements[:MAX_BUTTONS]})
     return blocks
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
 from bot.pipeline import BotSettings, Pipeline
+from bot.policy import LABELS
 from bot.runtime import run_service
 from channels.email import EmailChannel, SenderVerification
 from channels.slack import SlackChannel
@@ -133,6 +134,17 @@ class SlackDesk:
         return self.post("/slack/interactivity", urlencode({"payload": json.dumps(payload)}),
                          content_type="application/x-www-form-urlencoded")
 
+    def choose(self, menu: dict, label: str, *, channel: str, message_ts: str, user: str) -> httpx.Response:
+        """Pick ``label`` in a select menu of a posted message, as Slack sends it."""
+        [option] = [o for o in menu["options"] if o["text"]["text"] == label]
+        payload = {"type": "block_actions", "user": {"id": user}, "trigger_id": "trig-menu", "team": {"id": "T1"},
+                   "api_app_id": "A1", "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+                   "channel": {"id": channel}, "message": {"ts": message_ts, "text": "..."},
+                   "actions": [{"type": "static_select", "action_id": menu["action_id"], "block_id": "deskbot_actions",
+                                "selected_option": option, "action_ts": str(time.time())}]}
+        return self.post("/slack/interactivity", urlencode({"payload": json.dumps(payload)}),
+                         content_type="application/x-www-form-urlencoded")
+
     def posts_to(self, channel: str) -> list[dict]:
         return [p for p in self.fake.posted() if p["channel"] == channel]
 
@@ -150,7 +162,11 @@ class SlackDesk:
 
 
 def _buttons(post: dict) -> list[dict]:
-    return [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
+
+
+def _menus(post: dict) -> list[dict]:
+    return [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "static_select"]
 
 
 @pytest.fixture
@@ -174,7 +190,7 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
-    notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"},
+    notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"}, intents=LABELS,
                                                        console_url="http://127.0.0.1:8080/console")])
     pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="e2e")
     thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"slack": slack, "email": email})))
@@ -539,3 +555,24 @@ def test_a_colleague_mentioning_the_bot_in_someones_thread_neither_reads_nor_res
         assert ticket.status is not Status.RESOLVED and ticket.requester_id == owner
         assert [m.text for m in tickets.thread(session=s, ticket=ticket) if m.direction is Direction.INBOUND] == [
             "My laptop will not start at all, the screen stays black"]
+
+
+def test_an_agent_corrects_the_intent_from_the_ticket_post_and_the_audit_names_her(desk, uow) -> None:  # noqa: ANN001
+    desk.dm("I forgot my password")
+    desk.wait_posts("U42", 1)
+    desk.click("no", channel="D42", message_ts="1700000000.000200", user="U42")
+    [post] = desk.wait_posts(AGENTS, 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        number = ticket.number
+    [menu] = _menus(post)
+    assert menu["placeholder"]["text"] == "Correct intent" and len(menu["options"]) == len(LABELS)
+    post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
+    assert desk.choose(menu, "account_locked", channel=AGENTS, message_ts=post_ts, user="UAMY").status_code == 200
+    told = wait_for(lambda: [p for p in desk.posts_to(AGENTS) if "intent account_locked recorded" in p["text"]],
+                    "the confirmation")
+    assert told[0]["thread_ts"] == post_ts and "Amy Adams" in told[0]["text"]  # type: ignore[index]
+    with uow() as s:
+        ticket = tickets.get_ticket(session=s, number=number)
+        assert ticket.confirmed_intent == "account_locked"
+        assert ("user:amy", "confirmed_intent") in [(a.actor, a.field) for a in tickets.audit_trail(session=s, ticket=ticket)]
