@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
@@ -192,7 +193,16 @@ def authenticator_of(request: Request) -> Authenticator:
     return request.app.state.authenticator
 
 
-def signed_in(request: Request) -> Principal:
+# Declared so that the OpenAPI spec says how to authenticate (and /docs offers to paste a token); the
+# Authenticator reads the header and the cookie itself, so that a malformed one gets a message of its own.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="token", description="an API token from 'deskbot token create'")
+_COOKIE = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                       description="the console's session, from POST /api/v1/auth/login")
+
+
+def signed_in(request: Request,
+              _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+              _session: Annotated[str | None, Depends(_COOKIE)] = None) -> Principal:
     """The dependency of every API route: the caller, or 401."""
     return authenticator_of(request).principal(request)
 
