@@ -27,6 +27,7 @@ from desk.models import ApiToken, User, WebSession
 from desk.people import get_user
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # room for any passphrase; a megabyte "password" would only make sign-in slow
 TOKEN_PREFIX = "dsk_"
 _PREFIX_SHOWN = len(TOKEN_PREFIX) + 6  # what a token list shows of it: enough to tell tokens apart, useless to a thief
 # last_used / last_seen are written at most this often: a script calling the API in a loop does not turn
@@ -62,6 +63,8 @@ def set_password(*, session: Session, username: str, password: str) -> User:
     """Store ``password`` (argon2id) for an agent or admin; refuses one shorter than 12 characters."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DeskError(f"the password is too short: at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise DeskError(f"the password is too long: at most {MAX_PASSWORD_LENGTH} characters")
     user = get_user(session=session, username=username)
     user.password_hash = _hasher().hash(password)
     session.flush()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from bot.web.auth import Principal, authenticator_of, require_admin, signed_in
 from desk import Role, UnitOfWork, people
+from desk.accounts import MAX_PASSWORD_LENGTH
 
 PREFIX = "/api/v1"
 ADMIN_TAG = "admin"  # every route under /api/v1/admin, and only those, carries it
@@ -23,8 +24,7 @@ SignedIn = Annotated[Principal, Depends(signed_in)]
 
 class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=64)
-    # long enough for any passphrase; short enough that hashing it costs what hashing any password does
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class SignInAnswer(BaseModel):

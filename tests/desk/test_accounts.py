@@ -41,6 +41,8 @@ def test_a_password_is_stored_as_argon2id_and_checked(uow: UnitOfWork, alice: st
         assert accounts.check_password(session=session, username=alice, password=PASSWORD + "!") is None
         with pytest.raises(DeskError, match="at least 12 characters"):
             accounts.set_password(session=session, username=alice, password="short pass")
+        with pytest.raises(DeskError, match="at most 1024 characters"):
+            accounts.set_password(session=session, username=alice, password="x" * 1025)
 
 
 def test_an_unknown_user_costs_a_hash_like_a_wrong_password(uow: UnitOfWork, alice: str) -> None:
