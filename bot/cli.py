@@ -32,13 +32,15 @@ user_app = typer.Typer(help="Agents and admins.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups (teams) and their business hours.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 sla_app = typer.Typer(help="Service levels.", no_args_is_help=True)
+from bot.cli_accounts import passwd, token_app  # noqa: E402
 from bot.cli_bot import chat, inbox_app, outbox_app, worker  # noqa: E402
 from bot.cli_nlp import kb_app, nlp_app  # noqa: E402
 
 app.command()(chat)
 app.command()(worker)
+user_app.command("passwd")(passwd)
 for sub, name in ((inbox_app, "inbox"), (outbox_app, "outbox"), (nlp_app, "nlp"), (kb_app, "kb"), (db_app, "db"), (ticket_app, "ticket"), (user_app, "user"), (group_app, "group"),
-                  (report_app, "report"), (sla_app, "sla")):
+                  (report_app, "report"), (sla_app, "sla"), (token_app, "token")):
     app.add_typer(sub, name=name)
 
 out = Console()

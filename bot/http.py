@@ -1,4 +1,4 @@
-"""The one HTTP app: health now; channel webhooks, web chat, REST API and console mount here."""
+"""The one HTTP app: health, the REST API (``bot.web``), channel webhooks and web chat; the console will mount here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from bot.body_limit import BodyLimit
 from bot.composition import ChannelState, Deskbot
 from bot.settings import is_loopback_host
+from bot.web import install_api
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
@@ -20,6 +21,7 @@ def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Seque
     docs = settings.http_docs
     app = FastAPI(title="deskbot", version=VERSION, docs_url="/docs" if docs else None,
                   redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
+    install_api(app, uow=deskbot.uow, settings=settings)
     for router in routers:
         app.include_router(router)
     # Outermost, so that no handler, Bolt's included, reads a byte of a body past the limit.

@@ -149,6 +149,17 @@ class Settings(BaseSettings):
     webchat_streams_per_session: int = Field(3, ge=1)  # open reply streams (browser tabs) of one chat
     webchat_session_hours: float = Field(12, gt=0)  # a session's absolute lifetime, however active it is
 
+    # Agents' and admins' sign-in to the API and the console (bot/web). A console session ends after this long
+    # without a request, and in any case this many hours after sign-in (a working day), however active.
+    web_session_idle_minutes: int = Field(60, ge=1)
+    web_session_hours: float = Field(12, gt=0)
+    # Sign-in attempts, right or wrong, per hour, counted in the database (a restart or a second process does not
+    # reset them). Per account: 10 an hour makes guessing a 12-character password hopeless while a person who
+    # mistypes a few times is not locked out. Per client address: one machine cannot try many accounts; an office
+    # behind one NAT address shares it, hence room for a few dozen agents signing in at once.
+    login_attempts_per_account_per_hour: int = Field(10, ge=1)
+    login_attempts_per_ip_per_hour: int = Field(60, ge=1)
+
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # xapp-...: only for Socket Mode
@@ -173,6 +184,11 @@ class Settings(BaseSettings):
     def public_url_is_loopback(self) -> bool:
         """Whether only this machine can reach the public URL (http://127.0.0.1..., localhost, [::1])."""
         return is_loopback_host(urlsplit(self.public_url).hostname or "")
+
+    @property
+    def public_url_is_https(self) -> bool:
+        """Whether browsers reach deskbot over TLS: then its cookies are ``Secure`` (never sent in clear)."""
+        return urlsplit(self.public_url).scheme.lower() == "https"
 
     @model_validator(mode="after")
     def _webchat_domains_default(self) -> Settings:

@@ -150,6 +150,8 @@ class User(Base):
     # Round-robin among equally loaded agents: the one assigned longest ago goes first.
     last_assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # argon2id (desk.accounts); None: this user cannot sign in with a password (API tokens still work).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
 
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members")
 
@@ -471,3 +473,40 @@ class RateCounter(Base):
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ApiToken(Base):
+    """A script's credential for the API (``Authorization: Bearer dsk_...``); only its SHA-256 is kept.
+
+    A token is 32 random bytes, so a plain SHA-256 suffices (no slow hash: nothing to guess), and a
+    lookup is one indexed equality on the digest.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the token
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to recognise it in a list
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A signed-in browser (the console): the cookie holds the secret, the desk its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the cookie's value
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the idle timeout counts from here
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # absolute, however active
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # signed out
+
+    user: Mapped[User] = relationship()
