@@ -141,7 +141,9 @@ def serve(
               + (f", knowledge base at http://{host}:{port}/kb" if pipeline is not None else ""))
     for state in channels:
         out.print(f"  {state}")
-    config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers), host=host, port=port,
+    analyzer = (lambda: deskbot.analyzer) if pipeline is not None else (lambda: None)
+    config = uvicorn.Config(create_app(deskbot=deskbot, channels=channels, routers=routers, analyzer=analyzer),
+                            host=host, port=port,
                             log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=5)
     asyncio.run(run_service(DrainingServer(config), pipeline, adapters))
 

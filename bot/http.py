@@ -10,18 +10,20 @@ from fastapi.responses import JSONResponse
 from bot.body_limit import BodyLimit
 from bot.composition import ChannelState, Deskbot
 from bot.settings import is_loopback_host
-from bot.web import install_api
+from bot.web import AnalyzerSource, install_api
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
 
 
-def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = ()) -> FastAPI:
+def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = (),
+               analyzer: AnalyzerSource = lambda: None) -> FastAPI:
+    """``analyzer``: the NLP when this process loaded it (the API's suggested articles), else None."""
     settings = deskbot.settings
     docs = settings.http_docs
     app = FastAPI(title="deskbot", version=VERSION, docs_url="/docs" if docs else None,
                   redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
-    install_api(app, uow=deskbot.uow, settings=settings)
+    install_api(app, uow=deskbot.uow, settings=settings, analyzer=analyzer)
     for router in routers:
         app.include_router(router)
     # Outermost, so that no handler, Bolt's included, reads a byte of a body past the limit.

@@ -1,4 +1,4 @@
-"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, and the admin routes.
+"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, tickets (``bot.web.tickets``), and the admin routes.
 
 Authorisation is not written in any handler: the whole ``/api/v1`` router runs ``signed_in`` (401 for an
 anonymous caller) and its ``/admin`` part ``require_admin`` (403 for an agent). Sign-in is the one route
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from bot.web.auth import Principal, authenticator_of, require_admin, signed_in
+from bot.web.tickets import AnalyzerSource, tickets_router
 from desk import Role, UnitOfWork, people
 from desk.accounts import MAX_PASSWORD_LENGTH
 
@@ -62,7 +63,7 @@ def sign_in_router() -> APIRouter:
     return router
 
 
-def api_router(*, uow: UnitOfWork) -> APIRouter:
+def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) -> APIRouter:
     """Every other API route; each needs a signed-in agent or admin."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(signed_in)])
 
@@ -84,6 +85,7 @@ def api_router(*, uow: UnitOfWork) -> APIRouter:
                     for g in people.list_groups(session=session)
                     if principal.is_admin or g.name in principal.groups]
 
+    router.include_router(tickets_router(uow=uow, analyzer=analyzer, kb_url=kb_url))
     router.include_router(_admin_router(uow=uow))
     return router
 

@@ -35,6 +35,7 @@ class ErrorCode(enum.StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    NLP_UNAVAILABLE = "nlp_unavailable"  # this process runs without the model and the KB index
     INTERNAL_ERROR = "internal_error"
     HTTP_ERROR = "http_error"  # any other status
 
