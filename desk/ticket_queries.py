@@ -140,7 +140,7 @@ def _conditions(*, session: Session, wanted: TicketFilter) -> list[ColumnElement
 
 
 def _group_ids(*, session: Session, names: Sequence[str]) -> list[int]:
-    found = dict(session.execute(select(Group.name, Group.id).where(Group.name.in_(names))).tuples().all())
+    found = dict(session.execute(select(Group.name, Group.id).where(Group.name.in_(names))).all())
     unknown = [name for name in names if name not in found]
     if unknown:
         known = ", ".join(session.scalars(select(Group.name).order_by(Group.name)))
@@ -169,4 +169,4 @@ def author_usernames(*, session: Session, messages: Sequence[Message]) -> dict[i
     ids = {m.author_user_id for m in messages if m.author_user_id is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())

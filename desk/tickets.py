@@ -482,7 +482,10 @@ def add_message(
         and author_kind is AuthorKind.AGENT
         and ticket.first_response_at is None
     ):
-        _change(session, ticket, f"user:{author_user_id}", now, first_response_at=now)
+        # The audit names agents as everywhere else ("user:alice"), never by their row id.
+        agent = session.get(User, author_user_id) if author_user_id is not None else None
+        _change(session, ticket, f"user:{agent.username}" if agent else AuthorKind.AGENT.value, now,
+                first_response_at=now)
     return message
 
 
