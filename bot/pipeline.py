@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen, without_refused
-from bot.conversation import ArticleLink, Button, ConversationRef, Decision, DropAttachments, InboundMessage, Reply
+from bot.conversation import ArticleLink, Button, ConversationRef, DropAttachments, InboundMessage, Reply
 from bot.agent_actions import AgentDesk, reply_as_agent
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
-from bot.policy import Action, Reading, State, Thresholds, decide
+from bot.policy import Action, Decision, Reading, State, Thresholds, decide
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -510,8 +510,7 @@ class _Act:
                      f"is linked to it and you will hear when it is fixed.", ticket_ref=ticket.ref)
 
     def _open_ticket(self) -> list[Reply]:
-        ticket_type = TicketType(self.d.ticket_type) if self.d.ticket_type else None
-        ticket = self._open(ticket_type=ticket_type, intent=self.d.intent)
+        ticket = self._open(ticket_type=self.d.ticket_type, intent=self.d.intent)
         self._notify(ticket)
         replies = [self._ticket_reply(ticket, "Thanks, I've passed this to a person.")]
         known = self._major_incident(ticket)

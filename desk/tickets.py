@@ -42,10 +42,10 @@ from desk.models import (
     utcnow,
 )
 from desk.people import get_group, get_user
+from desk.taxonomy import packaged_taxonomy
 
 TICKET_NUMBER = "ticket_number"
 FIRST_TICKET_NUMBER = 1000  # also seeded by migration 0001
-DEFAULT_GROUP = "Service Desk"
 DEFAULT_REOPEN_WINDOW = dt.timedelta(days=7)
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
@@ -128,7 +128,7 @@ def open_ticket(
     elif rule is not None:
         target = rule.group
     else:
-        target = session.scalar(select(Group).where(Group.name == DEFAULT_GROUP))
+        target = session.scalar(select(Group).where(Group.name == packaged_taxonomy().triage.group))
     ticket_type = ticket_type or (rule.ticket_type if rule else TicketType.INCIDENT)
     urgency = Level(urgency if urgency is not None else (rule.urgency if rule else Level.MEDIUM))
     impact = Level(impact)
@@ -235,15 +235,6 @@ def assign(
         if agent is None:
             raise DeskError(f"group {ticket.group.name!r} has no available agent")
     _assign(session, ticket, agent, actor, now)
-    session.flush()
-    return ticket
-
-
-def set_group(*, session: Session, number: int, group: str, actor: str, now: dt.datetime | None = None) -> Ticket:
-    now = now or utcnow()
-    ticket = get_ticket(session=session, number=number, for_update=True)
-    _change(session, ticket, actor, now, group=get_group(session=session, name=group), assignee=None)
-    sla.apply_targets(session=session, ticket=ticket)
     session.flush()
     return ticket
 

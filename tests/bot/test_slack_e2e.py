@@ -34,7 +34,7 @@ from bot.runtime import run_service
 from channels.email import EmailChannel, SenderVerification
 from channels.slack import SlackChannel
 from desk import Direction, ResolutionCode, Status, people, tickets
-from desk.defaults import GROUPS
+from desk.taxonomy import packaged_taxonomy
 from desk.domain import QueueStatus
 from desk.models import AgentThread, Identity, InboxRow, Message, OutboxRow
 
@@ -158,7 +158,7 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
     fake_slack.users.update({"U42": ("Ana Silva", "ana@corp.example"), "UAMY": ("Amy Adams", "amy@corp.example"),
                              "UBOB": ("Bob Brown", "bob@corp.example"), "UEVE": ("Eve Evans", "eve@corp.example")})
     with uow() as s:
-        for name in GROUPS:
+        for name in packaged_taxonomy().groups:
             people.set_group_notifications(session=s, name=name, slack_channel=AGENTS)
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Service Desk", "Identity & Access"])
