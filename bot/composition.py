@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from channels.slack import SlackChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import BotSettings, Pipeline
+    from desk.taxonomy import Taxonomy
     from nlp import Analyzer, Embedder, ModelRegistry
 
 
@@ -163,6 +164,13 @@ class Deskbot:
 
         return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
                         drop_from_raw={"email": drop_attachments})
+
+    @property
+    def taxonomy(self) -> "Taxonomy":
+        """The intent taxonomy the policy, the desk's seeding and training share."""
+        from desk.taxonomy import packaged_taxonomy
+
+        return packaged_taxonomy()
 
     @property
     def nlp_data_dir(self) -> Path:
