@@ -52,7 +52,7 @@ def bot(uow, analyzer):  # noqa: ANN001, ANN201
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Identity & Access"])
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email", "webchat"})])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="w")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="w")
     channels = {name: Recorder(name) for name in ("slack", "email", "webchat")}
     dispatcher = Dispatcher(uow=uow, channels=channels, worker="d")
 

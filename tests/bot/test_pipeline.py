@@ -49,7 +49,7 @@ def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat
 
 @pytest.fixture
 def bot(uow, analyzer):  # noqa: ANN001, ANN201
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="w1")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="w1")
     channel = RecordingChannel()
     dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1")
 
@@ -190,7 +190,7 @@ def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
-    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(batch_size=3),
+    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
     for i in range(12):
         workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))

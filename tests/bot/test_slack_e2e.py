@@ -176,7 +176,7 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
                                            timeout_graceful_shutdown=2))
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"},
                                                        console_url="http://127.0.0.1:8080/console")])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="e2e")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="e2e")
     thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"slack": slack, "email": email})))
     thread.start()
     wait_for(lambda: server.started, "the server", 30)
