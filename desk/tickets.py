@@ -46,8 +46,6 @@ from desk.taxonomy import packaged_taxonomy
 
 TICKET_NUMBER = "ticket_number"
 FIRST_TICKET_NUMBER = 1000  # also seeded by migration 0001
-DEFAULT_REOPEN_WINDOW = dt.timedelta(days=7)
-DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
 class AttachmentTooLarge(DeskError):
@@ -258,10 +256,13 @@ def change_status(
     status: Status,
     actor: str,
     resolution_code: ResolutionCode | None = None,
-    reopen_window: dt.timedelta = DEFAULT_REOPEN_WINDOW,
+    reopen_window: dt.timedelta | None = None,
     now: dt.datetime | None = None,
 ) -> Ticket:
-    """Move a ticket along the transition table of ``desk.domain``; an invalid move raises."""
+    """Move a ticket along the transition table of ``desk.domain``; an invalid move raises.
+
+    Reopening a resolved ticket needs ``reopen_window``: the caller's setting (DESKBOT_REOPEN_WINDOW_DAYS), so
+    that its default lives in one place."""
     now = now or utcnow()
     ticket = get_ticket(session=session, number=number, for_update=True)
     current = ticket.status
@@ -271,6 +272,8 @@ def change_status(
             raise DeskError(f"resolving or closing ticket #{number} needs a resolution code")
     if current is Status.RESOLVED and status is Status.OPEN:
         assert ticket.resolved_at is not None
+        if reopen_window is None:
+            raise ValueError(f"reopening ticket #{number} needs the reopen window")
         if now - ticket.resolved_at > reopen_window:
             raise InvalidTransition(
                 f"ticket #{number} was resolved on {ticket.resolved_at:%Y-%m-%d}, outside the "
@@ -383,12 +386,16 @@ def add_message(
     author_identity_id: int | None = None,
     author_user_id: int | None = None,
     attachments: Sequence[NewAttachment] = (),
-    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    max_attachment_bytes: int | None = None,
     now: dt.datetime | None = None,
 ) -> Message:
-    """Add a message to a ticket's thread. A key seen before raises ``DuplicateKey`` and changes nothing."""
+    """Add a message to a ticket's thread. A key seen before raises ``DuplicateKey`` and changes nothing.
+
+    ``attachments`` need ``max_attachment_bytes``: the caller's setting (DESKBOT_MAX_ATTACHMENT_BYTES)."""
     now = now or utcnow()
     for item in attachments:
+        if max_attachment_bytes is None:
+            raise ValueError("attachments need max_attachment_bytes")
         if len(item.content) > max_attachment_bytes:
             raise AttachmentTooLarge(
                 f"attachment {item.filename!r} is {len(item.content):,} bytes; the limit is {max_attachment_bytes:,}"
