@@ -102,7 +102,8 @@ def _check_labels(deskbot, intents: dict | None, confirmed: list) -> None:  # no
 
     examples = [e for part in intents.values() for e in part] if intents is not None else \
         load_intent_examples(deskbot.nlp_data_dir / "intents")
-    for warning in deskbot.taxonomy.check_training_labels({e.intent for e in [*examples, *confirmed]}):
+    labels = {e.intent for e in [*examples, *confirmed]}
+    for warning in deskbot.taxonomy.check_training_labels(labels):
         out.print(f"[yellow]warning[/yellow] {warning}", markup=True)
 
 

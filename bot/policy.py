@@ -1,6 +1,7 @@
 """The resolve-or-ticket policy: a pure function from what was said and where we are to a decision.
 
-DESIGN.md "The policy". No I/O here: the worker gathers the state, the handlers act.
+DESIGN.md "The policy". No I/O here: the worker gathers the state, the handlers act. The intents' kinds come
+from the intent taxonomy (``desk.taxonomy``; the packaged file is read once per process, on first use).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from desk import TicketType
 from desk.taxonomy import IMPLIED_TICKET_TYPE, OUT_OF_SCOPE, Kind, Taxonomy, packaged_taxonomy
+
 
 class Action(str, enum.Enum):
     GREET = "greet"
@@ -185,10 +187,12 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
     if reading.frustrated:
         impact, raised, why = impact_and_urgency(reading)
         return Decision(Action.OPEN_TICKET, ("strong frustration: a person takes it, no bot answer", said, *why),
-                        intent=OUT_OF_SCOPE if reading.out_of_scope else reading.intent, impact=impact, urgency_raise=raised)
+                        intent=OUT_OF_SCOPE if reading.out_of_scope else reading.intent, impact=impact,
+                        urgency_raise=raised)
 
     confident = not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence
-    if kind is Kind.SELF_SERVICE and confident and reading.top_article and reading.top_article_score >= thresholds.retrieval:
+    if (kind is Kind.SELF_SERVICE and confident and reading.top_article
+            and reading.top_article_score >= thresholds.retrieval):
         return Decision(Action.ANSWER_FROM_KB, (f"answered with {reading.top_article}", said,
                                                 f"retrieval {reading.top_article_score:.2f}"),
                         intent=reading.intent, article_id=reading.top_article)

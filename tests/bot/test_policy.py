@@ -88,8 +88,8 @@ def test_the_kinds_come_from_the_taxonomy_and_carry_typed_ticket_types(tmp_path:
 
     # The same reading under a taxonomy where password_reset is a service request: no KB answer, a request.
     path = tmp_path / "taxonomy.yaml"
-    path.write_text("groups: [Service Desk]\nintents:\n"
-                    "  password_reset: {kind: request, group: Service Desk, ticket_type: service_request, urgency: low}\n"
+    path.write_text("groups: [Service Desk]\nintents:\n  password_reset: "
+                    "{kind: request, group: Service Desk, ticket_type: service_request, urgency: low}\n"
                     "  oos: {kind: out_of_scope, group: Service Desk, ticket_type: incident, urgency: low}\n")
     d = decide(reading("password_reset"), State(), T, taxonomy=load_taxonomy(path))
     assert (d.action, d.ticket_type) == (Action.OPEN_TICKET, TicketType.SERVICE_REQUEST)
