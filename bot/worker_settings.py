@@ -1,4 +1,5 @@
-"""What the worker's pipeline needs of the settings, in the units it uses (time spans, per-channel limits).
+"""What the worker's pipeline and the dispatchers need of the settings, in the units they use (time spans,
+per-channel limits).
 
 Every value comes from ``bot.settings.Settings``: this class has no defaults of its own, so a default is written
 once, in ``Settings``, and a test that wants a different value says so (``BotSettings.defaults(batch_size=3)``).
@@ -24,7 +25,9 @@ class BotSettings:
     major_incident_count: int
     major_incident_window: dt.timedelta
     major_incident_similarity: float  # cosine of two reports' texts that counts as "the same problem"
-    lease: dt.timedelta  # a claimed message whose worker died is retried after this
+    lease: dt.timedelta  # a claimed message (or reply) whose worker (or dispatcher) died is retried after this
+    outbox_max_attempts: int  # a reply a channel refused this often is parked as failed
+    outbox_batch_size: int
     kb_url: str
     reply_prefix: str  # an agent's message in a ticket's thread starting with this goes to the requester
     max_attachment_bytes: int  # a larger attachment is not kept; the ticket gets a note
@@ -50,6 +53,7 @@ class BotSettings:
             major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
             major_incident_similarity=s.major_incident_similarity,
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
+            outbox_max_attempts=s.outbox_max_attempts, outbox_batch_size=s.outbox_batch_size,
             kb_url=f"{s.public_url.rstrip('/')}/kb",
             reply_prefix=s.slack_reply_prefix,
             max_attachment_bytes=s.max_attachment_bytes,

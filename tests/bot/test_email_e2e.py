@@ -106,7 +106,8 @@ async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel
                         worker="w", drop_from_raw={"email": drop_attachments})
     await channel.start(pipeline.receive)
     try:
-        yield MailDesk(channel, pipeline, Dispatcher(uow=uow, channels={"email": channel}, worker="d"), sink)
+        dispatcher = Dispatcher(uow=uow, channels={"email": channel}, worker="d", settings=pipeline.settings)
+        yield MailDesk(channel, pipeline, dispatcher, sink)
     finally:
         await channel.stop()
         relay.close()

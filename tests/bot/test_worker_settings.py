@@ -30,10 +30,12 @@ def test_every_value_comes_from_the_settings(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("DESKBOT_WORKER_MAX_ATTEMPTS", "2")
     monkeypatch.setenv("DESKBOT_MAX_ATTACHMENT_BYTES", "1000")
     monkeypatch.setenv("DESKBOT_PUBLIC_URL", "https://desk.corp.example/")
+    monkeypatch.setenv("DESKBOT_OUTBOX_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("DESKBOT_OUTBOX_BATCH_SIZE", "7")
     s = Deskbot(Settings()).bot_settings()
     assert (s.retrieval_threshold, s.reopen_window, s.lease, s.batch_size, s.max_attempts, s.max_attachment_bytes,
-            s.kb_url) == (0.6, dt.timedelta(days=3), dt.timedelta(seconds=90), 4, 2, 1000,
-                          "https://desk.corp.example/kb")
+            s.kb_url, s.outbox_max_attempts, s.outbox_batch_size) == (
+        0.6, dt.timedelta(days=3), dt.timedelta(seconds=90), 4, 2, 1000, "https://desk.corp.example/kb", 3, 7)
 
 
 def test_the_defaults_are_those_of_a_deployment_that_sets_nothing(tmp_path: Path,
