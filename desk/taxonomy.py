@@ -16,6 +16,7 @@ import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -46,6 +47,7 @@ IMPLIED_TICKET_TYPE: Mapping[Kind, TicketType] = {
 }
 _URGENCIES = {"high": Level.HIGH, "medium": Level.MEDIUM, "low": Level.LOW}
 _ROUTED_FIELDS = ("group", "ticket_type", "urgency")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ class _Reader:
         urgency = self.choice(fields["urgency"][1], f"intent {name}: urgency", _URGENCIES)
         return IntentSpec(name, kind, group, ticket_type, urgency)
 
-    def choice(self, node: yaml.Node, what: str, allowed: Mapping[str, object]):  # noqa: ANN201
+    def choice(self, node: yaml.Node, what: str, allowed: Mapping[str, T]) -> T:
         value = self.scalar(node, what)
         if value not in allowed:
             raise self.fail(node, f"{what} {value!r} is not one of {', '.join(allowed)}")
