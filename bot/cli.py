@@ -389,11 +389,11 @@ def ticket_intent(
 ) -> None:
     """Confirm or correct a ticket's intent: the next 'deskbot nlp train' learns from it."""
     from bot import agents
-    from bot.policy import LABELS
+    from bot.policy import labels
 
     with _session() as session:
         t = agents.confirm_intent(session=session, number=number, by=_acting(session, as_agent), intent=label,
-                                  known=LABELS, now=dt.datetime.now(dt.UTC))
+                                  known=labels(), now=dt.datetime.now(dt.UTC))
         said = f" (the bot read {t.intent})" if t.intent and t.intent != label else ""
         out.print(f"#{t.number}: intent {label} confirmed{said}")
 

@@ -36,7 +36,8 @@ def chat(
     pipeline = deskbot.pipeline  # loads the model and the KB index now, before the first question
     channel = TerminalChannel(user=getpass.getuser(), display_name=name, email=email,
                               write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
-    dispatcher = Dispatcher(uow=deskbot.uow, channels={"cli": channel}, worker=pipeline.worker)
+    dispatcher = Dispatcher(uow=deskbot.uow, channels={"cli": channel}, worker=pipeline.worker,
+                            settings=pipeline.settings)
 
     async def session() -> None:
         await channel.start(pipeline.receive)

@@ -95,6 +95,18 @@ def _intent_table(report, title: str) -> Table:  # noqa: ANN001
     return table
 
 
+def _check_labels(deskbot, intents: dict | None, confirmed: list) -> None:  # noqa: ANN001
+    """Training labels must be intents of the taxonomy (else the policy could not route what the model says):
+    an unknown one stops training with one line; a taxonomy intent without training text is a warning."""
+    from nlp import load_intent_examples
+
+    examples = [e for part in intents.values() for e in part] if intents is not None else \
+        load_intent_examples(deskbot.nlp_data_dir / "intents")
+    labels = {e.intent for e in [*examples, *confirmed]}
+    for warning in deskbot.taxonomy.check_training_labels(labels):
+        out.print(f"[yellow]warning[/yellow] {warning}", markup=True)
+
+
 @nlp_app.command("train")
 def nlp_train(
     force: Annotated[bool, typer.Option(help="Activate even if it measures worse than the active model.")] = False,
@@ -120,6 +132,7 @@ def nlp_train(
     if intents is None:  # agent-confirmed labels belong to the packaged taxonomy
         with deskbot.uow() as session:
             confirmed = [IntentExample(t, i) for t, i in tickets.confirmed_intent_examples(session=session)]
+    _check_labels(deskbot, intents, confirmed)
     with _progress() as progress:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from channels.email import EmailChannel, Relay, SenderVerification
     from channels.slack import SlackChannel
     from channels.webchat import WebChatChannel
-    from bot.pipeline import BotSettings, Pipeline
+    from bot.pipeline import Pipeline
+    from bot.worker_settings import BotSettings
+    from desk.taxonomy import Taxonomy
     from nlp import Analyzer, Embedder, ModelRegistry
 
 
@@ -181,25 +183,9 @@ class Deskbot:
         return Analyzer(embedder=self.embedder, registry=self.registry, kb_index_dir=self.settings.kb_index_dir)
 
     def bot_settings(self) -> "BotSettings":
-        from bot.pipeline import BotSettings
+        from bot.worker_settings import BotSettings
 
-        s = self.settings
-        return BotSettings(
-            retrieval_threshold=s.retrieval_threshold, answer_threshold=s.answer_threshold,
-            confirmation_window=dt.timedelta(hours=s.confirmation_window_hours),
-            reopen_window=dt.timedelta(days=s.reopen_window_days),
-            major_incident_count=s.major_incident_count,
-            major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
-            major_incident_similarity=s.major_incident_similarity,
-            kb_url=f"{s.public_url.rstrip('/')}/kb",
-            lease=dt.timedelta(seconds=s.worker_lease_seconds),
-            reply_prefix=s.slack_reply_prefix,
-            max_attachment_bytes=s.max_attachment_bytes,
-            refused_attachment_types=tuple(s.refused_attachment_types),
-            replies_per_hour={"email": s.email_replies_per_hour},
-            inbound_per_hour={"email": s.email_inbound_per_hour},
-            inbox_retention=dt.timedelta(days=s.inbox_retention_days),
-        )
+        return BotSettings.from_settings(self.settings)
 
     @cached_property
     def notifier(self) -> "Notifiers":
@@ -207,9 +193,9 @@ class Deskbot:
         from bot.notify import GroupNotifier, LogNotifier, Notifiers
 
         # No console_url: the web console is not built yet, and an "Open in console" button would lead to a 404.
-        from bot.policy import LABELS
+        from bot.policy import labels
 
-        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=LABELS)])
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels())])
 
     @cached_property
     def pipeline(self) -> "Pipeline":
@@ -218,6 +204,13 @@ class Deskbot:
 
         return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
                         drop_from_raw={"email": drop_attachments})
+
+    @property
+    def taxonomy(self) -> "Taxonomy":
+        """The intent taxonomy the policy, the desk's seeding and training share."""
+        from desk.taxonomy import packaged_taxonomy
+
+        return packaged_taxonomy()
 
     @property
     def nlp_data_dir(self) -> Path:

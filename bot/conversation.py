@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 
@@ -263,19 +263,3 @@ class RateLimiter(Protocol):
     def blocked_for(self, limits: Sequence[RateLimit]) -> dt.timedelta | None:
         """How long until every limit has room for one more event (None: now); counts nothing."""
         ...
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the policy chose for one message, with its reasons (kept for agents and audit)."""
-
-    action: str  # see bot.policy.Action
-    reasons: tuple[str, ...] = field(default_factory=tuple)
-    intent: str | None = None
-    article_id: str | None = None
-    ticket_type: str | None = None
-    impact: int | None = None  # ITIL impact, 1 (many people) .. 3 (one person)
-    urgency_raise: int = 0  # steps above the intent's default urgency (frustration, time pressure)
-
-    def explain(self) -> str:
-        return "; ".join(self.reasons)

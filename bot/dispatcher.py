@@ -9,25 +9,26 @@ from collections.abc import Mapping
 import anyio.to_thread
 
 from bot.conversation import ChannelAdapter, ConversationRef, RateLimited, Reply
+from bot.worker_settings import BotSettings
 from desk import UnitOfWork, queue
 
 log = logging.getLogger("deskbot.dispatcher")
 
 
 class Dispatcher:
-    def __init__(self, *, uow: UnitOfWork, channels: Mapping[str, ChannelAdapter], worker: str,
-                 max_attempts: int = 8, batch_size: int = 32):
+    def __init__(self, *, uow: UnitOfWork, channels: Mapping[str, ChannelAdapter], worker: str, settings: BotSettings):
         self.uow = uow
         self.channels = dict(channels)
         self.worker = worker
-        self.max_attempts = max_attempts
-        self.batch_size = batch_size
+        self.max_attempts = settings.outbox_max_attempts
+        self.batch_size = settings.outbox_batch_size
+        self.lease = settings.lease
         self.name = ",".join(sorted(self.channels))
 
     def _claim(self, now: dt.datetime) -> list[tuple[int, str, ConversationRef, str]]:
         with self.uow() as session:
             rows = queue.claim_outbound(session=session, worker=self.worker, limit=self.batch_size, now=now,
-                                        channels=list(self.channels))
+                                        channels=list(self.channels), lease=self.lease)
             return [(r.id, r.channel, ConversationRef(r.channel, r.address, r.thread), r.payload) for r in rows]
 
     def _finish(self, row_id: int, now: dt.datetime, error: str | None = None, retry_after: float | None = None,

@@ -13,15 +13,16 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.attachments import DEFAULT_REFUSED_TYPES, Refused, screen, without_refused
-from bot.conversation import ArticleLink, Button, ConversationRef, Decision, DropAttachments, InboundMessage, Reply
+from bot.attachments import Refused, screen, without_refused
+from bot.conversation import ArticleLink, Button, ConversationRef, DropAttachments, InboundMessage, Reply
 from bot import agents
 from bot.agents import AgentDesk
 from bot.notify import MajorIncidentNotice, Notifier, SlaNotice, TicketNotice
-from bot.policy import LABELS, Action, Reading, State, Thresholds, decide
+from bot.policy import Action, Decision, Reading, State, Thresholds, decide, labels
+from bot.worker_settings import BotSettings
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType, UnitOfWork
 from desk import conversations, people, queue, routing, sla, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
@@ -34,32 +35,6 @@ if TYPE_CHECKING:
     from nlp import Analysis, Analyzer
 
 log = logging.getLogger("deskbot.worker")
-
-
-@dataclass(frozen=True)
-class BotSettings:
-    retrieval_threshold: float = 0.45
-    answer_threshold: float | None = None  # None: the model's own validated threshold
-    confirmation_window: dt.timedelta = dt.timedelta(hours=24)
-    reopen_window: dt.timedelta = dt.timedelta(days=7)
-    max_attempts: int = 5
-    batch_size: int = 16
-    major_incident_count: int = 3
-    major_incident_window: dt.timedelta = dt.timedelta(minutes=30)
-    major_incident_similarity: float = 0.75  # cosine of two reports' texts that counts as "the same problem"
-    lease: dt.timedelta = dt.timedelta(seconds=60)  # a claimed message whose worker died is retried after this
-    kb_url: str = "http://127.0.0.1:8080/kb"
-    reply_prefix: str = "!reply"  # an agent's message in a ticket's thread starting with this goes to the requester
-    max_attachment_bytes: int = 10 * 1024 * 1024  # a larger attachment is not kept; the ticket gets a note
-    refused_attachment_types: tuple[str, ...] = DEFAULT_REFUSED_TYPES  # ".ext" and MIME types never kept
-    # At most this many bot replies per hour to one address of a channel (email: an autoresponder that slips past
-    # the loop headers must not get mail forever); beyond it the message is handled, the reply becomes a note.
-    replies_per_hour: dict[str, int] = field(default_factory=lambda: {"email": 10})
-    # At most this many messages an hour from one sender of a channel are processed; the rest wait as held mail
-    # (no ticket, no reply, no notice) until released. A channel not named here has no limit.
-    inbound_per_hour: dict[str, int] = field(default_factory=dict)
-    # Handled messages' raw content and sent replies' text leave the queues after this (None: kept).
-    inbox_retention: dt.timedelta | None = None
 
 
 def worker_name() -> str:
@@ -76,7 +51,7 @@ class Pipeline:
         self.settings = settings
         self.worker = worker or worker_name()
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
-                                articles=lambda: self.analyzer.kb.articles, intents=LABELS)
+                                articles=lambda: self.analyzer.kb.articles, intents=labels())
 
     # --- accepting ------------------------------------------------------------------------
 
@@ -514,8 +489,7 @@ class _Act:
                      f"is linked to it and you will hear when it is fixed.", ticket_ref=ticket.ref)
 
     def _open_ticket(self) -> list[Reply]:
-        ticket_type = TicketType(self.d.ticket_type) if self.d.ticket_type else None
-        ticket = self._open(ticket_type=ticket_type, intent=self.d.intent)
+        ticket = self._open(ticket_type=self.d.ticket_type, intent=self.d.intent)
         self._notify(ticket)
         replies = [self._ticket_reply(ticket, "Thanks, I've passed this to a person.")]
         known = self._major_incident(ticket)

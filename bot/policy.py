@@ -1,33 +1,22 @@
 """The resolve-or-ticket policy: a pure function from what was said and where we are to a decision.
 
-DESIGN.md "The policy". No I/O here: the worker gathers the state, the handlers act.
+DESIGN.md "The policy". No I/O here: the worker gathers the state, the handlers act. The intents' kinds come
+from the intent taxonomy (``desk.taxonomy``; the packaged file is read once per process, on first use).
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bot.conversation import Decision
-
-SELF_SERVICE, REQUEST, INCIDENT, SECURITY, BOT = "self_service", "request", "incident", "security", "bot"
-
-KINDS: dict[str, str] = {
-    **dict.fromkeys(("password_reset", "account_locked", "mfa_setup", "vpn_connection", "wifi_connection",
-                     "email_on_phone", "mailbox_full", "calendar_sharing", "printer_problem", "video_call_problem",
-                     "laptop_slow", "monitor_display"), SELF_SERVICE),
-    **dict.fromkeys(("software_install", "software_access", "shared_drive_access", "new_hardware",
-                     "new_employee_setup", "employee_offboarding", "file_restore"), REQUEST),
-    **dict.fromkeys(("computer_wont_start", "application_down", "website_error", "phone_line_problem",
-                     "network_outage"), INCIDENT),
-    **dict.fromkeys(("phishing_report", "malware_infection", "lost_device"), SECURITY),
-    **dict.fromkeys(("ticket_status", "human_agent", "greeting", "thanks"), BOT),
-}
+from desk import TicketType
+from desk.taxonomy import IMPLIED_TICKET_TYPE, OUT_OF_SCOPE, Kind, Taxonomy, packaged_taxonomy
 
 
-# What an agent may label a ticket with ("confirm intent"): the classifier's intents and out-of-scope.
-LABELS: frozenset[str] = frozenset(KINDS) | {"oos"}
+def labels(taxonomy: Taxonomy | None = None) -> frozenset[str]:
+    """What an agent may label a ticket with ("confirm intent"): the taxonomy's intents, out-of-scope included."""
+    return frozenset((taxonomy or packaged_taxonomy()).intents)
 
 
 class Action(str, enum.Enum):
@@ -44,6 +33,22 @@ class Action(str, enum.Enum):
     OPEN_TICKET = "open_ticket"
     SECURITY_INCIDENT = "security_incident"
     CLARIFY = "clarify"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy chose for one message, with its reasons (kept for agents and audit)."""
+
+    action: Action
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    intent: str | None = None
+    article_id: str | None = None
+    ticket_type: TicketType | None = None  # None: the intent's routing rule says
+    impact: int | None = None  # ITIL impact, 1 (many people) .. 3 (one person)
+    urgency_raise: int = 0  # steps above the intent's default urgency (frustration, time pressure)
+
+    def explain(self) -> str:
+        return "; ".join(self.reasons)
 
 
 @dataclass(frozen=True)
@@ -124,16 +129,24 @@ def impact_and_urgency(reading: Reading) -> tuple[int, int, list[str]]:
     return impact, raised, reasons
 
 
-def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
-    """Choose what to do with one message. Every branch says why."""
-    kind = KINDS.get(reading.intent, INCIDENT)
+def kind_of(intent: str, taxonomy: Taxonomy) -> Kind:
+    """The intent's kind; an intent the taxonomy does not know (a model trained on other labels) is an incident,
+    so that a person sees it."""
+    spec = taxonomy.spec(intent)
+    return spec.kind if spec is not None else Kind.INCIDENT
+
+
+def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: Taxonomy | None = None) -> Decision:
+    """Choose what to do with one message (kinds from ``taxonomy``, default the packaged one). Every branch
+    says why."""
+    kind = kind_of(reading.intent, taxonomy or packaged_taxonomy())
     said = f"intent {reading.intent} {reading.confidence:.2f}"
 
     if reading.action == "open_ticket":  # the requester asked for a ticket outright (Slack's message shortcut)
         impact, raised, why = impact_and_urgency(reading)
-        ticket_type = {REQUEST: "service_request", INCIDENT: "incident", SECURITY: "incident"}.get(kind)
         return Decision(Action.OPEN_TICKET, ("the requester asked for a ticket", said, *why),
-                        intent="oos" if reading.out_of_scope else reading.intent, ticket_type=ticket_type,
+                        intent=OUT_OF_SCOPE if reading.out_of_scope else reading.intent,
+                        ticket_type=IMPLIED_TICKET_TYPE.get(kind),
                         impact=impact, urgency_raise=raised)
 
     if state.awaiting_confirmation:
@@ -154,7 +167,7 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
             return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said),
                             intent=reading.intent)
 
-    if state.resolved_ticket is not None and not _WORKS_NOW.search(reading.text) and kind != BOT:
+    if state.resolved_ticket is not None and not _WORKS_NOW.search(reading.text) and kind is not Kind.BOT:
         return Decision(Action.REOPEN, (f"message on #{state.resolved_ticket}, resolved inside the reopen window", said),
                         intent=reading.intent)
 
@@ -168,21 +181,23 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
     if reading.intent == "human_agent" and not reading.out_of_scope:
         impact, raised, why = impact_and_urgency(reading)
         return Decision(Action.HANDOFF, ("requester asked for a person", said, *why), intent="human_agent",
-                        ticket_type="incident", impact=impact, urgency_raise=raised)
+                        ticket_type=TicketType.INCIDENT, impact=impact, urgency_raise=raised)
 
-    if kind == SECURITY and not reading.out_of_scope:
+    if kind is Kind.SECURITY and not reading.out_of_scope:
         impact, raised, why = impact_and_urgency(reading)
         return Decision(Action.SECURITY_INCIDENT, ("security intent: incident opened at once", said, *why),
-                        intent=reading.intent, article_id=reading.top_article, ticket_type="incident",
+                        intent=reading.intent, article_id=reading.top_article, ticket_type=TicketType.INCIDENT,
                         impact=min(impact, 2), urgency_raise=2)
 
     if reading.frustrated:
         impact, raised, why = impact_and_urgency(reading)
         return Decision(Action.OPEN_TICKET, ("strong frustration: a person takes it, no bot answer", said, *why),
-                        intent="oos" if reading.out_of_scope else reading.intent, impact=impact, urgency_raise=raised)
+                        intent=OUT_OF_SCOPE if reading.out_of_scope else reading.intent, impact=impact,
+                        urgency_raise=raised)
 
     confident = not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence
-    if kind == SELF_SERVICE and confident and reading.top_article and reading.top_article_score >= thresholds.retrieval:
+    if (kind is Kind.SELF_SERVICE and confident and reading.top_article
+            and reading.top_article_score >= thresholds.retrieval):
         return Decision(Action.ANSWER_FROM_KB, (f"answered with {reading.top_article}", said,
                                                 f"retrieval {reading.top_article_score:.2f}"),
                         intent=reading.intent, article_id=reading.top_article)
@@ -195,10 +210,10 @@ def decide(reading: Reading, state: State, thresholds: Thresholds) -> Decision:
         impact, raised, why = impact_and_urgency(reading)
         reason = "still unclear after a clarifying question" if state.clarifications else "unclear request"
         return Decision(Action.OPEN_TICKET, (f"{reason}: to triage", said, *why),
-                        intent="oos", impact=impact, urgency_raise=raised)
+                        intent=OUT_OF_SCOPE, impact=impact, urgency_raise=raised)
 
     impact, raised, why = impact_and_urgency(reading)
-    ticket_type = "service_request" if kind == REQUEST else "incident" if kind == INCIDENT else None
-    because = {REQUEST: "service request", INCIDENT: "incident"}.get(kind, "self-service intent without a good KB match")
+    because = {Kind.REQUEST: "service request", Kind.INCIDENT: "incident"}.get(
+        kind, "self-service intent without a good KB match")
     return Decision(Action.OPEN_TICKET, (f"{because}: ticket opened", said, *why), intent=reading.intent,
-                    ticket_type=ticket_type, impact=impact, urgency_raise=raised)
+                    ticket_type=IMPLIED_TICKET_TYPE.get(kind), impact=impact, urgency_raise=raised)

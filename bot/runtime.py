@@ -121,7 +121,8 @@ async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
         for adapter in adapters.values():
             await adapter.start(pipeline.receive)
         loops = Loops(pipeline=pipeline, dispatchers=[
-            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}")
+            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}",
+                       settings=pipeline.settings)
             for name, adapter in adapters.items()])
         await loops.start()
     # What startup built (the model, the libraries) lives as long as the process. Frozen, it is left out

@@ -87,7 +87,17 @@ class Settings(BaseSettings):
     major_incident_minutes: int = Field(30, ge=1)
     major_incident_similarity: float = Field(0.75, ge=0, le=1)
     public_url: str = "http://127.0.0.1:8080"
+    # A message claimed by a worker (a reply claimed by a dispatcher) whose process died is taken again after this.
     worker_lease_seconds: float = Field(60, gt=0)
+    # Messages a worker claims and analyses at once: the NLP embeds a batch in one pass, much faster than one by one.
+    worker_batch_size: int = Field(16, ge=1)
+    # Attempts at one message before it is parked as failed ('deskbot inbox failed'), so one bad message cannot
+    # stall the worker by failing forever.
+    worker_max_attempts: int = Field(5, ge=1)
+    # Attempts at sending one reply before it is parked as failed ('deskbot outbox failed'): more than for inbound,
+    # because a channel that is down for a while (a relay restart, Slack's rate limits) is the usual cause.
+    outbox_max_attempts: int = Field(8, ge=1)
+    outbox_batch_size: int = Field(32, ge=1)  # replies one dispatcher claims at once
     # Days after which a handled message's raw payload (the raw mail, attachment bytes) and a sent reply's text
     # are purged from the inbox and outbox by the housekeeping loop; rows and keys stay (redeliveries stay one).
     inbox_retention_days: int = Field(90, ge=1)

@@ -76,9 +76,6 @@ class ResolutionCode(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-BOT_RESOLUTIONS = frozenset({ResolutionCode.SELF_SERVICE, ResolutionCode.POTENTIAL_DEFLECTION})
-
-
 class Level(int, enum.Enum):
     """Impact and urgency share the ITIL three-step scale; 1 is the highest."""
 

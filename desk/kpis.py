@@ -11,9 +11,6 @@ from sqlalchemy.orm import Session
 from desk.domain import ACTIVE_STATUSES, AuthorKind, Direction, Priority, ResolutionCode, Status
 from desk.models import Group, Message, Ticket
 
-BOT_CODES = (ResolutionCode.SELF_SERVICE, ResolutionCode.POTENTIAL_DEFLECTION)
-
-
 @dataclass(frozen=True)
 class Ratio:
     numerator: int

@@ -87,13 +87,6 @@ def _merge_into_verified_owner(*, session: Session, identity: Identity, email: s
     session.flush()
 
 
-def get_requester(*, session: Session, requester_id: int) -> Requester:
-    requester = session.get(Requester, requester_id)
-    if requester is None:
-        raise NotFound(f"no requester with id {requester_id}")
-    return requester
-
-
 # --- agents and groups -------------------------------------------------------------
 
 

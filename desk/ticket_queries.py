@@ -18,10 +18,9 @@ from desk.domain import DeskError, NotFound, Priority, SlaState, Status, TicketT
 from desk.models import Group, Message, Requester, Ticket, User, group_members
 from desk.people import normalise_email
 from desk.routing import rule_for
-from desk.tickets import DEFAULT_GROUP, get_ticket
+from desk.taxonomy import OUT_OF_SCOPE, packaged_taxonomy
+from desk.tickets import get_ticket
 
-# Where a message the bot could not place goes (desk.defaults routes it): that group's queue is everyone's triage.
-TRIAGE_INTENT = "oos"
 MAX_PAGE = 200
 
 
@@ -79,10 +78,10 @@ def visible_clause(*, session: Session, viewer: Viewer) -> ColumnElement[bool]:
 
 
 def triage_group_id(*, session: Session) -> int | None:
-    rule = rule_for(session=session, intent=TRIAGE_INTENT)
+    rule = rule_for(session=session, intent=OUT_OF_SCOPE)
     if rule is not None:
         return rule.group_id
-    return session.scalar(select(Group.id).where(Group.name == DEFAULT_GROUP))
+    return session.scalar(select(Group.id).where(Group.name == packaged_taxonomy().triage.group))
 
 
 def visible_ticket(*, session: Session, number: int, viewer: Viewer, for_update: bool = False) -> Ticket:

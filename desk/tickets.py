@@ -44,12 +44,10 @@ from desk.models import (
     utcnow,
 )
 from desk.people import get_group, get_user
+from desk.taxonomy import packaged_taxonomy
 
 TICKET_NUMBER = "ticket_number"
 FIRST_TICKET_NUMBER = 1000  # also seeded by migration 0001
-DEFAULT_GROUP = "Service Desk"
-DEFAULT_REOPEN_WINDOW = dt.timedelta(days=7)
-DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
 class AttachmentTooLarge(DeskError):
@@ -130,7 +128,7 @@ def open_ticket(
     elif rule is not None:
         target = rule.group
     else:
-        target = session.scalar(select(Group).where(Group.name == DEFAULT_GROUP))
+        target = session.scalar(select(Group).where(Group.name == packaged_taxonomy().triage.group))
     ticket_type = ticket_type or (rule.ticket_type if rule else TicketType.INCIDENT)
     urgency = Level(urgency if urgency is not None else (rule.urgency if rule else Level.MEDIUM))
     impact = Level(impact)
@@ -241,15 +239,6 @@ def assign(
     return ticket
 
 
-def set_group(*, session: Session, number: int, group: str, actor: str, now: dt.datetime | None = None) -> Ticket:
-    now = now or utcnow()
-    ticket = get_ticket(session=session, number=number, for_update=True)
-    _change(session, ticket, actor, now, group=get_group(session=session, name=group), assignee=None)
-    sla.apply_targets(session=session, ticket=ticket)
-    session.flush()
-    return ticket
-
-
 def _move(session: Session, ticket: Ticket, target: Status, actor: str, now: dt.datetime) -> None:
     check_transition(ticket.status, target)
     if ticket.status is Status.PENDING and ticket.pending_since is not None:
@@ -269,10 +258,13 @@ def change_status(
     status: Status,
     actor: str,
     resolution_code: ResolutionCode | None = None,
-    reopen_window: dt.timedelta = DEFAULT_REOPEN_WINDOW,
+    reopen_window: dt.timedelta | None = None,
     now: dt.datetime | None = None,
 ) -> Ticket:
-    """Move a ticket along the transition table of ``desk.domain``; an invalid move raises."""
+    """Move a ticket along the transition table of ``desk.domain``; an invalid move raises.
+
+    Reopening a resolved ticket needs ``reopen_window``: the caller's setting (DESKBOT_REOPEN_WINDOW_DAYS), so
+    that its default lives in one place."""
     now = now or utcnow()
     ticket = get_ticket(session=session, number=number, for_update=True)
     current = ticket.status
@@ -282,6 +274,8 @@ def change_status(
             raise DeskError(f"resolving or closing ticket #{number} needs a resolution code")
     if current is Status.RESOLVED and status is Status.OPEN:
         assert ticket.resolved_at is not None
+        if reopen_window is None:
+            raise ValueError(f"reopening ticket #{number} needs the reopen window")
         if now - ticket.resolved_at > reopen_window:
             raise InvalidTransition(
                 f"ticket #{number} was resolved on {ticket.resolved_at:%Y-%m-%d}, outside the "
@@ -440,12 +434,16 @@ def add_message(
     author_identity_id: int | None = None,
     author_user_id: int | None = None,
     attachments: Sequence[NewAttachment] = (),
-    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    max_attachment_bytes: int | None = None,
     now: dt.datetime | None = None,
 ) -> Message:
-    """Add a message to a ticket's thread. A key seen before raises ``DuplicateKey`` and changes nothing."""
+    """Add a message to a ticket's thread. A key seen before raises ``DuplicateKey`` and changes nothing.
+
+    ``attachments`` need ``max_attachment_bytes``: the caller's setting (DESKBOT_MAX_ATTACHMENT_BYTES)."""
     now = now or utcnow()
     for item in attachments:
+        if max_attachment_bytes is None:
+            raise ValueError("attachments need max_attachment_bytes")
         if len(item.content) > max_attachment_bytes:
             raise AttachmentTooLarge(
                 f"attachment {item.filename!r} is {len(item.content):,} bytes; the limit is {max_attachment_bytes:,}"

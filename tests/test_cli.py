@@ -118,6 +118,17 @@ def test_a_database_password_never_shows(command: tuple[str, ...], tmp_path: Pat
         assert "s3cret" not in refused.stdout + refused.stderr and "u:***@" in refused.stderr
 
 
+def test_nlp_train_refuses_labels_outside_the_intent_taxonomy_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "mine.csv").write_text("text,label\nmy vpn is down,vpn_connection\nthe printer jams,printer_jam\n"
+                                       "what's for lunch,oos\n")
+    result = run("nlp", "train", "--train", "mine.csv", cwd=tmp_path, ok=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"deskbot: training label(s) not in the intent taxonomy: printer_jam (add them to "
+                     f"{Path(__file__).resolve().parents[1] / 'desk' / 'taxonomy.yaml'}, or fix the labels)"]
+    assert not (tmp_path / "var" / "models").exists()  # nothing was trained
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

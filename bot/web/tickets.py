@@ -61,9 +61,9 @@ DECISION_PREFIX = "decision "
 
 def known_intents() -> frozenset[str]:
     """What an agent may say a ticket was about."""
-    from bot.policy import LABELS
+    from bot.policy import labels
 
-    return LABELS
+    return labels()
 
 
 def viewer_of(principal: Principal) -> Viewer:

@@ -52,9 +52,9 @@ def bot(uow, analyzer):  # noqa: ANN001, ANN201
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Identity & Access"])
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email", "webchat"})])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="w")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="w")
     channels = {name: Recorder(name) for name in ("slack", "email", "webchat")}
-    dispatcher = Dispatcher(uow=uow, channels=channels, worker="d")
+    dispatcher = Dispatcher(uow=uow, channels=channels, worker="d", settings=BotSettings.defaults())
 
     def say(text: str = "", *, sender: Identity, ref: ConversationRef, key: str | None = None, **extra) -> None:  # noqa: ANN003
         pipeline.accept(InboundMessage(key=key or f"{ref.channel}:{uuid.uuid4()}", conversation=ref, sender=sender,
@@ -96,7 +96,8 @@ def test_a_new_ticket_goes_to_the_groups_slack_channel_and_address_and_sla_goes_
         t = tickets.get_ticket(session=s, number=number)
         t.first_response_warn_at = NOW - dt.timedelta(minutes=1)
     assert pipeline.scan_sla(now=NOW) == 1
-    while asyncio.run(Dispatcher(uow=uow, channels=ch, worker="d2").dispatch_once(now=NOW)):
+    dispatcher = Dispatcher(uow=uow, channels=ch, worker="d2", settings=BotSettings.defaults())
+    while asyncio.run(dispatcher.dispatch_once(now=NOW)):
         pass
     [warning] = ch["slack"].to("CSD", ts)
     assert "at risk" in warning.text and f"#{number}" in warning.text
@@ -200,7 +201,7 @@ def test_the_dispatcher_waits_out_slacks_retry_after(uow, fake_slack) -> None:  
         queue.enqueue_outbound(session=s, key="r1", channel="slack", address="U42", thread="",
                                payload=Reply("hello").to_json(), now=NOW)
     fake_slack.rate_limit["chat.postMessage"] = 1  # Retry-After: 7
-    dispatcher = Dispatcher(uow=uow, channels={"slack": slack}, worker="d")
+    dispatcher = Dispatcher(uow=uow, channels={"slack": slack}, worker="d", settings=BotSettings.defaults())
     assert asyncio.run(dispatcher.dispatch_once(now=NOW)) == 1
     with uow() as s:
         [row] = s.query(OutboxRow).all()

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bot.composition import Deskbot, channel_states
 from bot.dispatcher import Dispatcher
+from bot.worker_settings import BotSettings
 from bot.http import create_app
 from bot.settings import Settings
 from bot.web.api import PREFIX
@@ -375,7 +376,8 @@ def test_an_agents_reply_through_the_api_reaches_the_email_requester(uow: UnitOf
             channel = EmailChannel(host="127.0.0.1", port=0, addresses=("support@deskbot.example",),
                                    max_bytes=200_000, relay_host="127.0.0.1",
                                    relay_port=relay.sockets[0].getsockname()[1])
-            assert await Dispatcher(uow=uow, channels={"email": channel}, worker="d").dispatch_once() == 1
+            assert await Dispatcher(uow=uow, channels={"email": channel}, worker="d",
+                                     settings=BotSettings.defaults()).dispatch_once() == 1
         finally:
             relay.close()
         return sink.mails

@@ -102,11 +102,12 @@ async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel
     channel = make_channel(relay_port) if make_channel else EmailChannel(
         host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port,
         trusted_relays=LOOPBACK_MTA, verification=CORP_VERIFICATION)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier or LogNotifier(), settings=bot_settings or BotSettings(),
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier or LogNotifier(), settings=bot_settings or BotSettings.defaults(),
                         worker="w", drop_from_raw={"email": drop_attachments})
     await channel.start(pipeline.receive)
     try:
-        yield MailDesk(channel, pipeline, Dispatcher(uow=uow, channels={"email": channel}, worker="d"), sink)
+        dispatcher = Dispatcher(uow=uow, channels={"email": channel}, worker="d", settings=pipeline.settings)
+        yield MailDesk(channel, pipeline, dispatcher, sink)
     finally:
         await channel.stop()
         relay.close()
@@ -385,7 +386,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "channels" / "email_fixtures"
 
 def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uow, analyzer) -> None:  # noqa: ANN001
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, bot_settings=BotSettings(max_attachment_bytes=5_000)) as desk:
+        async with mail_desk(uow, analyzer, bot_settings=BotSettings.defaults(max_attachment_bytes=5_000)) as desk:
             def send_raw(raw: bytes) -> None:
                 with smtplib.SMTP("127.0.0.1", desk.channel.port) as client:
                     client.sendmail("carl.meyer@corp.example", [SUPPORT], raw)
@@ -444,7 +445,7 @@ def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow
     robot = "robot@vendor.example"  # not a no-reply address, no Auto-Submitted, no Precedence: it looks like a person
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, bot_settings=BotSettings(replies_per_hour={"email": limit})) as desk:
+        async with mail_desk(uow, analyzer, bot_settings=BotSettings.defaults(replies_per_hour={"email": limit})) as desk:
             answered = 0
             for i in range(limit + 5):
                 if len(desk.sink.mails) > answered:  # it answers our latest reply, threaded, as autoresponders do
@@ -517,7 +518,7 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
                     sum(t.startswith("group-") for t in to), held)
 
     async def scenario() -> None:
-        settings = BotSettings(inbound_per_hour={"email": limit}, replies_per_hour={"email": 100})
+        settings = BotSettings.defaults(inbound_per_hour={"email": limit}, replies_per_hour={"email": 100})
         notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"email"})])
         async with mail_desk(uow, analyzer, bot_settings=settings, notifier=notifier) as desk:
             answers = await asyncio.to_thread(flood, desk.channel.port)

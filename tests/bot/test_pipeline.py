@@ -49,9 +49,10 @@ def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat
 
 @pytest.fixture
 def bot(uow, analyzer):  # noqa: ANN001, ANN201
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="w1")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="w1")
     channel = RecordingChannel()
-    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1")
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1",
+                            settings=BotSettings.defaults())
 
     def drain(at: dt.datetime = NOW) -> None:
         while pipeline.process_batch(now=at):
@@ -165,7 +166,8 @@ def test_a_security_report_opens_an_incident_with_safety_steps(uow, bot) -> None
 def test_dispatcher_survives_a_channel_that_fails_five_times(uow, bot) -> None:  # noqa: ANN001
     pipeline, say, _, _ = bot
     flaky = RecordingChannel(failures=5)
-    dispatcher = Dispatcher(uow=uow, channels={"webchat": flaky}, worker="d2", max_attempts=8)
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": flaky}, worker="d2",
+                            settings=BotSettings.defaults(outbox_max_attempts=8))
     pipeline.accept(message("hello"))
     pipeline.process_batch(now=NOW)
     moment = NOW
@@ -175,6 +177,22 @@ def test_dispatcher_survives_a_channel_that_fails_five_times(uow, bot) -> None: 
     assert len(flaky.sent) == 1
     with uow() as s:
         assert queue.failed_outbound(session=s) == []
+
+
+def test_the_dispatcher_parks_a_reply_after_the_settings_attempts(uow, bot) -> None:  # noqa: ANN001
+    pipeline, _, _, _ = bot
+    flaky = RecordingChannel(failures=5)
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": flaky}, worker="d4",
+                            settings=BotSettings.defaults(outbox_max_attempts=2))
+    pipeline.accept(message("hello"))
+    pipeline.process_batch(now=NOW)
+    moment = NOW
+    for _ in range(6):
+        asyncio.run(dispatcher.dispatch_once(now=moment))
+        moment += dt.timedelta(minutes=10)  # past any backoff
+    assert flaky.sent == []
+    with uow() as s:
+        assert len(queue.failed_outbound(session=s)) == 1
 
 
 def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  # noqa: ANN001
@@ -190,7 +208,7 @@ def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
-    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(batch_size=3),
+    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
     for i in range(12):
         workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))
@@ -279,7 +297,7 @@ def test_a_rate_limited_reply_waits_for_retry_after(uow, bot) -> None:  # noqa: 
             self.sent.append((ref, reply))
 
     channel = Throttled(failures=1)
-    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel}, worker="d3")
+    dispatcher = Dispatcher(uow=uow, channels={"webchat": channel}, worker="d3", settings=BotSettings.defaults())
     pipeline.accept(message("hello"))
     pipeline.process_batch(now=NOW)
     asyncio.run(dispatcher.dispatch_once(now=NOW))

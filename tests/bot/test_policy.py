@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.policy import Action, Reading, State, Thresholds, decide, yes_or_no
+from desk import TicketType
+from desk.taxonomy import load_taxonomy
 
 T = Thresholds(answer_confidence=0.8, retrieval=0.45)
 
@@ -73,3 +77,20 @@ def test_an_unclear_message_in_a_ticket_conversation_is_a_follow_up() -> None:
     assert d.action is Action.FOLLOW_UP
     d = decide(reading("thanks", "thanks a lot!", confidence=0.97), State(open_ticket=1000), T)
     assert d.action is Action.THANK
+
+
+def test_the_kinds_come_from_the_taxonomy_and_carry_typed_ticket_types(tmp_path: Path) -> None:
+    d = decide(reading("software_access"), State(), T)
+    assert (d.action, d.ticket_type) == (Action.OPEN_TICKET, TicketType.SERVICE_REQUEST)
+    d = decide(reading("phishing_report"), State(), T)
+    assert d.ticket_type is TicketType.INCIDENT
+    assert decide(reading("password_reset", top_article_score=0.2), State(), T).ticket_type is None  # its rule says
+
+    # The same reading under a taxonomy where password_reset is a service request: no KB answer, a request.
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text("groups: [Service Desk]\nintents:\n  password_reset: "
+                    "{kind: request, group: Service Desk, ticket_type: service_request, urgency: low}\n"
+                    "  oos: {kind: out_of_scope, group: Service Desk, ticket_type: incident, urgency: low}\n")
+    d = decide(reading("password_reset"), State(), T, taxonomy=load_taxonomy(path))
+    assert (d.action, d.ticket_type) == (Action.OPEN_TICKET, TicketType.SERVICE_REQUEST)
+    assert decide(reading("password_reset"), State(), T).action is Action.ANSWER_FROM_KB

@@ -27,7 +27,7 @@ def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, an
             row = s.scalar(select(InboxRow).where(InboxRow.key == key))
             row.status, row.done_at = QueueStatus.DONE, now - dt.timedelta(days=days)
     pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), worker="w",
-                        settings=BotSettings(inbox_retention=dt.timedelta(days=90)))
+                        settings=BotSettings.defaults(inbox_retention=dt.timedelta(days=90)))
 
     def purged() -> dict[str, bool]:
         with uow() as s:

@@ -30,12 +30,12 @@ from sqlalchemy import select
 
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
 from bot.pipeline import BotSettings, Pipeline
-from bot.policy import LABELS
+from bot.policy import labels
 from bot.runtime import run_service
 from channels.email import EmailChannel, SenderVerification
 from channels.slack import SlackChannel
 from desk import Direction, ResolutionCode, Status, people, tickets
-from desk.defaults import GROUPS
+from desk.taxonomy import packaged_taxonomy
 from desk.domain import QueueStatus
 from desk.models import AgentThread, Identity, InboxRow, Message, OutboxRow
 
@@ -174,7 +174,7 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
     fake_slack.users.update({"U42": ("Ana Silva", "ana@corp.example"), "UAMY": ("Amy Adams", "amy@corp.example"),
                              "UBOB": ("Bob Brown", "bob@corp.example"), "UEVE": ("Eve Evans", "eve@corp.example")})
     with uow() as s:
-        for name in GROUPS:
+        for name in packaged_taxonomy().groups:
             people.set_group_notifications(session=s, name=name, slack_channel=AGENTS)
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Service Desk", "Identity & Access"])
@@ -190,9 +190,9 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
-    notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"}, intents=LABELS,
+    notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"}, intents=labels(),
                                                        console_url="http://127.0.0.1:8080/console")])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings(), worker="e2e")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="e2e")
     thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"slack": slack, "email": email})))
     thread.start()
     wait_for(lambda: server.started, "the server", 30)
@@ -566,7 +566,7 @@ def test_an_agent_corrects_the_intent_from_the_ticket_post_and_the_audit_names_h
         [ticket] = tickets.list_tickets(session=s)
         number = ticket.number
     [menu] = _menus(post)
-    assert menu["placeholder"]["text"] == "Correct intent" and len(menu["options"]) == len(LABELS)
+    assert menu["placeholder"]["text"] == "Correct intent" and len(menu["options"]) == len(labels())
     post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
     assert desk.choose(menu, "account_locked", channel=AGENTS, message_ts=post_ts, user="UAMY").status_code == 200
     told = wait_for(lambda: [p for p in desk.posts_to(AGENTS) if "intent account_locked recorded" in p["text"]],

@@ -51,7 +51,7 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
     uow = UnitOfWork(session_factory(engine))
     with uow() as s:
         ensure_defaults(session=s)
-    accept = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="test")
+    accept = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="test")
     now = dt.datetime.now(dt.UTC)
     for i in range(MESSAGES):
         who = f"user{i}@corp.example"

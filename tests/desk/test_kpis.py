@@ -88,7 +88,7 @@ class Desk:
     def status(self, number: int, status: Status, at: dt.datetime, code: ResolutionCode | None = None) -> None:
         with self.uow() as session:
             tickets.change_status(session=session, number=number, status=status, actor="test",
-                                  resolution_code=code, now=at)
+                                  resolution_code=code, reopen_window=dt.timedelta(days=7), now=at)
 
     def resolve(self, number: int, at: dt.datetime) -> None:
         with self.uow() as session:

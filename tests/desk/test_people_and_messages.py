@@ -81,7 +81,8 @@ def test_attachments_stored_once_by_hash_and_size_limited(uow) -> None:  # noqa:
         t = tickets.open_ticket(session=s, requester_id=who.id, subject="error", channel="email", actor="test")
         for key in ("a", "b"):
             tickets.add_message(session=s, idempotency_key=key, ticket=t, direction=Direction.INBOUND,
-                                author_kind=AuthorKind.REQUESTER, channel="email", text="see attached", attachments=[screenshot])
+                                author_kind=AuthorKind.REQUESTER, channel="email", text="see attached", attachments=[screenshot],
+                                max_attachment_bytes=1024)
         with pytest.raises(AttachmentTooLarge, match="'huge.iso' is 2,048 bytes; the limit is 1,024"):
             tickets.add_message(session=s, idempotency_key="c", ticket=t, direction=Direction.INBOUND,
                                 author_kind=AuthorKind.REQUESTER, channel="email", text="big",

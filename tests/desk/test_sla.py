@@ -511,15 +511,18 @@ def test_resolving_on_time_is_met_and_late_is_missed(uow: UnitOfWork, paris_desk
     assert t.resolution_business_seconds == 8 * 3600 + 60
 
 
+WEEK = dt.timedelta(days=7)
+
+
 def test_reopen_inside_the_window_and_refused_outside(uow: UnitOfWork, paris_desk: str) -> None:
     # Three P3 tickets opened Mon 13 Jan 09:00 Paris (08:00 UTC), resolution due Wed 15 Jan 16:00 UTC,
-    # each resolved Mon 13 Jan 10:00 UTC. The default reopen window is 7 days.
+    # each resolved Mon 13 Jan 10:00 UTC. The reopen window is 7 days.
     soon, edge, too_late = (open_at(uow, paris(2025, 1, 13, 9)) for _ in range(3))
     for number in (soon, edge, too_late):
         assert resolve(uow, number, utc(2025, 1, 13, 10)).sla_state is SlaState.MET
 
     # Reopened the next day, before the resolution due instant.
-    t = set_status(uow, soon, Status.OPEN, utc(2025, 1, 14, 9))
+    t = set_status(uow, soon, Status.OPEN, utc(2025, 1, 14, 9), reopen_window=WEEK)
     assert t.status is Status.OPEN
     assert t.reopen_count == 1
     assert t.resolved_at is None and t.resolution_code is None
@@ -532,13 +535,13 @@ def test_reopen_inside_the_window_and_refused_outside(uow: UnitOfWork, paris_des
 
     # Exactly 7 days after the resolution (Mon 20 Jan 10:00 UTC) is still inside the window;
     # by then the resolution due instant (Wed 15 Jan) has passed.
-    t = set_status(uow, edge, Status.OPEN, utc(2025, 1, 20, 10))
+    t = set_status(uow, edge, Status.OPEN, utc(2025, 1, 20, 10), reopen_window=WEEK)
     assert t.status is Status.OPEN and t.reopen_count == 1
     assert t.sla_state is SlaState.BREACHED
 
     # One second later is outside: refused, and nothing changes.
     with pytest.raises(InvalidTransition):
-        set_status(uow, too_late, Status.OPEN, utc(2025, 1, 20, 10, 0, 1))
+        set_status(uow, too_late, Status.OPEN, utc(2025, 1, 20, 10, 0, 1), reopen_window=WEEK)
     t = load(uow, too_late)
     assert t.status is Status.RESOLVED and t.reopen_count == 0
     assert_instant(t.resolved_at, utc(2025, 1, 13, 10))

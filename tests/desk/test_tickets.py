@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from desk import DeskError, InvalidTransition, Level, NotFound, Priority, ResolutionCode, Status, TicketType
+from desk import (AuthorKind, DeskError, Direction, InvalidTransition, Level, NotFound, Priority, ResolutionCode, Status,
+                  TicketType)
 from desk import people, tickets
 from desk.domain import PRIORITY_MATRIX, TRANSITIONS
 
@@ -104,7 +105,8 @@ def test_every_transition_of_the_table(uow) -> None:  # noqa: ANN001
                 s.flush()
                 if target in allowed:
                     tickets.change_status(session=s, number=t.number, status=target, actor="test",
-                                          resolution_code=ResolutionCode.AGENT, now=T0 + dt.timedelta(hours=1))
+                                          resolution_code=ResolutionCode.AGENT, reopen_window=dt.timedelta(days=7),
+                                          now=T0 + dt.timedelta(hours=1))
                     assert t.status is target
                 else:
                     with pytest.raises(InvalidTransition, match=f"from {current.value} to {target.value}"):
@@ -140,6 +142,23 @@ def test_reopen_within_the_window_only(uow) -> None:  # noqa: ANN001
             tickets.change_status(session=s, number=t.number, status=Status.OPEN, actor="requester",
                                   now=T0 + dt.timedelta(days=15), reopen_window=dt.timedelta(days=7))
         assert t.status is Status.RESOLVED
+
+
+def test_the_reopen_window_and_the_attachment_limit_are_the_callers_settings(uow) -> None:  # noqa: ANN001
+    # The desk keeps no default of its own for either (the bot passes DESKBOT_REOPEN_WINDOW_DAYS and
+    # DESKBOT_MAX_ATTACHMENT_BYTES): a caller that forgets is a bug, not a silent 7 days or 10 MiB.
+    with uow() as s:
+        t = open_(s)
+        tickets.resolve(session=s, number=t.number, actor="test", now=T0)
+        with pytest.raises(ValueError, match="needs the reopen window"):
+            tickets.change_status(session=s, number=t.number, status=Status.OPEN, actor="requester",
+                                  now=T0 + dt.timedelta(days=1))
+        assert t.status is Status.RESOLVED
+        with pytest.raises(ValueError, match="attachments need max_attachment_bytes"):
+            tickets.add_message(session=s, idempotency_key="k", ticket=t, direction=Direction.INBOUND,
+                                author_kind=AuthorKind.REQUESTER, channel="email", text="see attached",
+                                attachments=[tickets.NewAttachment("a.png", "image/png", b"png")])
+        assert tickets.thread(session=s, ticket=t) == []
 
 
 def test_audit_trail_records_who_what_old_new_when(uow) -> None:  # noqa: ANN001
