@@ -61,7 +61,7 @@ def _costly_mail() -> EmailMessage:
 
 def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url: str,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(), worker="stall")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="stall")
     channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=25 * 1024 * 1024)
     deskbot = Deskbot(Settings(database_url=database_url))
     port = _free_port()

@@ -106,7 +106,7 @@ class Served:
 def served(engine: Engine, analyzer, fake_slack) -> Iterator[Served]:  # noqa: ANN001
     deskbot = Deskbot(_settings(_url(engine), slack_bot_token="xoxb-test", slack_signing_secret="test-secret",
                                 slack_api_url=fake_slack.url, webchat_allowed_domains=["corp.example"]))
-    pipeline = Pipeline(uow=deskbot.uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings(),
+    pipeline = Pipeline(uow=deskbot.uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(),
                         worker="http-test")
     app = Served(deskbot, pipeline)
     yield app
