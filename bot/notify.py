@@ -29,7 +29,7 @@ log = logging.getLogger("deskbot.notify")
 class TicketNotice:
     key: str  # unique per notice; the outbox rows' keys derive from it (a redelivery queues nothing new)
     ticket_id: int
-    ticket_ref: str
+    ticket_number: int
     group: str | None
     priority: str
     subject: str
@@ -43,11 +43,15 @@ class TicketNotice:
     assignee: str | None = None
     tried_article: str | None = None  # the KB answer the requester said did not help
 
+    @property
+    def ticket_ref(self) -> str:
+        return f"#{self.ticket_number}"
+
 
 @dataclass(frozen=True)
 class SlaNotice:
     ticket_id: int
-    ticket_ref: str
+    ticket_number: int
     group: str | None
     assignee: str | None
     kind: str
@@ -59,13 +63,24 @@ class SlaNotice:
     def key(self) -> str:
         return f"sla:{self.ticket_id}:{self.kind}:{self.level}"
 
+    @property
+    def ticket_ref(self) -> str:
+        return f"#{self.ticket_number}"
+
 
 @dataclass(frozen=True)
 class MajorIncidentNotice:
     key: str
-    problem_ref: str
+    problem_number: int
     group: str | None
-    incidents: tuple[str, ...]
+    incidents: tuple[int, ...]  # the linked incidents' ticket numbers
+
+    @property
+    def problem_ref(self) -> str:
+        return f"#{self.problem_number}"
+
+    def incident_refs(self) -> str:
+        return ", ".join(f"#{n}" for n in self.incidents)
 
 
 class Notifier(Protocol):
@@ -117,7 +132,7 @@ class LogNotifier:
     def major_incident(self, session: Session, notice: MajorIncidentNotice, now: dt.datetime) -> None:
         self.sent.append(notice)
         log.warning("major incident: problem %s for %s links %s", notice.problem_ref, notice.group,
-                    ", ".join(notice.incidents))
+                    notice.incident_refs())
 
 
 class GroupNotifier:
@@ -157,17 +172,17 @@ class GroupNotifier:
             lines.append(f"Tried by the requester without success: {notice.tried_article}")
         text = "\n".join(lines)
         if slack:
-            buttons = [Button("Assign to me", AgentAction("assign", _number(notice.ticket_ref)).as_value())]
+            buttons = [Button("Assign to me", AgentAction("assign", notice.ticket_number).as_value())]
             untried = [a for a in notice.articles if a.article_id != notice.tried_article]
             if untried:
                 top = untried[0]
                 buttons.append(Button(f"Send {top.article_id} to requester",
-                                      AgentAction("send_article", _number(notice.ticket_ref), top.article_id).as_value()))
-            buttons.append(Button("Reply to requester", AgentAction("reply", _number(notice.ticket_ref)).as_value()))
+                                      AgentAction("send_article", notice.ticket_number, top.article_id).as_value()))
+            buttons.append(Button("Reply to requester", AgentAction("reply", notice.ticket_number).as_value()))
             if self.console_url:
                 buttons.append(Button("Open in console", "console",
-                                      url=f"{self.console_url}/tickets/{_number(notice.ticket_ref)}"))
-            number = _number(notice.ticket_ref)
+                                      url=f"{self.console_url}/tickets/{notice.ticket_number}"))
+            number = notice.ticket_number
             menus = (Menu("Correct intent", tuple(Button(i, AgentAction("confirm_intent", number, intent=i).as_value())
                                                   for i in self.intents)),) if self.intents else ()
             row = queue.enqueue_outbound(session=session, key=f"{notice.key}:slack", channel="slack", address=slack,
@@ -210,7 +225,7 @@ class GroupNotifier:
     def major_incident(self, session: Session, notice: MajorIncidentNotice, now: dt.datetime) -> None:
         slack, email = self._places(session, notice.group)
         text = (f"*Major incident*: problem {notice.problem_ref} links {len(notice.incidents)} reports "
-                f"({', '.join(notice.incidents)})")
+                f"({notice.incident_refs()})")
         for channel, address in (("slack", slack), ("email", email)):
             if address:
                 queue.enqueue_outbound(session=session, key=f"{notice.key}:{channel}", channel=channel,
@@ -219,7 +234,3 @@ class GroupNotifier:
                                                      ticket_ref=notice.problem_ref,
                                                      subject=f"Major incident: {len(notice.incidents)} reports linked",
                                                      ).to_json(), now=now)
-
-
-def _number(ref: str) -> int:
-    return int(ref.lstrip("#"))

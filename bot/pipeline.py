@@ -367,7 +367,7 @@ class Pipeline:
             for a in alerts:
                 ticket = tickets.get_ticket(session=session, number=a.ticket_number)
                 self.notifier.sla(session, SlaNotice(
-                    ticket_id=a.ticket_id, ticket_ref=f"#{a.ticket_number}", group=a.group, assignee=a.assignee,
+                    ticket_id=a.ticket_id, ticket_number=a.ticket_number, group=a.group, assignee=a.assignee,
                     kind=a.kind.value, level=a.level.value, due=a.due.strftime("%Y-%m-%d %H:%M UTC"),
                     assignee_email=ticket.assignee.email if ticket.assignee else None), now)
         return len(alerts)
@@ -434,7 +434,7 @@ class _Act:
         analysis = (f"intent {a.intent} {a.confidence:.2f}{' (out of scope)' if a.out_of_scope else ''}, "
                     f"sentiment {a.sentiment}, frustration {a.frustration:.2f}, language {a.language}")
         self.p.notifier.new_ticket(self.s, TicketNotice(
-            key=f"{self.m.key}:notice:{ticket.number}", ticket_id=ticket.id, ticket_ref=ticket.ref,
+            key=f"{self.m.key}:notice:{ticket.number}", ticket_id=ticket.id, ticket_number=ticket.number,
             group=ticket.group.name if ticket.group else None, priority=ticket.priority.value, subject=ticket.subject,
             reasons=self.d.explain(), suggested_articles=tuple(f"{h.article_id} {h.title}" for h in hits),
             articles=tuple(ArticleLink(h.article_id, h.title, f"{self.p.settings.kb_url}/{h.article_id}") for h in hits),
@@ -481,8 +481,8 @@ class _Act:
             for incident in sorted(recent, key=lambda t: t.id):
                 tickets.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="bot")
             self.p.notifier.major_incident(self.s, MajorIncidentNotice(
-                f"{self.m.key}:major:{problem.number}", problem.ref, problem.group.name if problem.group else None,
-                tuple(t.ref for t in recent)), self.now)
+                f"{self.m.key}:major:{problem.number}", problem.number, problem.group.name if problem.group else None,
+                tuple(t.number for t in sorted(recent, key=lambda t: t.id))), self.now)
             return None  # the reporter who tipped it over gets the normal reply; later ones hear it is known
         tickets.link_to_problem(session=s, number=ticket.number, problem_number=problem.number, actor="bot")
         return Reply(f"This looks like a known issue that IT is already working on ({problem.ref}). Your report "
