@@ -456,8 +456,9 @@ def group_add(
 
     settings = _settings()
     with _session() as session:
-        g = people.add_group(session=session, name=name, email=email, timezone=timezone or settings.timezone,
-                             working_hours=hours or settings.working_hours, holidays=[d.date() for d in holiday or ()])
+        g = people.add_group(session=session, name=name, timezone=timezone or settings.timezone,
+                             working_hours=hours or settings.working_hours, holidays=[d.date() for d in holiday or ()],
+                             notice_targets=_notice_targets(slack_channel=None, email=email))
         out.print(f"added group {g.name} ({g.timezone}, {g.working_hours}, {len(g.holidays)} holiday(s))")
 
 
@@ -472,9 +473,22 @@ def group_notify(
     from desk import people
 
     with _session() as session:
-        g = people.set_group_notifications(session=session, name=name, slack_channel=slack_channel, email=email,
-                                           clear=clear)
-        out.print(f"group {g.name}: Slack channel {g.slack_channel or '-'}, email {g.email or '-'}")
+        g = people.set_group_notifications(session=session, name=name, clear=clear,
+                                           targets=_notice_targets(slack_channel=slack_channel, email=email))
+        targets = people.notice_targets_of(g)
+        out.print(f"group {g.name}: Slack channel {targets.get('slack', '-')}, email {targets.get('email', '-')}")
+
+
+def _notice_targets(*, slack_channel: str | None, email: str | None) -> dict[str, str]:
+    """The command line's options as the desk's channel -> address targets (only those given)."""
+    from desk import people
+
+    targets: dict[str, str] = {}
+    if slack_channel is not None:
+        targets["slack"] = slack_channel.strip()
+    if email is not None:
+        targets["email"] = people.normalise_email(email) or ""
+    return targets
 
 
 @group_app.command("list")
@@ -485,7 +499,9 @@ def group_list() -> None:
     with _session() as session:
         table = Table("group", "time zone", "hours", "holidays", "notices", "members")
         for g in people.list_groups(session=session):
-            notices = ", ".join(x for x in (g.slack_channel and f"Slack {g.slack_channel}", g.email) if x) or "-"
+            targets = people.notice_targets_of(g)
+            notices = ", ".join(x for x in (targets.get("slack") and f"Slack {targets['slack']}", targets.get("email"))
+                                if x) or "-"
             table.add_row(g.name, g.timezone, g.working_hours, str(len(g.holidays)), notices,
                           ", ".join(m.username for m in g.members) or "-")
         out.print(table)

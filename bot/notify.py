@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.conversation import AgentAction, ArticleLink, Button, Menu, Reply
 from desk import conversations, queue
-from desk.people import get_group
+from desk.people import get_group, notice_targets_of
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -136,8 +136,8 @@ class LogNotifier:
 
 
 class GroupNotifier:
-    """Queues each notice to the group's own places: its Slack channel (``groups.slack_channel``) and its
-    address (``groups.email``), each only when that channel runs in this deployment.
+    """Queues each notice to the group's own places (its notice targets: a Slack channel, an address), each only
+    when that channel runs in this deployment.
 
     A new ticket's Slack post carries the agent buttons; its thread is remembered (``agent_threads``) so
     SLA notices go into it and agents' messages there map back to the ticket.
@@ -152,8 +152,9 @@ class GroupNotifier:
         if group_name is None:
             return None, None
         group = get_group(session=session, name=group_name)
-        slack = group.slack_channel if "slack" in self.channels else None
-        email = group.email if "email" in self.channels else None
+        targets = notice_targets_of(group)
+        slack = targets.get("slack") if "slack" in self.channels else None
+        email = targets.get("email") if "email" in self.channels else None
         return slack, email
 
     def new_ticket(self, session: Session, notice: TicketNotice, now: dt.datetime) -> None:

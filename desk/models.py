@@ -111,8 +111,6 @@ class Group(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
-    email: Mapped[str | None] = mapped_column(String(254))
-    slack_channel: Mapped[str | None] = mapped_column(String(64))  # where new tickets are posted for the agents
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     working_hours: Mapped[str] = mapped_column(String(200), default="mon-fri 09:00-17:00")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -121,6 +119,24 @@ class Group(Base):
         back_populates="group", cascade="all, delete-orphan", order_by="Holiday.day"
     )
     members: Mapped[list[User]] = relationship(secondary=group_members, back_populates="groups")
+    notice_targets: Mapped[list[NoticeTarget]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="NoticeTarget.channel"
+    )
+
+
+class NoticeTarget(Base):
+    """Where a group hears of its new tickets, SLA alerts and major incidents: an address on a channel (a Slack
+    channel id, a mailbox). The desk stores them; which channels exist is the bot's business."""
+
+    __tablename__ = "notice_targets"
+    __table_args__ = (UniqueConstraint("group_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(254))
+
+    group: Mapped[Group] = relationship(back_populates="notice_targets")
 
 
 class Holiday(Base):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from desk.business_hours import BusinessCalendar
 from desk.domain import DeskError, NotFound, Role
-from desk.models import Conversation, Group, Holiday, Identity, Requester, Ticket, User
+from desk.models import Conversation, Group, Holiday, Identity, NoticeTarget, Requester, Ticket, User
 
 
 def normalise_email(email: str | None) -> str | None:
@@ -94,15 +94,17 @@ def add_group(
     *,
     session: Session,
     name: str,
-    email: str | None = None,
     timezone: str = "UTC",
     working_hours: str = "mon-fri 09:00-17:00",
     holidays: Iterable[dt.date] = (),
+    notice_targets: Mapping[str, str] | None = None,
 ) -> Group:
     if session.scalar(select(Group).where(func.lower(Group.name) == name.lower())) is not None:
         raise DeskError(f"a group named {name!r} already exists")
-    group = Group(name=name, email=normalise_email(email), timezone=timezone, working_hours=working_hours)
+    group = Group(name=name, timezone=timezone, working_hours=working_hours)
     group.holidays = [Holiday(day=day) for day in sorted(set(holidays))]
+    group.notice_targets = [NoticeTarget(channel=c, address=a.strip()) for c, a in (notice_targets or {}).items()
+                            if a and a.strip()]
     calendar_for(group)  # refuse a bad time zone or hours spec before it is stored
     session.add(group)
     session.flush()
@@ -171,19 +173,33 @@ def find_user_by_email(*, session: Session, email: str | None) -> User | None:
     return session.scalar(select(User).where(User.email == email, User.active.is_(True)))
 
 
-def set_group_notifications(*, session: Session, name: str, slack_channel: str | None = None,
-                            email: str | None = None, clear: bool = False) -> Group:
-    """Where the group hears of new tickets and SLA alerts: a Slack channel id, an email address.
-    Only the given values change; ``clear`` removes both first."""
+def set_group_notifications(*, session: Session, name: str, targets: Mapping[str, str | None],
+                            clear: bool = False) -> Group:
+    """Where the group hears of tickets, by channel: ``{"slack": "C0123", "email": "team@corp.example"}``. Only the
+    given channels change (an empty address removes one); ``clear`` removes every target first."""
     group = get_group(session=session, name=name)
+    current = {t.channel: t for t in group.notice_targets}
     if clear:
-        group.slack_channel = group.email = None
-    if slack_channel is not None:
-        group.slack_channel = slack_channel.strip() or None
-    if email is not None:
-        group.email = normalise_email(email)
+        group.notice_targets = []
+        current = {}
+        session.flush()
+    for channel, address in targets.items():
+        address = (address or "").strip()
+        target = current.get(channel)
+        if not address:
+            if target is not None:
+                group.notice_targets.remove(target)
+        elif target is not None:
+            target.address = address
+        else:
+            group.notice_targets.append(NoticeTarget(channel=channel, address=address))
     session.flush()
     return group
+
+
+def notice_targets_of(group: Group) -> dict[str, str]:
+    """The group's notice addresses by channel."""
+    return {t.channel: t.address for t in group.notice_targets}
 
 
 def list_users(*, session: Session) -> Sequence[User]:

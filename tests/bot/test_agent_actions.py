@@ -47,8 +47,8 @@ def slack_user(user: str, email: str | None) -> Identity:
 @pytest.fixture
 def bot(uow, analyzer):  # noqa: ANN001, ANN201
     with uow() as s:
-        people.set_group_notifications(session=s, name="Service Desk", slack_channel="CSD", email="sd@corp.example")
-        people.set_group_notifications(session=s, name="Identity & Access", slack_channel="CIA")
+        people.set_group_notifications(session=s, name="Service Desk", targets={"slack": "CSD", "email": "sd@corp.example"})
+        people.set_group_notifications(session=s, name="Identity & Access", targets={"slack": "CIA"})
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Identity & Access"])
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email", "webchat"})])

@@ -488,7 +488,7 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
     flooder = "ana@corp.example"
     with uow() as s:  # every group hears of its new tickets by mail
         for g in people.list_groups(session=s):
-            people.set_group_notifications(session=s, name=g.name, email=f"group-{g.id}@corp.example")
+            people.set_group_notifications(session=s, name=g.name, targets={"email": f"group-{g.id}@corp.example"})
 
     def deskbot(*args: str, returncode: int = 0) -> str:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}, "COLUMNS": "200",

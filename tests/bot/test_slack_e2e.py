@@ -175,7 +175,7 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
                              "UBOB": ("Bob Brown", "bob@corp.example"), "UEVE": ("Eve Evans", "eve@corp.example")})
     with uow() as s:
         for name in packaged_taxonomy().groups:
-            people.set_group_notifications(session=s, name=name, slack_channel=AGENTS)
+            people.set_group_notifications(session=s, name=name, targets={"slack": AGENTS})
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Service Desk", "Identity & Access"])
     sink = Sink()
