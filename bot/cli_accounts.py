@@ -11,24 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot import cli_common as common
 from desk import DeskError
 
 token_app = typer.Typer(help="API tokens of agents and admins (sent as 'Authorization: Bearer <token>').",
                         no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-
-
-def _session():  # noqa: ANN202
-    from bot.cli import _session as session
-
-    return session()
-
-
-def _when(value: dt.datetime | None) -> str:
-    from bot.cli import _when as when
-
-    return when(value)
 
 
 def passwd(
@@ -39,7 +28,7 @@ def passwd(
     from desk import accounts
 
     password = _password_from_stdin() if stdin else _password_from_terminal()
-    with _session() as session:
+    with common.session() as session:
         accounts.set_password(session=session, username=username, password=password)
     out.print(f"password of {username} set")
 
@@ -64,7 +53,7 @@ def token_create(
     """Create an API token: printed once on standard output, never shown again."""
     from desk import accounts
 
-    with _session() as session:
+    with common.session() as session:
         new = accounts.create_token(session=session, username=username, name=name, now=dt.datetime.now(dt.UTC))
         err.print(f"token {new.token.id} for {username}{f' ({new.token.name})' if new.token.name else ''}; "
                   "copy it now: it is not shown again (the desk keeps only its hash)", markup=False)
@@ -76,12 +65,12 @@ def token_list(username: Annotated[Optional[str], typer.Argument(help="Only this
     """List API tokens (never their secrets): who, what for, when last used, revoked or not."""
     from desk import accounts
 
-    with _session() as session:
+    with common.session() as session:
         tokens = accounts.list_tokens(session=session, username=username)
         table = Table("id", "user", "name", "prefix", "created", "last used", "revoked")
         for t in tokens:
-            table.add_row(str(t.id), t.user.username, t.name or "-", f"{t.prefix}...", _when(t.created_at),
-                          _when(t.last_used_at), _when(t.revoked_at) if t.revoked_at else "no")
+            table.add_row(str(t.id), t.user.username, t.name or "-", f"{t.prefix}...", common.when(t.created_at),
+                          common.when(t.last_used_at), common.when(t.revoked_at) if t.revoked_at else "no")
         out.print(table if tokens else "no API tokens")
 
 
@@ -90,6 +79,6 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="The
     """Revoke an API token: it is refused from now on."""
     from desk import accounts
 
-    with _session() as session:
+    with common.session() as session:
         token = accounts.revoke_token(session=session, token_id=token_id, now=dt.datetime.now(dt.UTC))
-        out.print(f"token {token.id} of {token.user.username} revoked ({_when(token.revoked_at)})")
+        out.print(f"token {token.id} of {token.user.username} revoked ({common.when(token.revoked_at)})")

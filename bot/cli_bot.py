@@ -13,15 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot import cli_common as common
+
 inbox_app = typer.Typer(help="The inbox: failed messages and retries, mail held over a sender's hourly limit.",
                         no_args_is_help=True)
 out = Console()
-
-
-def _deskbot():  # noqa: ANN202
-    from bot.cli import _deskbot as deskbot
-
-    return deskbot()
 
 
 def chat(
@@ -32,7 +28,7 @@ def chat(
     from bot.dispatcher import Dispatcher
     from channels.terminal import TerminalChannel
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     pipeline = deskbot.pipeline  # loads the model and the KB index now, before the first question
     channel = TerminalChannel(user=getpass.getuser(), display_name=name, email=email,
                               write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
@@ -65,7 +61,7 @@ def worker() -> None:
     """An extra worker process (PostgreSQL): claims inbox messages until SIGTERM."""
     from bot.runtime import Loops
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     loops = Loops(pipeline=deskbot.pipeline)
 
     async def run() -> None:
@@ -87,7 +83,7 @@ def inbox_failed() -> None:
     """Messages parked after too many failed tries, with their errors."""
     from desk import queue
 
-    with _deskbot().uow() as session:
+    with common.deskbot().uow() as session:
         rows = queue.failed_inbound(session=session)
         table = Table("id", "key", "channel", "tries", "received", "error")
         for r in rows:
@@ -101,7 +97,7 @@ def inbox_retry(row_id: int) -> None:
     """Put a failed message back in the queue."""
     from desk import queue
 
-    with _deskbot().uow() as session:
+    with common.deskbot().uow() as session:
         row = queue.retry_inbound(session=session, row_id=row_id, now=dt.datetime.now(dt.UTC))
         out.print(f"message {row.id} ({row.key}) queued again")
 
@@ -113,7 +109,7 @@ def inbox_held(
     """Messages held over their sender's hourly limit: stored, not processed, nobody notified."""
     from desk import queue
 
-    with _deskbot().uow() as session:
+    with common.deskbot().uow() as session:
         rows = queue.held_inbound(session=session, sender=sender.strip() if sender else None)
         table = Table("id", "channel", "sender", "received", "key")
         for r in rows:
@@ -131,7 +127,7 @@ def inbox_release(
 
     if bool(row_ids) == (sender is not None):
         raise typer.BadParameter("give the ids of held messages or --sender ADDRESS (one of them)")
-    with _deskbot().uow() as session:
+    with common.deskbot().uow() as session:
         rows = queue.release_inbound(session=session, now=dt.datetime.now(dt.UTC), row_ids=row_ids or (),
                                      sender=sender.strip() if sender else None)
         ids = ", ".join(str(r.id) for r in rows)
@@ -146,7 +142,7 @@ def outbox_failed() -> None:
     """Replies parked after too many failed sends, with their errors."""
     from desk import queue
 
-    with _deskbot().uow() as session:
+    with common.deskbot().uow() as session:
         rows = queue.failed_outbound(session=session)
         table = Table("id", "channel", "to", "tries", "created", "error")
         for r in rows:

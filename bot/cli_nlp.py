@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot import cli_common as common
+
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
 kb_app = typer.Typer(help="The knowledge base: index and search.", no_args_is_help=True)
 out = Console()
@@ -26,12 +28,6 @@ def _progress() -> Iterator:
             return lambda n: bar.advance(task, n)
 
         yield start
-
-
-def _deskbot():  # noqa: ANN202
-    from bot.cli import _deskbot as deskbot
-
-    return deskbot()
 
 
 def _pct(x: float) -> str:
@@ -121,7 +117,7 @@ def nlp_train(
     from desk import tickets
     from nlp import IntentExample, labelled_splits, raw_throughput, train_and_register
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     if if_missing and deskbot.registry.active_version() is not None:
         out.print(f"model {deskbot.registry.active_version()} is active; nothing to do")
         return
@@ -164,7 +160,7 @@ def nlp_evaluate(
     """Measure a model version (or, with --train, a throwaway model: nothing is activated)."""
     from nlp import evaluate_bundle, evaluate_intents, load_labelled_file, load_training_data
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     if train is not None or val is not None:
         if test is None or train is None:
             raise typer.BadParameter("--train needs --test (and --val needs --train)")
@@ -196,7 +192,7 @@ def nlp_evaluate(
 @nlp_app.command("models")
 def nlp_models() -> None:
     """List model versions with their metrics."""
-    versions = _deskbot().registry.versions()
+    versions = common.deskbot().registry.versions()
     table = Table("version", "active", "created", "data", "top layer", "accuracy", "macro-F1", "OOS recall",
                   "sentiment acc.")
     for v in versions:
@@ -211,7 +207,7 @@ def nlp_models() -> None:
 @nlp_app.command("activate")
 def nlp_activate(version: str) -> None:
     """Make a version active (also to roll back); running workers pick it up."""
-    registry = _deskbot().registry
+    registry = common.deskbot().registry
     if version not in {v.version for v in registry.versions()}:
         from nlp import ModelError
 
@@ -223,7 +219,7 @@ def nlp_activate(version: str) -> None:
 @nlp_app.command("analyze")
 def nlp_analyze(text: str) -> None:
     """Show what the NLP makes of one message."""
-    a = _deskbot().analyzer.analyze(text)
+    a = common.deskbot().analyzer.analyze(text)
     out.print(f"intent {a.intent} ({a.confidence:.2f}; answer threshold {a.answer_threshold:.2f})"
               f"{'  OUT OF SCOPE' if a.out_of_scope else ''}")
     out.print(f"sentiment {a.sentiment}, frustration {a.frustration:.2f}{' (frustrated)' if a.frustrated else ''}"
@@ -237,7 +233,7 @@ def kb_reindex() -> None:
     """Index kb_articles/ (only changed sections are embedded again)."""
     from nlp import reindex
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     s = deskbot.settings
     with _progress() as progress:
         _, report = reindex(s.kb_dir, s.kb_index_dir, deskbot.embedder,
@@ -261,7 +257,7 @@ def kb_search(
     from nlp import KbIndex
     from nlp.kb import guess_language
 
-    deskbot = _deskbot()
+    deskbot = common.deskbot()
     index = KbIndex.load(deskbot.settings.kb_index_dir)
     hits = index.search(query, deskbot.embedder.encode([query])[0], k=k, mode=mode, lang=guess_language(query))
     table = Table("article", "title", "section", "similarity", "snippet")

@@ -7,28 +7,22 @@ database; ``tests/desk/test_migrations.py`` proves the two agree.
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Date,
-    DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.domain import (
     AuthorKind,
@@ -45,55 +39,9 @@ from desk.domain import (
     Status,
     TicketType,
 )
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in and out, also on SQLite (which stores no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the desk; use an aware UTC datetime")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
-    # Stored as VARCHAR of the enum's value: portable, readable in SQL, no ALTER TYPE on change.
-    return Enum(
-        cls,
-        native_enum=False,
-        create_constraint=False,
-        length=length,
-        values_callable=lambda e: [str(m.value) for m in e],
-        validate_strings=True,
-    )
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+from desk._base import NAMING, Base, UTCDateTime, _enum, utcnow  # noqa: F401 - importable from here too
+# The access tables (rate counters, API tokens, console sessions) live beside; imported so Base.metadata has them.
+from desk.access_models import ApiToken, RateCounter, WebSession  # noqa: E402,F401
 
 
 group_members = Table(
@@ -473,56 +421,3 @@ class AgentThread(Base):
     thread: Mapped[str] = mapped_column(String(254), default="", server_default="")
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class RateCounter(Base):
-    """How many events of one kind one key (an IP address, an email address, '' for everyone) had in a window.
-
-    Fixed windows, one row each: a hit is one upsert, and rows past ``expires_at`` are pruned as hits come.
-    In the database so that a restart or a second process does not hand out a fresh allowance.
-    """
-
-    __tablename__ = "rate_counters"
-
-    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[str] = mapped_column(String(254), primary_key=True)
-    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-
-
-class ApiToken(Base):
-    """A script's credential for the API (``Authorization: Bearer dsk_...``); only its SHA-256 is kept.
-
-    A token is 32 random bytes, so a plain SHA-256 suffices (no slow hash: nothing to guess), and a
-    lookup is one indexed equality on the digest.
-    """
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(120), default="")
-    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the token
-    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to recognise it in a list
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-    user: Mapped[User] = relationship()
-
-
-class WebSession(Base):
-    """A signed-in browser (the console): the cookie holds the secret, the desk its SHA-256."""
-
-    __tablename__ = "web_sessions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the cookie's value
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the idle timeout counts from here
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # absolute, however active
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # signed out
-
-    user: Mapped[User] = relationship()

@@ -30,7 +30,6 @@ from desk.domain import (
     priority_for,
 )
 from desk.models import (
-    AgentThread,
     Attachment,
     AuditEntry,
     Blob,
@@ -340,20 +339,6 @@ def tags_of(*, session: Session, ticket: Ticket) -> list[str]:
     return list(session.scalars(select(ticket_tags.c.tag).where(ticket_tags.c.ticket_id == ticket.id).order_by(ticket_tags.c.tag)))
 
 
-def link_to_problem(
-    *, session: Session, number: int, problem_number: int, actor: str, now: dt.datetime | None = None
-) -> Ticket:
-    ticket = get_ticket(session=session, number=number, for_update=True)
-    problem = get_ticket(session=session, number=problem_number)
-    if problem.type is not TicketType.PROBLEM:
-        raise DeskError(f"#{problem_number} is a {problem.type.value}, not a problem")
-    if problem.id == ticket.id:
-        raise DeskError("a ticket cannot be its own problem")
-    _change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
-    session.flush()
-    return ticket
-
-
 def set_priority(*, session: Session, number: int, priority: Priority, actor: str,
                  now: dt.datetime | None = None) -> Ticket:
     """An agent's priority over the matrix's: the SLA targets follow the new priority."""
@@ -372,32 +357,6 @@ def record_first_response(*, session: Session, ticket: Ticket, actor: str, now: 
     is met now, once."""
     if ticket.first_response_at is None:
         _change(session, ticket, actor, now, first_response_at=now)
-
-
-def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datetime | None = None) -> Ticket:
-    """``number`` was a duplicate of ``into``: its messages, conversations and linked incidents move to ``into``,
-    and it is resolved with code ``duplicate``. Returns the ticket merged into."""
-    now = now or utcnow()
-    if number == into:
-        raise DeskError("a ticket cannot be merged into itself")
-    duplicate = get_ticket(session=session, number=number, for_update=True)
-    target = get_ticket(session=session, number=into, for_update=True)
-    if not target.status.is_active:
-        raise DeskError(f"ticket #{into} is {target.status.value}; merge into an active ticket")
-    if duplicate.status in (Status.RESOLVED, Status.CLOSED):
-        raise DeskError(f"ticket #{number} is {duplicate.status.value} already")
-    session.flush()
-    moved = session.execute(update(Message).where(Message.ticket_id == duplicate.id).values(ticket_id=target.id)).rowcount
-    session.execute(update(Conversation).where(Conversation.ticket_id == duplicate.id).values(ticket_id=target.id))
-    session.execute(update(Ticket).where(Ticket.parent_id == duplicate.id).values(parent_id=target.id))
-    session.execute(update(AgentThread).where(AgentThread.ticket_id == duplicate.id).values(ticket_id=target.id))
-    _audit(session, target, actor, "merged", None, f"#{number} ({moved} messages)", now)
-    _audit(session, duplicate, actor, "merged_into", None, f"#{into}", now)
-    change_status(session=session, number=number, status=Status.RESOLVED, actor=actor,
-                  resolution_code=ResolutionCode.DUPLICATE, now=now)
-    target.updated_at = now
-    session.flush()
-    return target
 
 
 def confirm_intent(
@@ -517,15 +476,3 @@ def confirmed_intent_examples(*, session: Session) -> list[tuple[str, str]]:
         .order_by(Ticket.id)
     ).all()
     return [(text or f"{subject}. {description}".strip(), intent) for text, subject, description, intent in rows]
-
-
-def active_problem_for(*, session: Session, intent: str) -> Ticket | None:
-    return session.scalar(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.intent == intent,
-                                               Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id.desc()))
-
-
-def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:
-    """Active incidents opened since ``since`` that no problem links yet."""
-    return session.scalars(select(Ticket).where(
-        Ticket.type == TicketType.INCIDENT, Ticket.created_at >= since,
-        Ticket.status.in_(ACTIVE_STATUSES), Ticket.parent_id.is_(None)).order_by(Ticket.id)).all()

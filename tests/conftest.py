@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -58,6 +60,39 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded(real_connect))
     monkeypatch.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+
+
+# --- an ASGI app on a real uvicorn server on loopback ---------------------------------------------
+
+
+@contextmanager
+def _on_loopback(app: object, *, path: str = "", timeout: float = 30) -> Iterator[httpx.Client]:
+    """``app`` served by uvicorn in a thread on a free loopback port; a client for ``path`` on it."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}{path}", timeout=timeout) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def on_loopback():  # noqa: ANN201
+    """``with on_loopback(app) as client:`` a real HTTP server for ``app`` (test modules cannot import each other)."""
+    return _on_loopback
 
 
 # --- databases ---------------------------------------------------------------------------------

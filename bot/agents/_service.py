@@ -15,7 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from bot.conversation import ArticleLink, Button, ConversationRef, Reply
-from desk import AuthorKind, Direction, DuplicateKey, Priority, ResolutionCode, Status, conversations, queue, tickets
+from desk import AuthorKind, Direction, DuplicateKey, Priority, ResolutionCode, Status, conversations, queue, relations, tickets
 from desk.domain import DeskError, NotFound
 
 if TYPE_CHECKING:
@@ -157,12 +157,12 @@ def set_priority(*, session: Session, number: int, by: Actor, priority: Priority
 
 
 def link_to_problem(*, session: Session, number: int, problem: int, by: Actor, now: dt.datetime) -> Ticket:
-    return tickets.link_to_problem(session=session, number=number, problem_number=problem, actor=by.name, now=now)
+    return relations.link_to_problem(session=session, number=number, problem_number=problem, actor=by.name, now=now)
 
 
 def merge(*, session: Session, number: int, into: int, by: Actor, now: dt.datetime) -> Ticket:
     """``number`` duplicates ``into``: its conversation moves there and it is resolved as a duplicate."""
-    return tickets.merge(session=session, number=number, into=into, actor=by.name, now=now)
+    return relations.merge(session=session, number=number, into=into, actor=by.name, now=now)
 
 
 def confirm_intent(*, session: Session, number: int, by: Actor, intent: str, known: frozenset[str],

@@ -8,18 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from bot.composition import Deskbot, channel_states
@@ -33,12 +29,6 @@ PASSWORD = "correct horse battery"
 LOGIN = f"{PREFIX}/auth/login"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
@@ -47,26 +37,17 @@ def _deskbot(engine: Engine, **settings: object) -> Deskbot:
     return Deskbot(Settings(database_url=_url(engine), **settings))  # type: ignore[arg-type]
 
 
-@contextmanager
-def served(deskbot: Deskbot) -> Iterator[httpx.Client]:
-    """``create_app`` as ``deskbot serve`` builds it, on uvicorn in a thread; a client for it."""
-    app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        deskbot.close()
+@pytest.fixture
+def served(on_loopback):  # noqa: ANN001, ANN201
+    """``with served(deskbot) as client:``, ``create_app`` as ``deskbot serve`` builds it, on a real server."""
+    @contextmanager
+    def serve(deskbot: Deskbot) -> Iterator[httpx.Client]:
+        try:
+            with on_loopback(create_app(deskbot=deskbot, channels=channel_states(deskbot.settings))) as client:
+                yield client
+        finally:
+            deskbot.close()
+    return serve
 
 
 @pytest.fixture
@@ -82,7 +63,7 @@ def desk_users(uow: UnitOfWork) -> None:
 
 
 @pytest.fixture
-def client(engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
+def client(served, engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
     with served(_deskbot(engine)) as c:
         yield c
 
@@ -125,7 +106,7 @@ def test_sign_in_sets_a_session_cookie_that_signs_in_me(client: httpx.Client) ->
     assert me.status_code == 200 and me.json()["username"] == "alice" and me.json()["via"] == "session"
 
 
-def test_cookies_are_secure_when_the_public_url_is_https(engine: Engine, desk_users: None) -> None:
+def test_cookies_are_secure_when_the_public_url_is_https(served, engine: Engine, desk_users: None) -> None:
     with served(_deskbot(engine, public_url="https://desk.corp.example")) as client:
         answer = client.post(LOGIN, json={"username": "root", "password": PASSWORD})
     assert answer.status_code == 200
@@ -143,7 +124,7 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_401(client: httpx.Cli
 
 
 def test_sign_in_limits_per_account_and_per_address_hold_across_two_app_instances(
-        engine: Engine, desk_users: None) -> None:
+        served, engine: Engine, desk_users: None) -> None:
     limits = {"login_attempts_per_account_per_hour": 3, "login_attempts_per_ip_per_hour": 5}
     with served(_deskbot(engine, **limits)) as one, served(_deskbot(engine, **limits)) as two:
         for client in (one, two, one):  # three wrong guesses at alice's password, spread over both processes

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
@@ -18,7 +15,6 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import Engine
 
@@ -29,35 +25,27 @@ from bot.http import create_app
 from bot.settings import Settings
 from bot.web.api import PREFIX
 from channels.email import EmailChannel
-from desk import AuthorKind, Direction, Priority, Role, Status, TicketType, UnitOfWork, accounts, people, tickets
+from desk import AuthorKind, Direction, Role, TicketType, UnitOfWork, accounts, people, tickets
 
 TICKETS = f"{PREFIX}/tickets"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
-@contextmanager
-def served(engine: Engine, analyzer: object = None) -> Iterator[httpx.Client]:
-    """``create_app`` as ``deskbot serve`` builds it (with ``analyzer`` as its NLP), on uvicorn in a thread."""
-    deskbot = Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False)))  # type: ignore[call-arg]
-    app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings),
-                     analyzer=lambda: analyzer)  # type: ignore[arg-type,return-value]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        deskbot.close()
+@pytest.fixture
+def served(on_loopback):  # noqa: ANN001, ANN201
+    """``with served(engine, analyzer) as client:``, ``create_app`` as ``deskbot serve`` builds it (with ``analyzer``
+    as its NLP), on a real server."""
+    @contextmanager
+    def serve(engine: Engine, analyzer: object = None) -> Iterator[httpx.Client]:
+        deskbot = Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False)))  # type: ignore[call-arg]
+        app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings),
+                         analyzer=lambda: analyzer)  # type: ignore[arg-type,return-value]
+        try:
+            with on_loopback(app) as client:
+                yield client
+        finally:
+            deskbot.close()
+    return serve
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ def desk_users(uow: UnitOfWork) -> None:
 
 
 @pytest.fixture
-def client(engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
+def client(served, engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
     with served(engine) as c:
         yield c
 
@@ -256,7 +244,7 @@ def test_the_detail_has_every_channels_messages_in_order_the_bots_reasons_the_au
 
 
 def test_the_detail_suggests_articles_for_the_latest_inbound_message_and_one_can_be_sent(
-        engine: Engine, uow: UnitOfWork, desk_users: None, analyzer) -> None:  # noqa: ANN001
+        served, engine: Engine, uow: UnitOfWork, desk_users: None, analyzer) -> None:  # noqa: ANN001
     latest = "my account is locked out after too many sign-in attempts"
     number = open_ticket(uow, "Help", text="the printer on floor 2 jams")
     with uow() as session:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,19 +18,12 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import Engine
 
 from bot.composition import Deskbot, channel_states
 from bot.http import create_app
 from bot.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sink:
@@ -63,27 +55,20 @@ def sink() -> Iterator[Sink]:
     relay.close()
 
 
-@contextmanager
-def served(deskbot: Deskbot) -> Iterator[httpx.Client]:
-    """The HTTP app with the web chat of ``deskbot`` on uvicorn; a client for its /chat."""
-    webchat = deskbot.webchat()
-    app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings), routers=[webchat.router()])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/chat", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        deskbot.close()
+@pytest.fixture
+def served(on_loopback):  # noqa: ANN001, ANN201
+    """``with served(deskbot) as chat:`` the HTTP app with the web chat of ``deskbot`` on a real server; a client
+    for its /chat."""
+    @contextmanager
+    def serve(deskbot: Deskbot) -> Iterator[httpx.Client]:
+        webchat = deskbot.webchat()
+        app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings), routers=[webchat.router()])
+        try:
+            with on_loopback(app, path="/chat", timeout=10) as client:
+                yield client
+        finally:
+            deskbot.close()
+    return serve
 
 
 def _deskbot(engine: Engine, **settings: object) -> Deskbot:
@@ -99,7 +84,7 @@ def _code_request(chat: httpx.Client, email: str) -> httpx.Response:
     return chat.post("/api/verify/start", json={"email": email})
 
 
-def test_a_code_goes_only_to_the_desks_own_domains(engine: Engine, sink: Sink) -> None:
+def test_a_code_goes_only_to_the_desks_own_domains(served, engine: Engine, sink: Sink) -> None:
     deskbot = _deskbot(engine, email_addresses=["support@corp.example"], smtp_relay_host="127.0.0.1",
                        smtp_relay_port=sink.port)
     assert deskbot.settings.webchat_allowed_domains == ["corp.example"]  # by default, the domains of its addresses
@@ -116,7 +101,7 @@ def test_a_code_goes_only_to_the_desks_own_domains(engine: Engine, sink: Sink) -
     assert [m["To"] for m in sink.mails] == ["ann@corp.example"]  # nothing went to the foreign addresses
 
 
-def test_limits_hold_across_two_processes_and_a_restart(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+def test_limits_hold_across_two_processes_and_a_restart(served, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     tight = {"webchat_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
              "webchat_allowed_domains": ["corp.example"]}
     with caplog.at_level("WARNING", logger="deskbot.webchat"):
@@ -135,7 +120,7 @@ def test_limits_hold_across_two_processes_and_a_restart(engine: Engine, caplog: 
 
 
 def test_without_a_relay_sign_in_is_refused_unless_only_this_machine_can_reach_it(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+        served, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     public = {"public_url": "https://desk.corp.example", "webchat_allowed_domains": ["corp.example"]}
     refused_desk = _deskbot(engine, **public)
     [state] = [s for s in channel_states(refused_desk.settings) if s.name == "Web chat"]

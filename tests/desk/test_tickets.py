@@ -8,7 +8,7 @@ import pytest
 
 from desk import (AuthorKind, DeskError, Direction, InvalidTransition, Level, NotFound, Priority, ResolutionCode, Status,
                   TicketType)
-from desk import people, tickets
+from desk import people, relations, tickets
 from desk.domain import PRIORITY_MATRIX, TRANSITIONS
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)  # a Monday, inside default business hours
@@ -183,10 +183,10 @@ def test_problem_links_incidents(uow) -> None:  # noqa: ANN001
         problem = open_(s, ticket_type=TicketType.PROBLEM, subject="VPN gateway drops sessions")
         a, b = open_(s), open_(s, requester_id=requester(s, "bo@corp.example").id)
         for incident in (a, b):
-            tickets.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="test")
+            relations.link_to_problem(session=s, number=incident.number, problem_number=problem.number, actor="test")
         assert sorted(c.number for c in problem.children) == sorted([a.number, b.number])
         with pytest.raises(DeskError, match="not a problem"):
-            tickets.link_to_problem(session=s, number=b.number, problem_number=a.number, actor="test")
+            relations.link_to_problem(session=s, number=b.number, problem_number=a.number, actor="test")
 
 
 def test_csat_only_on_resolved_tickets_and_in_range(uow) -> None:  # noqa: ANN001

@@ -1,0 +1,67 @@
+"""What every ``deskbot`` command shares: the consoles, the one ``Deskbot`` of the process, a unit of work,
+who acts. The command modules import it; none of them imports another command module."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+from bot.composition import Deskbot
+from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot import agents
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliState:
+    deskbot: Deskbot | None = None
+
+
+def settings() -> Settings:
+    if CliState.deskbot is None:
+        CliState.deskbot = Deskbot(load_settings())
+    return CliState.deskbot.settings
+
+
+def deskbot() -> Deskbot:
+    settings()
+    assert CliState.deskbot is not None
+    return CliState.deskbot
+
+
+@contextmanager
+def session() -> Iterator["Session"]:
+    with deskbot().uow() as unit:
+        yield unit
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+AS_AGENT = typer.Option("--as", help="The desk user who acts (recorded in the audit trail; default: this "
+                                     "machine's user, as cli:NAME).")
+
+
+def acting(session: "Session", username: str | None) -> "agents.Actor":
+    from bot import agents
+    from desk import people
+
+    if username is None:
+        return agents.Actor(actor())
+    return agents.Actor.of(people.get_user(session=session, username=username))
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"

@@ -1,0 +1,65 @@
+"""How tickets relate: incidents linked to the problem behind them, a duplicate merged into its original."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from desk.domain import ACTIVE_STATUSES, DeskError, ResolutionCode, Status, TicketType
+from desk.models import AgentThread, Conversation, Message, Ticket, utcnow
+from desk.tickets import _audit, _change, change_status, get_ticket
+
+
+def link_to_problem(
+    *, session: Session, number: int, problem_number: int, actor: str, now: dt.datetime | None = None
+) -> Ticket:
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    problem = get_ticket(session=session, number=problem_number)
+    if problem.type is not TicketType.PROBLEM:
+        raise DeskError(f"#{problem_number} is a {problem.type.value}, not a problem")
+    if problem.id == ticket.id:
+        raise DeskError("a ticket cannot be its own problem")
+    _change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
+    session.flush()
+    return ticket
+
+
+def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datetime | None = None) -> Ticket:
+    """``number`` was a duplicate of ``into``: its messages, conversations and linked incidents move to ``into``,
+    and it is resolved with code ``duplicate``. Returns the ticket merged into."""
+    now = now or utcnow()
+    if number == into:
+        raise DeskError("a ticket cannot be merged into itself")
+    duplicate = get_ticket(session=session, number=number, for_update=True)
+    target = get_ticket(session=session, number=into, for_update=True)
+    if not target.status.is_active:
+        raise DeskError(f"ticket #{into} is {target.status.value}; merge into an active ticket")
+    if duplicate.status in (Status.RESOLVED, Status.CLOSED):
+        raise DeskError(f"ticket #{number} is {duplicate.status.value} already")
+    session.flush()
+    moved = session.execute(update(Message).where(Message.ticket_id == duplicate.id).values(ticket_id=target.id)).rowcount
+    session.execute(update(Conversation).where(Conversation.ticket_id == duplicate.id).values(ticket_id=target.id))
+    session.execute(update(Ticket).where(Ticket.parent_id == duplicate.id).values(parent_id=target.id))
+    session.execute(update(AgentThread).where(AgentThread.ticket_id == duplicate.id).values(ticket_id=target.id))
+    _audit(session, target, actor, "merged", None, f"#{number} ({moved} messages)", now)
+    _audit(session, duplicate, actor, "merged_into", None, f"#{into}", now)
+    change_status(session=session, number=number, status=Status.RESOLVED, actor=actor,
+                  resolution_code=ResolutionCode.DUPLICATE, now=now)
+    target.updated_at = now
+    session.flush()
+    return target
+
+
+def active_problem_for(*, session: Session, intent: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.intent == intent,
+                                               Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id.desc()))
+
+
+def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:
+    """Active incidents opened since ``since`` that no problem links yet."""
+    return session.scalars(select(Ticket).where(
+        Ticket.type == TicketType.INCIDENT, Ticket.created_at >= since,
+        Ticket.status.in_(ACTIVE_STATUSES), Ticket.parent_id.is_(None)).order_by(Ticket.id)).all()
