@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from desk import TicketType
 from desk.taxonomy import IMPLIED_TICKET_TYPE, OUT_OF_SCOPE, Kind, Taxonomy, packaged_taxonomy
@@ -71,6 +73,38 @@ class Reading:
     top_article: str | None
     top_article_score: float
     action: str | None = None  # a button's value
+
+
+class _Hit(Protocol):
+    article_id: str
+    score: float
+
+
+class Analysed(Protocol):
+    """What the NLP says of a message (``nlp.Analysis``; the policy does not import the NLP)."""
+
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    frustrated: bool
+    frustration: float
+    answer_threshold: float
+
+    @property
+    def kb_hits(self) -> Sequence[_Hit]: ...
+
+
+def reading_of(analysis: Analysed, *, text: str, action: str | None = None) -> Reading:
+    hit = analysis.kb_hits[0] if analysis.kb_hits else None
+    return Reading(text=text, intent=analysis.intent, confidence=analysis.confidence,
+                   out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated,
+                   frustration=analysis.frustration, top_article=hit.article_id if hit else None,
+                   top_article_score=hit.score if hit else 0.0, action=action)
+
+
+def thresholds_for(analysis: Analysed, *, answer_threshold: float | None, retrieval: float) -> Thresholds:
+    """The settings' answer threshold when set, else the one the model's validation chose."""
+    return Thresholds(answer_confidence=answer_threshold or analysis.answer_threshold, retrieval=retrieval)
 
 
 @dataclass(frozen=True)
