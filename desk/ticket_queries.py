@@ -147,20 +147,27 @@ def _group_ids(*, session: Session, names: Sequence[str]) -> list[int]:
     return list(found.values())
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) for "contains ``text``": its ``%`` and ``_`` are plain characters."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def text_matches(text: str) -> ColumnElement[bool]:
     """The ticket's subject or one of its messages contains ``text`` (any case). A plain LIKE for now: the one
     place a full-text index would replace."""
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = contains_pattern(text)
     in_messages = exists().where(Message.ticket_id == Ticket.id, Message.text.ilike(pattern, escape="\\"))
     return or_(Ticket.subject.ilike(pattern, escape="\\"), in_messages)
 
 
-def tickets_of_requester(*, session: Session, requester_id: int, viewer: Viewer, besides: int,
+def tickets_of_requester(*, session: Session, requester_id: int, viewer: Viewer, besides: int | None = None,
                          limit: int = 20) -> Sequence[Ticket]:
-    """The requester's other tickets that ``viewer`` may see, newest first."""
-    return session.scalars(select(Ticket).where(Ticket.requester_id == requester_id, Ticket.id != besides,
-                                                visible_clause(session=session, viewer=viewer))
-                           .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)).all()
+    """The requester's tickets (but ``besides``) that ``viewer`` may see, newest first."""
+    query = (select(Ticket).where(Ticket.requester_id == requester_id, visible_clause(session=session, viewer=viewer))
+             .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit))
+    if besides is not None:
+        query = query.where(Ticket.id != besides)
+    return session.scalars(query).all()
 
 
 def author_usernames(*, session: Session, messages: Sequence[Message]) -> dict[int, str]:

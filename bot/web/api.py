@@ -1,4 +1,5 @@
-"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, tickets (``bot.web.tickets``), and the admin routes.
+"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, tickets (``bot.web.tickets``), requesters,
+the KB and the KPIs (``bot.web.requesters``, ``.kb``, ``.kpis``), and the admin routes.
 
 Authorisation is not written in any handler: the whole ``/api/v1`` router runs ``signed_in`` (401 for an
 anonymous caller) and its ``/admin`` part ``require_admin`` (403 for an agent). Sign-in is the one route
@@ -14,6 +15,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from bot.web.auth import Principal, authenticator_of, require_admin, signed_in
+from bot.web.kb import kb_router
+from bot.web.kpis import kpis_router
+from bot.web.requesters import requesters_router
 from bot.web.tickets import AnalyzerSource, tickets_router
 from desk import Role, UnitOfWork, people
 from desk.accounts import MAX_PASSWORD_LENGTH
@@ -86,6 +90,9 @@ def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) -> API
                     if principal.is_admin or g.name in principal.groups]
 
     router.include_router(tickets_router(uow=uow, analyzer=analyzer, kb_url=kb_url))
+    router.include_router(requesters_router(uow=uow))
+    router.include_router(kb_router(analyzer=analyzer, kb_url=kb_url))
+    router.include_router(kpis_router(uow=uow))
     router.include_router(_admin_router(uow=uow))
     return router
 
