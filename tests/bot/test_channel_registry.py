@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from bot.composition import CHANNELS, Deskbot, build_service, channel_states, enabled_channels
 from bot.settings import Settings
@@ -60,8 +61,9 @@ def test_serve_starts_the_channels_the_registry_turns_on_and_prints_its_lines(se
         deskbot.close()
     assert set(service.adapters) == enabled_channels(chosen) == {"webchat", "email", "slack"}
     assert all(adapter.name == key for key, adapter in service.adapters.items())
-    paths = {getattr(route, "path", "") for route in service.app.routes}
-    assert {"/chat", "/slack/events", "/kb"} <= paths  # each running channel's router is mounted
+    with TestClient(service.app) as http:  # each running channel's router is mounted, and the KB pages
+        assert http.get("/chat").status_code == 200 and http.get("/kb").status_code == 200
+        assert http.post("/slack/events", content=b"{}").status_code == 401  # Bolt's check of the signature
     assert lines[0].startswith("  Bot: on, model ")
     assert lines[-len(CHANNELS):] == [f"  {state}" for state in channel_states(chosen)]
 
