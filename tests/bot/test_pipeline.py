@@ -39,6 +39,18 @@ class RecordingChannel:
     async def stop(self) -> None: ...
 
 
+class RecordingNotifier:
+    """Keeps the notices the agents would hear of."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def new_ticket(self, session, notice, now) -> None:  # noqa: ANN001
+        self.sent.append(notice)
+
+    sla = major_incident = new_ticket
+
+
 def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat", thread: str = "t1",
             action: str | None = None, key: str | None = None, at: dt.datetime = NOW) -> InboundMessage:
     return InboundMessage(
@@ -49,7 +61,8 @@ def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat
 
 @pytest.fixture
 def bot(uow, analyzer):  # noqa: ANN001, ANN201
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="w1")
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=RecordingNotifier(), settings=BotSettings.defaults(),
+                        worker="w1")
     channel = RecordingChannel()
     dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1",
                             settings=BotSettings.defaults())
