@@ -74,6 +74,7 @@ class JobState:
     stage: str
     done: int = 0
     total: int | None = None  # of the stage; None: not counted
+    pid: int | None = None  # the training process, once it runs
     finished: dt.datetime | None = None
     error: str | None = None
     verdict: Verdict | None = None
@@ -162,7 +163,7 @@ class Retraining:
             try:
                 with open(folder / _LOG, "ab") as output:
                     child = subprocess.Popen(
-                        [self._python, "-m", "bot.retraining", str(folder)], pass_fds=(lock,), env=self._env,
+                        [self._python, "-m", "bot.retraining", str(folder), str(lock)], pass_fds=(lock,), env=self._env,
                         stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                         start_new_session=True)  # a Ctrl-C or restart of the server leaves the training be
             except OSError as exc:
@@ -269,6 +270,7 @@ def run_job(folder: Path, deskbot: Deskbot) -> JobState:
     state = JobState.from_json((folder / _STATE).read_text())
     reporter = _Reporter(folder, state)
     try:
+        reporter.update(pid=os.getpid())
         reporter.stage("reading the agent-confirmed labels", None)
         with deskbot.uow() as session:
             confirmed = [IntentExample(t, i) for t, i in tickets.confirmed_intent_examples(session=session)]
@@ -298,15 +300,20 @@ def run_job(folder: Path, deskbot: Deskbot) -> JobState:
 
 
 def main(argv: list[str]) -> int:
+    """``python -m bot.retraining JOB_FOLDER LOCK_FD``: run the job, holding the lock (inherited) until its end."""
     from bot.composition import Deskbot
     from bot.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    folder, lock = Path(argv[1]), int(argv[2])
     deskbot = Deskbot(load_settings())
     try:
-        return 0 if run_job(Path(argv[1]), deskbot).status is JobStatus.FINISHED else 1
+        state = run_job(folder, deskbot)
     finally:
+        # The final state is written: the next job may start now, not only once this interpreter has wound down.
+        fcntl.flock(lock, fcntl.LOCK_UN)
         deskbot.close()
+    return 0 if state.status is JobStatus.FINISHED else 1
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class JobOut(BaseModel):
     done: int  # of the stage's total
     total: int | None
     fraction: float | None  # of the stage, 1.0 once ended; None: the stage is not counted
+    pid: int | None  # the training process (not the server's)
     error: str | None
     verdict: VerdictOut | None
     log_tail: list[str]
@@ -115,7 +116,7 @@ class JobOut(BaseModel):
                                  model_url=request.url_for("model_detail", version=v.version).path)
         return cls(job=state.job, status=state.status, actor=state.actor, force=state.force, started=state.started,
                    finished=state.finished, stage=state.stage, done=state.done, total=state.total,
-                   fraction=state.fraction, error=state.error, verdict=verdict,
+                   fraction=state.fraction, pid=state.pid, error=state.error, verdict=verdict,
                    log_tail=retraining.log_tail(state.job))
 
 
