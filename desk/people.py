@@ -217,8 +217,9 @@ def update_group(*, session: Session, name: str, timezone: str | None = None, wo
         group.working_hours = working_hours
     if holidays is not None:
         wanted = set(holidays)
-        group.holidays = [h for h in group.holidays if h.day in wanted] + [
-            Holiday(day=day) for day in sorted(wanted - {h.day for h in group.holidays})]
+        kept = [h for h in group.holidays if h.day in wanted]  # (an existing holiday keeps its name)
+        added = [Holiday(day=day) for day in wanted - {h.day for h in kept}]
+        group.holidays = sorted(kept + added, key=lambda h: h.day)
     calendar_for(group)  # refuse a bad time zone or hours spec: the caller's transaction rolls back
     session.flush()
     return group
