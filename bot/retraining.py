@@ -182,7 +182,7 @@ class Retraining:
         return self._current() if self._lock_held() else None
 
     def state(self, job: str) -> JobState | None:
-        """The job's state (None: no such job) and, separately, ``log_tail``."""
+        """The job's state (None: no such job); a job whose process is gone without a result is ``failed``."""
         if not is_job_id(job):
             return None
         folder = self.folder / job

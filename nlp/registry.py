@@ -24,6 +24,10 @@ class ModelError(Exception):
     """A model that cannot be used; the message names the version and the problem."""
 
 
+class UnknownVersion(ModelError):
+    """A version name that is none of the registry's."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     version: str
@@ -85,7 +89,7 @@ class ModelRegistry:
         """One version (a name that is none of this registry's, a path included, is a ``ModelError``)."""
         found = next((v for v in self.versions() if v.version == version), None)
         if found is None:
-            raise ModelError(f"no model version {version!r}")
+            raise UnknownVersion(f"no model version {version!r}")
         return found
 
     def report(self, version: str) -> dict[str, Any] | None:

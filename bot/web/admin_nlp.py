@@ -18,7 +18,7 @@ from bot.web.auth import Principal, signed_in
 from bot.web.errors import ApiError, ErrorCode
 from desk import UnitOfWork, administration, tickets
 from desk.domain import AdminAction
-from nlp.registry import ModelError
+from nlp.registry import ModelError, UnknownVersion
 
 if TYPE_CHECKING:
     from nlp.registry import ModelRegistry, ModelVersion
@@ -126,8 +126,9 @@ class LabelsOut(BaseModel):
 
 
 def _model_error(exc: ModelError) -> ApiError:
-    missing = str(exc).startswith("no model version")
-    return ApiError(404 if missing else 409, ErrorCode.NOT_FOUND if missing else ErrorCode.CONFLICT, str(exc))
+    if isinstance(exc, UnknownVersion):
+        return ApiError(404, ErrorCode.NOT_FOUND, str(exc))
+    return ApiError(409, ErrorCode.CONFLICT, str(exc))  # damaged, or nothing to roll back to
 
 
 def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegistry) -> APIRouter:
