@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.domain import (
+    AdminAction,
     AuthorKind,
     ConversationWait,
     QueueStatus,
@@ -421,3 +422,18 @@ class AgentThread(Base):
     thread: Mapped[str] = mapped_column(String(254), default="", server_default="")
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AdminAuditEntry(Base):
+    """A change an admin made outside tickets (users, groups, routing, SLAs, dead letters, models): who, what
+    of which thing, old value, new value, when. Ticket changes have their own trail (``AuditEntry``)."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[AdminAction] = mapped_column(_enum(AdminAction))
+    target: Mapped[str] = mapped_column(String(200))  # the user, group, intent, priority, row or model version
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -233,6 +233,15 @@ def failed_outbound(*, session: Session) -> Sequence[OutboxRow]:
     return session.scalars(select(OutboxRow).where(OutboxRow.status == QueueStatus.FAILED).order_by(OutboxRow.id)).all()
 
 
+def retry_outbound(*, session: Session, row_id: int, now: dt.datetime) -> OutboxRow:
+    """A dead reply back to ``pending``, with a fresh count of attempts: the dispatcher sends it again."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.status is not QueueStatus.FAILED:
+        raise NotFound(f"no failed outbox message with id {row_id}")
+    row.status, row.available_at, row.attempts, row.lease_until = QueueStatus.PENDING, now, 0, None
+    return row
+
+
 def sent_message(*, session: Session, channel: str, native_ids: Sequence[str]) -> OutboxRow | None:
     """The newest message the bot sent on ``channel`` whose platform id is one of ``native_ids``, compared
     whole, as stored (email: our Message-IDs, which carry an unguessable part)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
@@ -50,6 +51,10 @@ def apply_targets(*, session: Session, ticket: Ticket) -> None:
     ticket.first_response_warn_at = calendar.add(ticket.created_at, first * WARNING_SHARE)
     ticket.resolution_due = calendar.add(ticket.created_at, resolution + paused)
     ticket.resolution_warn_at = calendar.add(ticket.created_at, resolution * WARNING_SHARE + paused)
+
+
+def list_policies(*, session: Session) -> Sequence[SlaPolicy]:
+    return session.scalars(select(SlaPolicy).order_by(SlaPolicy.priority)).all()
 
 
 def set_policy(
