@@ -177,3 +177,8 @@ def author_usernames(*, session: Session, messages: Sequence[Message]) -> dict[i
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+def message_with_key(*, session: Session, key: str) -> Message | None:
+    """The message stored with idempotency key ``key``."""
+    return session.scalar(select(Message).where(Message.idempotency_key == key))
