@@ -4,13 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test setup db nlp clean
+.PHONY: run test bench setup db nlp clean
 
 run: setup db nlp
 	$(BIN)/deskbot serve
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmarks print tables (minutes each; the ticket API one seeds 100,000 tickets on SQLite and PostgreSQL).
+# Not part of `make test`.
+bench: setup
+	$(BIN)/python bench/email_ingest.py
+	$(BIN)/python bench/api_tickets.py --database both
 
 setup: $(STAMP)
 
