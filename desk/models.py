@@ -40,7 +40,7 @@ from desk.domain import (
     Status,
     TicketType,
 )
-from desk._base import NAMING, Base, UTCDateTime, _enum, utcnow  # noqa: F401 - importable from here too
+from desk._base import NAMING, Base, UTCDateTime, _enum, index_only_on, utcnow  # noqa: F401 - importable from here too
 # The access tables (rate counters, API tokens, console sessions) live beside; imported so Base.metadata has them.
 from desk.access_models import ApiToken, RateCounter, WebSession  # noqa: E402,F401
 
@@ -201,6 +201,10 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_group", "status", "group_id"),
         Index("ix_tickets_requester_status", "requester_id", "status"),
+        Index("ix_tickets_created", "created_at", "id"),  # the lists' order (newest first) and their cursor
+        # The text search's ILIKE '%word%' (desk.ticket_queries); SQLite has no such index and scans.
+        index_only_on("postgresql", "ix_tickets_subject_trgm", "subject", postgresql_using="gin",
+                      postgresql_ops={"subject": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -281,7 +285,11 @@ class Message(Base):
     """Every inbound and outbound message and internal note, in one ordered thread per ticket."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_ticket_order", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_ticket_order", "ticket_id", "id"),
+        index_only_on("postgresql", "ix_messages_text_trgm", "text", postgresql_using="gin",
+                      postgresql_ops={"text": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)

@@ -184,6 +184,10 @@ def enqueue_outbound(*, session: Session, key: str, channel: str, address: str, 
     return row
 
 
+def outbound_with_key(*, session: Session, key: str) -> OutboxRow | None:
+    return session.scalar(select(OutboxRow).where(OutboxRow.key == key))
+
+
 def claim_outbound(*, session: Session, worker: str, limit: int, now: dt.datetime,
                    channels: Sequence[str] | None = None, lease: dt.timedelta = DEFAULT_LEASE) -> list[OutboxRow]:
     """Claimable replies, at most one per conversation: the oldest one not yet sent or dead."""
