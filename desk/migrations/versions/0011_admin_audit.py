@@ -1,7 +1,7 @@
 """admin audit: who changed which user, group, routing rule, SLA policy, dead letter or model, and when
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 """
 from alembic import op
