@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 
 from bot.dispatcher import Dispatcher
 from bot.notify import GroupNotifier, LogNotifier, Notifier, Notifiers
-from bot.pipeline import BotSettings, Pipeline
+from bot.notices import GroupNotices
+from bot.worker import BotSettings, Pipeline
 from channels.email import EmailChannel, SenderVerification, drop_attachments, parse_mail
 from bot.composition import Deskbot
 from bot.settings import Settings
@@ -102,7 +103,8 @@ async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel
     channel = make_channel(relay_port) if make_channel else EmailChannel(
         host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port,
         trusted_relays=LOOPBACK_MTA, verification=CORP_VERIFICATION)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier or LogNotifier(), settings=bot_settings or BotSettings.defaults(),
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(notifier or LogNotifier(), kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                        settings=bot_settings or BotSettings.defaults(),
                         worker="w", drop_from_raw={"email": drop_attachments})
     await channel.start(pipeline.receive)
     try:

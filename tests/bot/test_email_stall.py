@@ -21,8 +21,9 @@ from sqlalchemy import select
 from bot.composition import Deskbot
 from bot.conversation import InboundMessage
 from bot.http import create_app
+from bot.notices import GroupNotices
 from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.worker import BotSettings, Pipeline
 from bot.runtime import run_service
 from bot.settings import Settings
 from channels.email import EmailChannel
@@ -61,7 +62,8 @@ def _costly_mail() -> EmailMessage:
 
 def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url: str,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="stall")
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(LogNotifier(), kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                          settings=BotSettings.defaults(), worker="stall")
     channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=25 * 1024 * 1024)
     deskbot = Deskbot(Settings(database_url=database_url))
     port = _free_port()

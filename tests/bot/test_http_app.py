@@ -23,8 +23,7 @@ from sqlalchemy import Engine, func, select
 
 from bot.composition import Deskbot, channel_states
 from bot.http import create_app
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.worker import BotSettings, Pipeline
 from bot.settings import Settings
 from desk.models import InboxRow
 
@@ -106,7 +105,7 @@ class Served:
 def served(engine: Engine, analyzer, fake_slack) -> Iterator[Served]:  # noqa: ANN001
     deskbot = Deskbot(_settings(_url(engine), slack_bot_token="xoxb-test", slack_signing_secret="test-secret",
                                 slack_api_url=fake_slack.url, webchat_allowed_domains=["corp.example"]))
-    pipeline = Pipeline(uow=deskbot.uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(),
+    pipeline = Pipeline(uow=deskbot.uow, analyzer=analyzer, settings=BotSettings.defaults(),
                         worker="http-test")
     app = Served(deskbot, pipeline)
     yield app

@@ -9,8 +9,7 @@ import time
 from sqlalchemy import select
 
 from bot.conversation import ConversationRef, Identity, InboundMessage
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.worker import BotSettings, Pipeline
 from bot.runtime import Loops
 from desk import QueueStatus, queue
 from desk.models import InboxRow
@@ -26,7 +25,7 @@ def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, an
             queue.accept_inbound(session=s, key=key, channel="email", payload=message.to_json(), now=now)
             row = s.scalar(select(InboxRow).where(InboxRow.key == key))
             row.status, row.done_at = QueueStatus.DONE, now - dt.timedelta(days=days)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), worker="w",
+    pipeline = Pipeline(uow=uow, analyzer=analyzer, worker="w",
                         settings=BotSettings.defaults(inbox_retention=dt.timedelta(days=90)))
 
     def purged() -> dict[str, bool]:

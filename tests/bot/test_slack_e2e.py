@@ -29,7 +29,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
-from bot.pipeline import BotSettings, Pipeline
+from bot.notices import GroupNotices
+from bot.worker import BotSettings, Pipeline
 from bot.policy import labels
 from bot.runtime import run_service
 from channels.email import EmailChannel, SenderVerification
@@ -192,7 +193,8 @@ def desk(uow, analyzer, fake_slack):  # noqa: ANN001, ANN201
                                            timeout_graceful_shutdown=2))
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email"}, intents=labels(),
                                                        console_url="http://127.0.0.1:8080/console")])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="e2e")
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(notifier, kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                        settings=BotSettings.defaults(), worker="e2e")
     thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"slack": slack, "email": email})))
     thread.start()
     wait_for(lambda: server.started, "the server", 30)

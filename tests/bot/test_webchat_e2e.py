@@ -19,8 +19,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.composition import DeskRateLimiter
+from bot.notices import GroupNotices
 from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.worker import BotSettings, Pipeline
 from bot.runtime import run_service
 from channels.webchat import SignInLimits, WebChatChannel
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
@@ -48,7 +49,8 @@ def service(uow, analyzer):  # noqa: ANN001, ANN201
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="e2e")
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(LogNotifier(), kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                          settings=BotSettings.defaults(), worker="e2e")
     thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"webchat": webchat})))
     thread.start()
     deadline = time.monotonic() + 30
