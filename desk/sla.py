@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from desk.business_hours import BusinessCalendar
-from desk.events import SlaAlert, record
 from desk.domain import ACTIVE_STATUSES, Priority, SlaKind, SlaLevel, SlaState, Status
+from desk.events import SlaAlert, record
 from desk.models import SlaEvent, SlaPolicy, Ticket
 from desk.people import calendar_for
 

@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 
 from desk import routing, sla
 from desk._changes import audit, change
-from desk.events import StatusChanged, TicketAssigned, TicketEscalated, TicketOpened, TicketReopened, TicketReplied
-from desk.events import TicketResolved, record
 from desk.domain import (
     ACTIVE_STATUSES,
     AuthorKind,
@@ -32,6 +30,8 @@ from desk.domain import (
     check_transition,
     priority_for,
 )
+from desk.events import (StatusChanged, TicketAssigned, TicketEscalated, TicketOpened, TicketReopened, TicketReplied,
+                         TicketResolved, record)
 from desk.models import (
     Attachment,
     AuditEntry,

@@ -36,9 +36,12 @@ def worker_name() -> str:
 
 
 class Pipeline:
+    """The worker's loop body and the inbox's front door; ``uow`` publishes the desk's events (the composition
+    root wires the group notices into it)."""
+
     def __init__(self, *, uow: UnitOfWork, analyzer: Analyzer, settings: BotSettings, worker: str | None = None,
                  drop_from_raw: Mapping[str, DropAttachments] | None = None):
-        self.uow = uow  # publishing the desk's events as group notices (``bot.notices``) where they are wanted
+        self.uow = uow
         self.drop_from_raw = dict(drop_from_raw or {})  # per channel: refused attachments out of its raw payload
         self.analyzer = analyzer
         self.settings = settings
