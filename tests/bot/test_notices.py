@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import notices
 from bot.composition import Deskbot
 from bot.notices import GroupNotices
-from bot.notify import GroupNotifier, LogNotifier, MajorIncidentNotice, Notifiers, SlaNotice, TicketNotice
+from bot.notify import GroupNotifier, MajorIncidentNotice, Notifiers, SlaNotice, TicketNotice
 from bot.settings import Settings
 from bot.worker import BotSettings
 from desk import AuthorKind, DeskError, Direction, Status, UnitOfWork, people, relations, sla, tickets
@@ -24,13 +24,25 @@ T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)  # a Monday, inside the defau
 GROUP_MAIL = "sd@corp.example"
 
 
-@pytest.fixture
-def log() -> LogNotifier:
-    return LogNotifier()
+class RecordingNotifier:
+    """Keeps the notices the groups would hear of."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def new_ticket(self, session, notice, now) -> None:  # noqa: ANN001
+        self.sent.append(notice)
+
+    sla = major_incident = new_ticket
 
 
 @pytest.fixture
-def unit(uow: UnitOfWork, log: LogNotifier) -> UnitOfWork:
+def log() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def unit(uow: UnitOfWork, log: RecordingNotifier) -> UnitOfWork:
     with uow() as s:
         people.set_group_notifications(session=s, name="Service Desk", targets={"email": GROUP_MAIL})
     notifier = Notifiers([log, GroupNotifier(channels={"email"})])
@@ -51,7 +63,7 @@ def group_mail(uow: UnitOfWork) -> list[OutboxRow]:
         return list(s.scalars(select(OutboxRow).where(OutboxRow.address == GROUP_MAIL).order_by(OutboxRow.id)))
 
 
-def test_a_ticket_opened_by_any_caller_is_announced_once(unit: UnitOfWork, uow: UnitOfWork, log: LogNotifier) -> None:
+def test_a_ticket_opened_by_any_caller_is_announced_once(unit: UnitOfWork, uow: UnitOfWork, log: RecordingNotifier) -> None:
     with unit() as s:
         people.add_user(session=s, username="amy", display_name="Amy", email="amy@corp.example")
         t = open_(s)
@@ -73,7 +85,7 @@ def test_a_ticket_opened_by_any_caller_is_announced_once(unit: UnitOfWork, uow: 
 
 
 def test_a_ticket_waiting_on_the_requester_is_announced_when_escalated(unit: UnitOfWork, uow: UnitOfWork,
-                                                                         log: LogNotifier) -> None:
+                                                                         log: RecordingNotifier) -> None:
     with unit() as s:  # how the bot answers from the KB: opened, then pending on the requester's "did it help?"
         t = open_(s, auto_assign=False)
         tickets.change_status(session=s, number=t.number, status=Status.PENDING, actor="bot", now=T0)
@@ -89,7 +101,7 @@ def test_a_ticket_waiting_on_the_requester_is_announced_when_escalated(unit: Uni
     assert "Tried by the requester without success: KB-0001" in row.payload
 
 
-def test_a_rolled_back_transaction_queues_no_notice(unit: UnitOfWork, uow: UnitOfWork, log: LogNotifier) -> None:
+def test_a_rolled_back_transaction_queues_no_notice(unit: UnitOfWork, uow: UnitOfWork, log: RecordingNotifier) -> None:
     with pytest.raises(DeskError), unit() as s:
         open_(s)
         raise DeskError("the worker lost its lease")
@@ -99,7 +111,7 @@ def test_a_rolled_back_transaction_queues_no_notice(unit: UnitOfWork, uow: UnitO
 
 
 def test_sla_alerts_and_a_major_incident_become_their_notices(unit: UnitOfWork, uow: UnitOfWork,
-                                                              log: LogNotifier) -> None:
+                                                              log: RecordingNotifier) -> None:
     with unit() as s:
         t = open_(s)
         number, due = t.number, t.first_response_due
@@ -123,11 +135,13 @@ def test_sla_alerts_and_a_major_incident_become_their_notices(unit: UnitOfWork, 
     assert (notice.problem_number, notice.incidents) == (problem_number, tuple(r.number for r in reports))
 
 
-def test_the_composition_root_wires_the_notices_into_every_unit_of_work(engine) -> None:  # noqa: ANN001
+def test_the_composition_root_wires_the_notices_into_every_unit_of_work(engine, uow: UnitOfWork) -> None:  # noqa: ANN001
+    with uow() as s:
+        people.set_group_notifications(session=s, name="Service Desk", targets={"email": GROUP_MAIL})
     deskbot = Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False)))  # type: ignore[call-arg]
     try:
         with deskbot.uow() as s:
             number = open_(s).number
-        assert [n.ticket_number for n in deskbot.notifier.sent if isinstance(n, TicketNotice)] == [number]
+        assert [r.key for r in group_mail(uow)] == [f"ticket:{number}:opened:email"]  # the email channel is on
     finally:
         deskbot.close()
