@@ -15,7 +15,7 @@ import uvicorn
 
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
-from bot.pipeline import Pipeline
+from bot.worker import Pipeline
 from bot.retention import purge_expired
 
 log = logging.getLogger("deskbot.runtime")

@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from bot.notices import GroupNotices
     from bot.notify import Notifiers
     from channels.email import EmailChannel, Relay, SenderVerification
     from channels.slack import SlackChannel
     from channels.terminal import TerminalChannel
     from channels.webchat import WebChatChannel
-    from bot.pipeline import Pipeline
+    from bot.worker import Pipeline
     from bot.worker_settings import BotSettings
     from desk.taxonomy import Taxonomy
     from nlp import Analyzer, Embedder, ModelRegistry
@@ -63,7 +64,8 @@ class Deskbot:
 
     @cached_property
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(session_factory(self.engine))
+        """Every transaction of this process turns the desk's events into group notices before it commits."""
+        return UnitOfWork(session_factory(self.engine), publish=self.notices)
 
     @cached_property
     def embedder(self) -> "Embedder":
@@ -104,11 +106,18 @@ class Deskbot:
         return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels())])
 
     @cached_property
+    def notices(self) -> "GroupNotices":
+        """The unit of work's publish hook: the desk's events as the notifier's notices."""
+        from bot.notices import GroupNotices
+
+        return GroupNotices(self.notifier, kb_url=self.bot_settings().kb_url)
+
+    @cached_property
     def pipeline(self) -> "Pipeline":
-        from bot.pipeline import Pipeline
+        from bot.worker import Pipeline
         from channels.email import drop_attachments
 
-        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
+        return Pipeline(uow=self.uow, analyzer=self.analyzer, settings=self.bot_settings(),
                         drop_from_raw={"email": drop_attachments})
 
     @property

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from bot.conversation import ChannelAdapter
     from bot.dispatcher import Dispatcher
-    from bot.pipeline import Pipeline
+    from bot.worker import Pipeline
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ IdempotencyKey = Annotated[str | None, Header(
 # The analyzer of this process, or None when the NLP is not loaded (the API works without it).
 AnalyzerSource = Callable[[], "Analyzer | None"]
 SUGGESTIONS = 3
-# How the bot's worker (bot.pipeline) starts the note in which it stores each decision and its reasons.
+# How the bot's worker (bot.worker) starts the note in which it stores each decision and its reasons.
 DECISION_PREFIX = "decision "
 
 

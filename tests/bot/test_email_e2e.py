@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import func, select
 
 from bot.dispatcher import Dispatcher
-from bot.pipeline import Pipeline
+from bot.worker import Pipeline
 from channels.email import EmailChannel, parse_mail
 from bot.composition import Deskbot, build_service
 from bot.settings import Settings

@@ -26,7 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
 from bot.composition import Deskbot
-from bot.pipeline import Pipeline
+from bot.worker import Pipeline
 from bot.policy import labels
 from channels.email import EmailChannel
 from desk import Direction, ResolutionCode, Status, people, tickets
