@@ -183,8 +183,8 @@ def test_a_path_prefix_can_have_a_limit_of_its_own(engine: Engine, analyzer) -> 
     assert asyncio.run(post("/chat/api/session", 1000)).status_code == 200  # at the limit: through to the chat
 
 
-def test_an_api_body_over_the_limit_is_refused_in_the_apis_error_shape(engine: Engine, on_loopback) -> None:  # noqa: ANN001
-    app = _app(_url(engine), http_max_body_bytes=1000)
+def test_an_api_body_over_the_limit_is_refused_in_the_apis_error_shape(engine: Engine, analyzer, on_loopback) -> None:  # noqa: ANN001
+    app = _app(analyzer, _url(engine), http_max_body_bytes=1000)
     too_large = "the request is too large (at most 1000 bytes)"
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it streams
