@@ -211,7 +211,7 @@ def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> N
     workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
     for i in range(12):
-        workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))
+        workers[0].accept(message("please install Visio on my laptop", who=f"u{i}@corp.example"))
     start = threading.Barrier(2, timeout=30)
 
     def drain(pipeline: Pipeline) -> int:

@@ -58,7 +58,7 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
         accept.accept(InboundMessage(
             key=f"webchat:{uuid.uuid4()}", conversation=ConversationRef("webchat", who, ""),
             sender=Identity("webchat", who, who, who, True), received_at=now,
-            text=f"Please install Microsoft Visio on my laptop, I need it for the network diagrams ({i})"))
+            text="Please install Microsoft Visio on my laptop, I need it for the network diagrams"))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update(DESKBOT_DATABASE_URL=empty_database_url, DESKBOT_DATA_DIR=str(data),
