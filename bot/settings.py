@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
     # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
-    # because the service shares the machine with its workers.
-    nlp_backend: Literal["torch", "onnx"] = "torch"
+    # because the service shares the machine with its workers. "hashing" is a bag of words with no model,
+    # deterministic and instant: for tests of the plumbing (deskbot processes the tests start), never for people.
+    nlp_backend: Literal["torch", "onnx", "hashing"] = "torch"
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
     # 'deskbot nlp train' fine-tunes MiniLM's top layer on the intents before fitting the classifier;

@@ -26,7 +26,6 @@ from desk.defaults import ensure_defaults
 from desk.models import InboxRow, OutboxRow, Ticket
 
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
-ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 40
 
 
@@ -40,12 +39,11 @@ def _start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
                             text=True)
 
 
-def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_database_url, real_nlp, analyzer,
+def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_database_url, plumbing_nlp, analyzer,
                                                                     tmp_path: Path) -> None:  # noqa: ANN001
-    _, registry, kb_dir, _, _ = real_nlp
     data = tmp_path / "var"
-    shutil.copytree(registry.root, data / "models")
-    shutil.copytree(kb_dir, data / "kb_index")
+    shutil.copytree(plumbing_nlp.registry.root, data / "models")
+    shutil.copytree(plumbing_nlp.kb_dir, data / "kb_index")
     engine = make_engine(empty_database_url)
     migrate.upgrade(engine)
     uow = UnitOfWork(session_factory(engine))
@@ -61,8 +59,8 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
             text="Please install Microsoft Visio on my laptop, I need it for the network diagrams"))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_DATABASE_URL=empty_database_url, DESKBOT_DATA_DIR=str(data),
-               DESKBOT_KB_DIR=str(ROOT / "kb_articles"), DESKBOT_WORKER_LEASE_SECONDS="3")
+    env.update(DESKBOT_DATABASE_URL=empty_database_url, DESKBOT_DATA_DIR=str(data), DESKBOT_NLP_BACKEND="hashing",
+               DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_WORKER_LEASE_SECONDS="3")
     first = _start_worker(env, tmp_path)
     try:
         deadline = time.monotonic() + 120
