@@ -1,5 +1,5 @@
 """Email end to end: smtplib -> the real aiosmtpd server -> the bot -> replies through a relay
-that is a second aiosmtpd server on loopback (the sink). SQLite and PostgreSQL, the real model."""
+that is a second aiosmtpd server on loopback (the sink). SQLite and PostgreSQL, the plumbing NLP."""
 
 from __future__ import annotations
 

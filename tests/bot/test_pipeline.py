@@ -1,6 +1,7 @@
-"""The bot end to end below the channels: inbox -> real NLP -> policy -> desk -> outbox -> dispatcher.
+"""The bot end to end below the channels: inbox -> NLP -> policy -> desk -> outbox -> dispatcher.
 
-Runs on SQLite and PostgreSQL with the real packaged model (the ``analyzer`` fixture).
+Runs on SQLite and PostgreSQL with the plumbing NLP (the ``analyzer`` fixture: a fixed model; every text sent here is
+one of its set, tests/data/plumbing_nlp).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 app on a real uvicorn server -> the same ``run_service`` as ``deskbot serve`` (workers, one dispatcher per
 channel) -> the desk; replies go to a fake Slack Web API on loopback, mail to an SMTP sink.
 
-SQLite and PostgreSQL, the real packaged model.
+SQLite and PostgreSQL, the plumbing NLP.
 """
 
 from __future__ import annotations
