@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, create_engine, func, select
 
 from bot.conversation import ConversationRef, Identity, InboundMessage
 from bot.notify import LogNotifier
@@ -29,9 +29,9 @@ DESKBOT = str(Path(sys.executable).with_name("deskbot"))
 MESSAGES = 40
 
 
-def _counts(uow: UnitOfWork) -> dict[QueueStatus, int]:
-    with uow() as s:
-        return dict(s.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all())
+def _counts(watch: Engine) -> dict[QueueStatus, int]:
+    with watch.connect() as connection:
+        return dict(connection.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all())
 
 
 def _start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
@@ -47,6 +47,9 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
     engine = make_engine(empty_database_url)
     migrate.upgrade(engine)
     uow = UnitOfWork(session_factory(engine))
+    # The desk's SQLite engine takes the write lock even to read (BEGIN IMMEDIATE): a poll through it queues behind
+    # the worker's transactions and sees no batch half done. A plain engine reads WAL snapshots without waiting.
+    watch = create_engine(empty_database_url)
     with uow() as s:
         ensure_defaults(session=s)
     accept = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="test")
@@ -65,7 +68,7 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            counts = _counts(uow)
+            counts = _counts(watch)
             if counts.get(QueueStatus.DONE, 0) >= 1 and counts.get(QueueStatus.PROCESSING, 0) >= 1:
                 break
             time.sleep(0.02)
@@ -74,19 +77,19 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
     finally:
         if first.poll() is None:
             first.kill()
-    interrupted = _counts(uow)
+    interrupted = _counts(watch)
     assert interrupted.get(QueueStatus.PROCESSING, 0) >= 1, f"not killed mid-work: {interrupted}"
     assert interrupted.get(QueueStatus.DONE, 0) < MESSAGES
 
     second = _start_worker(env, tmp_path)
     try:
         deadline = time.monotonic() + 180
-        while _counts(uow).get(QueueStatus.DONE, 0) < MESSAGES and time.monotonic() < deadline:
+        while _counts(watch).get(QueueStatus.DONE, 0) < MESSAGES and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         second.send_signal(signal.SIGTERM)
         output, _ = second.communicate(timeout=30)
-    assert _counts(uow) == {QueueStatus.DONE: MESSAGES}, output
+    assert _counts(watch) == {QueueStatus.DONE: MESSAGES}, output
     assert second.returncode == 0, output
     with uow() as s:
         assert s.scalar(select(func.count()).select_from(Ticket)) == MESSAGES
@@ -94,4 +97,5 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
         assert len(replies) == len(set(replies)) == MESSAGES
         keys = s.scalars(select(InboxRow.key)).all()
         assert sorted(r.rsplit(":reply:", 1)[0] for r in replies) == sorted(keys)
+    watch.dispose()
     engine.dispose()
