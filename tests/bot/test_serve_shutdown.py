@@ -36,8 +36,7 @@ def test_sigterm_drains_in_flight_work_and_keeps_the_rest(plumbing_nlp, tmp_path
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
-               COLUMNS="200",
-               DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
+               COLUMNS="200", DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
     subprocess.run([DESKBOT, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     server = subprocess.Popen([DESKBOT, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
