@@ -384,8 +384,8 @@ def test_deskbot_serve_runs_slack_from_its_settings(plumbing_nlp, fake_slack, tm
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
-               COLUMNS="200", DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN, DESKBOT_SLACK_SIGNING_SECRET=SECRET,
-               DESKBOT_SLACK_API_URL=fake_slack.url)
+               COLUMNS="200", DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN,
+               DESKBOT_SLACK_SIGNING_SECRET=SECRET, DESKBOT_SLACK_API_URL=fake_slack.url)
     for args in (["db", "upgrade"], ["group", "notify", "Workplace", "--slack-channel", AGENTS]):
         subprocess.run([deskbot, *args], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     server = subprocess.Popen([deskbot, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
