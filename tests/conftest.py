@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 import pytest
@@ -25,6 +26,9 @@ from sqlalchemy.engine import make_url
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
 from desk.models import Base
+
+if TYPE_CHECKING:
+    from nlp import Analyzer, Embedder, IntentExample, KbIndex, ModelRegistry, TrainResult
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DESKBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -188,14 +192,25 @@ def uow(engine: Engine) -> UnitOfWork:
     return UnitOfWork(session_factory(engine))
 
 
-# --- the real NLP, trained once per test session -------------------------------------------------
+# --- the NLP: the real one for NLP tests, a fixed small one for plumbing tests ---------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+# Plumbing tests (pipeline, agents, channels end to end, crash tests) send only texts of this fixed set; see its README.
+PLUMBING_NLP_DATA = ROOT / "tests" / "data" / "plumbing_nlp"
+
+
+class TrainedNlp(NamedTuple):
+    embedder: Embedder
+    registry: ModelRegistry
+    kb_dir: Path  # the KB index
+    result: TrainResult
+    index: KbIndex
+    kb_articles: Path  # the Markdown articles the index was built from (DESKBOT_KB_DIR of a deskbot process)
 
 
 @pytest.fixture(scope="session")
-def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index."""
+def real_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
+    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index: for NLP-quality tests."""
     from nlp import ModelRegistry, TorchEmbedder, reindex, train_and_register
     from nlp.embeddings import CachedEmbedder
 
@@ -204,15 +219,65 @@ def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     registry = ModelRegistry(folder / "models")
     result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry)
     index, _ = reindex(ROOT / "kb_articles", folder / "kb", embedder)
-    return embedder, registry, folder / "kb", result, index
+    return TrainedNlp(embedder, registry, folder / "kb", result, index, ROOT / "kb_articles")
 
 
 @pytest.fixture(scope="session")
-def analyzer(real_nlp):  # noqa: ANN001, ANN201
+def plumbing_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
+    """The hashing embedder that ``DESKBOT_NLP_BACKEND=hashing`` builds (deterministic, no torch), a model trained
+    on the fixed set in tests/data/plumbing_nlp and its KB: a retrain of the packaged model cannot change what
+    plumbing tests see. All of the set trains and sets the thresholds (it is the set of texts the tests send), and
+    every text of it is checked to come out as its file labels it."""
+    from nlp import ModelRegistry, load_intent_examples, make_embedder, reindex, train_and_register
+
+    folder = tmp_path_factory.mktemp("plumbing-nlp")
+    embedder = make_embedder(backend="hashing")
+    registry = ModelRegistry(folder / "models")
+    examples = load_intent_examples(PLUMBING_NLP_DATA / "intents")
+    result = train_and_register(data_dir=PLUMBING_NLP_DATA, embedder=embedder, registry=registry,
+                                intents={"train": examples, "val": examples, "test": examples})
+    index, report = reindex(PLUMBING_NLP_DATA / "kb", folder / "kb", embedder)
+    assert not report.errors, report.errors
+    nlp = TrainedNlp(embedder, registry, folder / "kb", result, index, PLUMBING_NLP_DATA / "kb")
+    _check_plumbing_nlp(nlp, examples)
+    return nlp
+
+
+def _check_plumbing_nlp(nlp: TrainedNlp, examples: list[IntentExample]) -> None:
+    """Each text of the fixed set is classified as labelled (in scope and confident enough to act on, or out of
+    scope), and each text of its sentiment file is frustrated or not as labelled: what plumbing tests rely on."""
+    from nlp import OOS
+    from nlp.sentiment import load_sentiment_examples
+
+    analyzer = _analyzer(nlp)
+    wrong = []
+    for example, a in zip(examples, analyzer.analyze_many([e.text for e in examples])):
+        got = OOS if a.out_of_scope else a.intent if a.confidence >= a.answer_threshold else f"{a.intent} (unsure)"
+        if got != example.intent:
+            wrong.append(f"{example.text!r}: {example.intent} labelled, {got} {a.confidence:.2f} found")
+    feelings = load_sentiment_examples(PLUMBING_NLP_DATA / "sentiment.csv")
+    for example, a in zip(feelings, analyzer.analyze_many([e.text for e in feelings])):
+        if a.frustrated != (example.frustration >= 2):
+            wrong.append(f"{example.text!r}: frustration {example.frustration} labelled, {a.frustration:.2f} found")
+    assert not wrong, "the plumbing NLP (tests/data/plumbing_nlp) does not fit its own texts:\n" + "\n".join(wrong)
+
+
+@pytest.fixture(scope="session")
+def analyzer(plumbing_nlp: TrainedNlp) -> Analyzer:
+    """The plumbing tests' NLP (see ``plumbing_nlp``)."""
+    return _analyzer(plumbing_nlp)
+
+
+@pytest.fixture(scope="session")
+def real_analyzer(real_nlp: TrainedNlp) -> Analyzer:
+    """The packaged model's NLP (see ``real_nlp``)."""
+    return _analyzer(real_nlp)
+
+
+def _analyzer(nlp: TrainedNlp) -> Analyzer:
     from nlp import Analyzer
 
-    embedder, registry, kb_dir, _, _ = real_nlp
-    return Analyzer(embedder=embedder, registry=registry, kb_index_dir=kb_dir)
+    return Analyzer(embedder=nlp.embedder, registry=nlp.registry, kb_index_dir=nlp.kb_dir)
 
 
 # --- a fake Slack Web API on loopback ---------------------------------------------------------------

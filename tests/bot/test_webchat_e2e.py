@@ -1,7 +1,7 @@
 """End to end through the web chat: a browser's HTTP calls -> the real service loops -> the desk.
 
 The service as ``deskbot serve`` builds and runs it (HTTP app, web chat, worker, dispatcher)
-on a real uvicorn server on loopback, with the real packaged model; SQLite and PostgreSQL.
+on a real uvicorn server on loopback, with the plumbing NLP; SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
