@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.conversation import RateLimit
 from bot.settings import Settings
+from bot.verification import desk_limits
 from desk import UnitOfWork, limits, make_engine, session_factory
 
 if TYPE_CHECKING:
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
     from bot.notify import Notifiers
     from channels.email import EmailChannel, Relay, SenderVerification
     from channels.slack import SlackChannel
+    from channels.telegram import TelegramChannel
     from channels.webchat import WebChatChannel
     from bot.pipeline import Pipeline
+    from bot.verification import ChatVerification
     from bot.worker_settings import BotSettings
     from desk.taxonomy import Taxonomy
     from nlp import Analyzer, Embedder, ModelRegistry
@@ -42,7 +45,7 @@ class ChannelState:
 
 
 class CodeDelivery(enum.Enum):
-    """How the web chat's one-time sign-in codes reach the person who asked for one."""
+    """How the chat channels' one-time codes (web chat sign-in, Telegram's /link) reach the person who asked."""
 
     MAIL = "mail"  # through the relay
     LOG = "log"  # written to the operator's log: only where nobody else could use them
@@ -76,7 +79,6 @@ def _webchat_state(settings: Settings) -> ChannelState:
 
 def channel_states(settings: Settings) -> list[ChannelState]:
     """Which channels run, and why the others do not."""
-    not_built = "the adapter is not built yet"
     states = [
         _webchat_state(settings),
         ChannelState(
@@ -94,10 +96,7 @@ def channel_states(settings: Settings) -> list[ChannelState]:
         ),
     ]
     states.append(_slack_state(settings))
-    if settings.telegram_bot_token is None:
-        states.append(ChannelState("Telegram", False, "DESKBOT_TELEGRAM_BOT_TOKEN not set"))
-    else:
-        states.append(ChannelState("Telegram", False, not_built))
+    states.append(_telegram_state(settings))
     return states
 
 
@@ -113,6 +112,22 @@ def _slack_state(settings: Settings) -> ChannelState:
     base = settings.public_url.rstrip("/")
     return ChannelState("Slack", True, f"events at {base}/slack/events, interactivity at {base}/slack/interactivity, "
                                        f"/it at {base}/slack/commands")
+
+
+def _telegram_state(settings: Settings) -> ChannelState:
+    if settings.telegram_bot_token is None:
+        return ChannelState("Telegram", False, "DESKBOT_TELEGRAM_BOT_TOKEN not set")
+    if settings.telegram_polling:
+        return ChannelState("Telegram", True, f"polling {settings.telegram_api_url.rstrip('/')}... for updates "
+                                              "(getUpdates: no public URL needed)")
+    if settings.telegram_webhook_secret is None:
+        return ChannelState("Telegram", False, "webhook mode needs DESKBOT_TELEGRAM_WEBHOOK_SECRET "
+                                               "(or DESKBOT_TELEGRAM_MODE=polling)")
+    if not settings.public_url_is_https:
+        return ChannelState("Telegram", False, f"webhook mode needs an https DESKBOT_PUBLIC_URL that Telegram can "
+                                               f"reach, not {settings.public_url} (or DESKBOT_TELEGRAM_MODE=polling)")
+    return ChannelState("Telegram", True, f"webhook at {settings.public_url.rstrip('/')}/telegram/webhook "
+                                          "(registered with setWebhook at start)")
 
 
 def enabled_channels(settings: Settings) -> frozenset[str]:
@@ -137,15 +152,11 @@ class DeskRateLimiter:
 
     def hit(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
         with self._uow() as session:
-            return limits.hit(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
+            return limits.hit(session=session, limits=desk_limits(checks), now=dt.datetime.now(dt.UTC))
 
     def blocked_for(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
         with self._uow() as session:
-            return limits.blocked_for(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
-
-
-def _desk_limits(checks: Sequence[RateLimit]) -> list[limits.Limit]:
-    return [limits.Limit(scope=c.scope, key=c.key, limit=c.limit, window=c.window) for c in checks]
+            return limits.blocked_for(session=session, limits=desk_limits(checks), now=dt.datetime.now(dt.UTC))
 
 
 class Deskbot:
@@ -220,24 +231,36 @@ class Deskbot:
 
         return Path(nlp.__file__).with_name("data")
 
-    def webchat(self) -> "WebChatChannel":
-        """The web chat, its sign-in limits counted in the desk, its codes sent as ``code_delivery`` says.
+    @cached_property
+    def verification(self) -> "ChatVerification":
+        """The chat channels' one verification service: codes hashed in the desk, sent as ``code_delivery`` says.
 
         The code is mailed directly (the email channel's ``send_code``), not through the outbox: it is a
-        secret the desk should not keep (the web chat stores only a digest), it is useless after a few
-        minutes (outbox retries would come too late), and the browser must hear at once when sending
-        failed (503, "try again") rather than wait for a code that never comes.
+        secret the desk should not keep (it stores only a slow hash), it is useless after a few minutes
+        (outbox retries would come too late), and the person must hear at once when sending failed
+        ("try again") rather than wait for a code that never comes.
         """
+        from bot.verification import ChatVerification, VerificationLimits
+
+        s = self.settings
+        return ChatVerification(uow=self.uow, send_code=self._code_sender(),
+                                allowed_domains=tuple(s.webchat_allowed_domains or ()),
+                                limits=VerificationLimits(
+                                    codes_per_address=s.verification_codes_per_address_per_hour,
+                                    codes_per_identity=s.verification_codes_per_identity_per_hour,
+                                    failed_codes_per_address=s.verification_failed_codes_per_address_per_hour,
+                                    failed_codes_per_identity=s.verification_failed_codes_per_identity_per_hour))
+
+    def webchat(self) -> "WebChatChannel":
+        """The web chat, its sign-in limits counted in the desk, its codes from ``verification``."""
         from channels.webchat import SignInLimits, WebChatChannel
 
         s = self.settings
         sign_in_limits = SignInLimits(
             sessions_per_ip=s.webchat_sessions_per_ip_per_hour, sessions=s.webchat_sessions_per_hour,
-            codes_per_ip=s.webchat_codes_per_ip_per_hour, codes_per_address=s.webchat_codes_per_address_per_hour,
-            codes=s.webchat_codes_per_hour, failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour,
-            failed_codes_per_address=s.webchat_failed_codes_per_address_per_hour)
-        return WebChatChannel(send_code=self._code_sender(), limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
-                              allowed_domains=tuple(s.webchat_allowed_domains or ()),
+            codes_per_ip=s.webchat_codes_per_ip_per_hour, codes=s.webchat_codes_per_hour,
+            failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour)
+        return WebChatChannel(verifier=self.verification, limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
                               max_streams=s.webchat_streams_per_session,
                               session_lifetime=dt.timedelta(hours=s.webchat_session_hours))
 
@@ -250,7 +273,7 @@ class Deskbot:
 
         async def log_code(email: str, code: str) -> None:
             # Only where nobody but the operator can reach the chat (see code_delivery).
-            logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
+            logging.getLogger("deskbot.verification").warning("verification code for %s: %s", email, code)
 
         return log_code
 
@@ -296,6 +319,21 @@ class Deskbot:
                             signing_secret=s.slack_signing_secret.get_secret_value(), api_url=s.slack_api_url,
                             app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
                             socket_mode=s.slack_socket_mode)
+
+    # --- Telegram (one block: the integrator moves it into the channel registry) ---------------------
+
+    def telegram(self) -> "TelegramChannel":
+        """Telegram over PTB, in the mode ``telegram_polling`` says; its /link codes from ``verification``."""
+        from channels.telegram import TelegramChannel
+
+        s = self.settings
+        assert s.telegram_bot_token is not None
+        secret = s.telegram_webhook_secret
+        return TelegramChannel(token=s.telegram_bot_token.get_secret_value(), api_url=s.telegram_api_url,
+                               file_url=s.telegram_file_url, verifier=self.verification,
+                               polling=s.telegram_polling, webhook_secret=secret.get_secret_value() if secret else None,
+                               webhook_url=f"{s.public_url.rstrip('/')}/telegram/webhook",
+                               max_file_bytes=s.max_attachment_bytes)
 
     def close(self) -> None:
         if "engine" in self.__dict__:
