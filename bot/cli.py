@@ -80,6 +80,10 @@ def serve(
             slack = deskbot.slack()
             routers.append(slack.router())
             adapters[slack.name] = slack
+        if any(c.name == "Telegram" and c.on for c in channels):
+            telegram = deskbot.telegram()
+            routers.append(telegram.router())
+            adapters[telegram.name] = telegram
         out.print(f"  Bot: on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections")
     out.print(f"[bold]deskbot[/bold] on http://{host}:{port}  (database: {deskbot.engine.url.render_as_string()})")
     out.print(f"  HTTP app: on, health at http://{host}:{port}/health"

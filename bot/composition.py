@@ -150,6 +150,10 @@ class DeskRateLimiter:
     def __init__(self, uow: UnitOfWork):
         self._uow = uow
 
+    @property
+    def uow(self) -> UnitOfWork:
+        return self._uow
+
     def hit(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
         with self._uow() as session:
             return limits.hit(session=session, limits=desk_limits(checks), now=dt.datetime.now(dt.UTC))

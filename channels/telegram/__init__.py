@@ -6,7 +6,7 @@ with inline keyboards. Employees write to the bot in a private chat or mention i
 
 from channels.telegram._channel import API_URL, FILE_URL, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from channels.telegram._inbound import COMMANDS
-from channels.telegram._render import MAX_MESSAGE, render, split
+from channels.telegram._render import MAX_MESSAGE, render, shown, split
 
 __all__ = ["API_URL", "COMMANDS", "FILE_URL", "MAX_MESSAGE", "SECRET_HEADER", "WEBHOOK_PATH", "TelegramChannel",
-           "render", "split"]
+           "render", "shown", "split"]

@@ -17,12 +17,14 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
+import warnings
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.conversation import ConversationRef, OnMessage, RateLimited, Reply, SendError, Undeliverable, Verifier
 from channels.telegram._inbound import CHANNEL, COMMANDS, Delivery, install
@@ -36,6 +38,8 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)  # waits after a failed getUpdates or commit, then the last one
+# Tries at one polled update before it is given up (logged): about a minute and a half of a database outage.
+MAX_UPDATE_ATTEMPTS = 8
 
 
 class TelegramChannel:
@@ -122,10 +126,13 @@ class TelegramChannel:
                 continue
             failures = 0
             for update in updates:
-                while not await self._process(update):  # the offset stays on it until it is committed
-                    failures += 1
-                    await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
-                failures = 0
+                for attempt in range(1, MAX_UPDATE_ATTEMPTS + 1):  # the offset stays on it until it is committed
+                    if await self._process(update):
+                        break
+                    if attempt == MAX_UPDATE_ATTEMPTS:  # one update that always fails must not stop the rest
+                        log.error("Telegram update %s dropped after %d attempts", update.update_id, attempt)
+                    else:
+                        await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS)) - 1])
                 offset = update.update_id + 1
 
     async def _process(self, update: Update) -> bool:
@@ -173,7 +180,9 @@ class TelegramChannel:
                                                        reply_markup=piece.keyboard,
                                                        link_preview_options=LinkPreviewOptions(is_disabled=True))
         except RetryAfter as exc:
-            wait = exc.retry_after
+            with warnings.catch_warnings():  # PTB 22 warns that the int becomes a timedelta: both are read
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
             raise RateLimited(seconds, "Telegram answered 429") from exc
         except Forbidden as exc:

@@ -81,11 +81,20 @@ def install(app: Application, delivery: Delivery) -> None:
     app.add_handler(CallbackQueryHandler(handlers.click))
     app.add_handler(MessageHandler((filters.TEXT | filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND
                                    & ~filters.UpdateType.EDITED, handlers.message))
+    app.add_error_handler(handlers.failed)
 
 
 class _Handlers:
     def __init__(self, delivery: Delivery):
         self.d = delivery
+
+    async def failed(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed (a file Telegram would not serve, the Bot API down): the update counts as not taken,
+        so the webhook answers 500 and the poller tries it again, rather than it being dropped unseen."""
+        if isinstance(update, Update):
+            log.warning("Telegram update %s failed: %s: %s", update.update_id, type(context.error).__name__,
+                        context.error)
+            self.d.failures[update.update_id] = context.error or RuntimeError("handler failed")
 
     # --- commands answered here --------------------------------------------------------------------
 

@@ -3,13 +3,15 @@
 User text and KB text are escaped whole (``<``, ``>``, ``&``), so nothing in them can open a tag, a link or
 any other entity: ``<b>``, ``*``, ``_`` and ``[x](javascript:...)`` arrive as the characters they are. The only
 markup is the bot's own: links to articles (http and https only). A text above Telegram's 4,096 characters
-is split between paragraphs (then lines, then words) before it is escaped, so no piece ends inside an
-escape or a link; the buttons go with the last piece.
+(counted as Telegram does: after its entities are parsed, in UTF-16 units) is split between paragraphs (then
+lines, then words) before it is escaped, so no piece ends inside an escape or a link; the buttons go with
+the last piece.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ PARSE_MODE = "HTML"
 MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units of the text after its entities are parsed
 MAX_CALLBACK_DATA = 64  # bytes
 _SEPARATORS = ("\n\n", "\n", " ")
+_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def shown(markup: str) -> int:
+    """How long Telegram finds a piece of our HTML: its text once tags are parsed and escapes resolved."""
+    return units(html.unescape(_TAG.sub("", markup)))
+
+
 def render(reply: Reply, *, limit: int = MAX_MESSAGE) -> list[Piece]:
     links = [_link(f"{a.article_id} {a.title}", a.url) for a in reply.articles]
     links += [_link(b.label, b.url) for b in reply.buttons if b.url]
@@ -48,7 +56,7 @@ def render(reply: Reply, *, limit: int = MAX_MESSAGE) -> list[Piece]:
         texts.append(escape("(reply " + " or ".join(b.value.upper() for b in answers) + ")"))
         keyboard_buttons = []
     for link in links:
-        if texts and units(texts[-1]) + 1 + units(link) <= limit:
+        if texts and shown(texts[-1]) + 1 + shown(link) <= limit:
             texts[-1] = f"{texts[-1]}\n{link}"
         else:
             texts.append(link)
@@ -66,12 +74,12 @@ def _link(label: str, url: str) -> str:
 
 
 def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """``text`` in pieces whose escaped form fits ``limit``: between paragraphs where it can, then lines, then
-    words, and only a word longer than a whole message is cut."""
+    """``text`` in pieces of at most ``limit``: between paragraphs where it can, then lines, then words, and only
+    a word longer than a whole message is cut."""
     text = text.strip()
     if not text:
         return []
-    if units(escape(text)) <= limit:
+    if units(text) <= limit:
         return [text]
     for separator in _SEPARATORS:
         parts = text.split(separator)
@@ -81,7 +89,7 @@ def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
         current = ""
         for part in parts:
             candidate = f"{current}{separator}{part}" if current else part
-            if units(escape(candidate)) <= limit:
+            if units(candidate) <= limit:
                 current = candidate
                 continue
             if current:
@@ -97,7 +105,7 @@ def _longest_prefix(text: str, limit: int) -> int:
     low, high = 1, len(text)
     while low < high:
         middle = (low + high + 1) // 2
-        if units(escape(text[:middle])) <= limit:
+        if units(text[:middle]) <= limit:
             low = middle
         else:
             high = middle - 1

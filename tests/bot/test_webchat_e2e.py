@@ -22,6 +22,7 @@ from bot.composition import DeskRateLimiter
 from bot.notify import LogNotifier
 from bot.pipeline import BotSettings, Pipeline
 from bot.runtime import run_service
+from bot.verification import ChatVerification, VerificationLimits
 from channels.webchat import SignInLimits, WebChatChannel
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
 
@@ -39,10 +40,11 @@ def service(uow, analyzer):  # noqa: ANN001, ANN201
     async def send_code(email: str, code: str) -> None:  # an email would leave the machine here
         codes.append((email, code))
 
-    limits = SignInLimits(sessions_per_ip=100, sessions=100, codes_per_ip=100, codes_per_address=100, codes=100,
-                          failed_codes_per_ip=100, failed_codes_per_address=100)
-    webchat = WebChatChannel(send_code=send_code, limiter=DeskRateLimiter(uow), limits=limits,
-                             allowed_domains=("corp.example",))
+    limits = SignInLimits(sessions_per_ip=100, sessions=100, codes_per_ip=100, codes=100, failed_codes_per_ip=100)
+    verifier = ChatVerification(uow=uow, send_code=send_code, allowed_domains=("corp.example",),
+                                limits=VerificationLimits(codes_per_address=100, codes_per_identity=100,
+                                                          failed_codes_per_address=100, failed_codes_per_identity=100))
+    webchat = WebChatChannel(verifier=verifier, limiter=DeskRateLimiter(uow), limits=limits)
     app = FastAPI()
     app.include_router(webchat.router())
     port = _free_port()

@@ -102,7 +102,7 @@ def test_a_code_goes_only_to_the_desks_own_domains(served, engine: Engine, sink:
 
 
 def test_limits_hold_across_two_processes_and_a_restart(served, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    tight = {"webchat_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
+    tight = {"verification_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
              "webchat_allowed_domains": ["corp.example"]}
     with caplog.at_level("WARNING", logger="deskbot.webchat"):
         with served(_deskbot(engine, **tight)) as first, served(_deskbot(engine, **tight)) as second:
