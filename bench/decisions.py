@@ -81,7 +81,7 @@ def decide_all(cases: list[Case]) -> tuple[list[Outcome], dict[str, object]]:
                                          retrieval=bot_settings.retrieval_threshold))
         outcomes.append(Outcome(case, analysis.intent, analysis.confidence, analysis.out_of_scope,
                                 decision.action.value, decision.intent, decision.article_id))
-    articles = {a.id: a for a in analyzer.kb.articles}
+    articles = dict(analyzer.kb.articles)
     about = {"model": analyzer.model_version, "backend": deskbot.settings.nlp_backend, "seconds": elapsed,
              "retrieval": bot_settings.retrieval_threshold,
              "answer": bot_settings.answer_threshold or (analyses[0].answer_threshold if analyses else 0.0),

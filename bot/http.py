@@ -11,6 +11,7 @@ from bot.body_limit import BodyLimit
 from bot.composition import ChannelState, Deskbot
 from bot.settings import is_loopback_host
 from bot.web import AnalyzerSource, install_api
+from bot.web.errors import API_PREFIX, too_large_body
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
@@ -28,7 +29,7 @@ def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Seque
         app.include_router(router)
     # Outermost, so that no handler, Bolt's included, reads a byte of a body past the limit.
     app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes,
-                       per_prefix=settings.http_max_body_bytes_by_prefix)
+                       per_prefix=settings.http_max_body_bytes_by_prefix, answers={f"{API_PREFIX}/": too_large_body})
 
     @app.get("/health")
     def health(request: Request) -> JSONResponse:

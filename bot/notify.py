@@ -109,28 +109,17 @@ class Notifiers:
         for notifier in self.notifiers:
             notifier.major_incident(session, notice, now)
 
-    @property
-    def sent(self) -> list[object]:
-        """What the log notifier among them recorded (for the console and for tests)."""
-        return next((n.sent for n in self.notifiers if isinstance(n, LogNotifier)), [])
-
 
 class LogNotifier:
-    def __init__(self) -> None:
-        self.sent: list[object] = []  # what was notified, for the console and for tests
-
     def new_ticket(self, session: Session, notice: TicketNotice, now: dt.datetime) -> None:
-        self.sent.append(notice)
         log.info("new ticket %s for %s (%s): %s; suggested: %s", notice.ticket_ref, notice.group, notice.priority,
                  notice.subject, ", ".join(notice.suggested_articles) or "none")
 
     def sla(self, session: Session, notice: SlaNotice, now: dt.datetime) -> None:
-        self.sent.append(notice)
         log.warning("SLA %s %s on %s (group %s, assignee %s, due %s)", notice.kind, notice.level, notice.ticket_ref,
                     notice.group, notice.assignee or "-", notice.due)
 
     def major_incident(self, session: Session, notice: MajorIncidentNotice, now: dt.datetime) -> None:
-        self.sent.append(notice)
         log.warning("major incident: problem %s for %s links %s", notice.problem_ref, notice.group,
                     notice.incident_refs())
 

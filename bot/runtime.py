@@ -15,7 +15,7 @@ import uvicorn
 
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
-from bot.pipeline import Pipeline
+from bot.worker import Pipeline
 from bot.retention import purge_expired
 
 log = logging.getLogger("deskbot.runtime")
@@ -109,6 +109,12 @@ class DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+def channel_dispatcher(pipeline: Pipeline, name: str, adapter: ChannelAdapter) -> Dispatcher:
+    """The outbox's dispatcher for one channel: a slow platform never holds up another."""
+    return Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}",
+                      settings=pipeline.settings)
+
+
 async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
                       adapters: Mapping[str, ChannelAdapter]) -> None:
     """HTTP, channels, workers, one dispatcher per channel and the monitors in one asyncio process.
@@ -120,10 +126,8 @@ async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
     if pipeline is not None:
         for adapter in adapters.values():
             await adapter.start(pipeline.receive)
-        loops = Loops(pipeline=pipeline, dispatchers=[
-            Dispatcher(uow=pipeline.uow, channels={name: adapter}, worker=f"{pipeline.worker}:{name}",
-                       settings=pipeline.settings)
-            for name, adapter in adapters.items()])
+        loops = Loops(pipeline=pipeline, dispatchers=[channel_dispatcher(pipeline, name, adapter)
+                                                      for name, adapter in adapters.items()])
         await loops.start()
     # What startup built (the model, the libraries) lives as long as the process. Frozen, it is left out
     # of every later garbage collection, which otherwise stalls the event loop 100-250 ms each time.

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
     # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
-    # because the service shares the machine with its workers.
-    nlp_backend: Literal["torch", "onnx"] = "torch"
+    # because the service shares the machine with its workers. "hashing": a deterministic bag of words with no
+    # model at all, for tests of plumbing (a retraining job in seconds), never for a desk that people use.
+    nlp_backend: Literal["torch", "onnx", "hashing"] = "torch"
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
     # 'deskbot nlp train' fine-tunes MiniLM's top layer on the intents before fitting the classifier;

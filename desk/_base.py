@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -41,6 +41,24 @@ def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
         values_callable=lambda e: [str(m.value) for m in e],
         validate_strings=True,
     )
+
+
+ONLY_ON = "only_on"  # Index.info: the one database that has the index
+
+
+def index_only_on(dialect: str, name: str, *columns: str, **kwargs: Any) -> Index:
+    """An index that ``dialect`` alone has (PostgreSQL's trigram indexes): the migration and ``create_all`` make it
+    there only, and ``include_in_comparison`` leaves it out of the model-to-database comparison elsewhere."""
+    return Index(name, *columns, info={ONLY_ON: dialect}, **kwargs).ddl_if(dialect=dialect)
+
+
+def include_in_comparison(dialect: str):  # noqa: ANN201 - Alembic's include_object hook
+    """Alembic's ``include_object`` for a database of ``dialect``: the models' indexes for another database do not
+    count as missing from it."""
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return reflected or type_ != "index" or obj.info.get(ONLY_ON, dialect) == dialect
+
+    return include
 
 
 def utcnow() -> dt.datetime:

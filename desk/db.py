@@ -1,4 +1,11 @@
-"""Engines, sessions and the unit of work. Nothing here runs at import time."""
+"""Engines, sessions and the unit of work. Nothing here runs at import time.
+
+The unit of work publishes the domain events its transaction recorded (``desk.events``) through an optional
+``publish(session, events)`` hook, just *before* it commits, after a flush, in the same transaction. Not after
+the commit: what the application makes of an event (a group notice is an outbox row) must commit atomically
+with the change itself; a crash between the change's commit and a second transaction would lose the notice,
+and a failing publish rolls the change back, so the message is retried whole.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from desk import events
 from desk.domain import DeskError
 
 
@@ -93,10 +101,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 class UnitOfWork:
-    """One business transaction: ``with uow() as session: ...`` commits, or rolls back on error."""
+    """One business transaction: ``with uow() as session: ...`` publishes its events and commits, or rolls back
+    on error (and its events are dropped)."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], *, publish: events.Publish | None = None):
         self._sessions = sessions
+        self._publish = publish
+
+    def publishing(self, publish: events.Publish) -> UnitOfWork:
+        """The same database, with ``publish`` as the hook (the composition root wires the bot's notices)."""
+        return UnitOfWork(self._sessions, publish=publish)
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
@@ -105,12 +119,22 @@ class UnitOfWork:
         with database_errors(engine.url):
             try:
                 yield session
+                self._publish_events(session)
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
             finally:
                 session.close()
+
+    def _publish_events(self, session: Session) -> None:
+        if self._publish is None:
+            events.take(session)
+            return
+        session.flush()  # the hook reads the rows the events name as this transaction left them
+        # What the hook does may record events of its own; they are published in the same transaction too.
+        while recorded := events.take(session):
+            self._publish(session, recorded)
 
     def ping(self) -> None:
         """Raise ``DatabaseUnavailable`` unless the database answers."""

@@ -157,3 +157,22 @@ class QueueStatus(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"  # dead letter: kept with its error until someone retries it
     HELD = "held"  # over its sender's hourly limit: stored, never claimed, until someone releases it
+
+
+class AdminAction(str, enum.Enum):
+    """What an admin changed (the admin audit's ``action``)."""
+
+    USER_CREATED = "user.created"
+    USER_ACTIVE = "user.active"
+    USER_PASSWORD = "user.password"
+    USER_ROLE = "user.role"
+    USER_GROUPS = "user.groups"
+    GROUP_CREATED = "group.created"
+    GROUP_CALENDAR = "group.calendar"
+    GROUP_NOTICES = "group.notices"
+    ROUTING_RULE = "routing.rule"
+    SLA_POLICY = "sla.policy"
+    INBOX_RETRY = "inbox.retry"
+    OUTBOX_RETRY = "outbox.retry"
+    MODEL_ACTIVATED = "model.activated"
+    MODEL_RETRAINING = "model.retraining"

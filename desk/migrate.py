@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from desk._base import include_in_comparison
 from desk.db import database_errors
 from desk.models import Base
 
@@ -50,4 +51,6 @@ def head_revision(engine: Engine) -> str | None:
 def pending_changes(engine: Engine) -> list:
     """Differences between the models and the migrated database (empty when they agree)."""
     with engine.connect() as connection:
-        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": include_in_comparison(connection.dialect.name)})
+        return compare_metadata(context, Base.metadata)

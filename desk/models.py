@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.domain import (
+    AdminAction,
     AuthorKind,
     ConversationWait,
     QueueStatus,
@@ -39,7 +40,7 @@ from desk.domain import (
     Status,
     TicketType,
 )
-from desk._base import NAMING, Base, UTCDateTime, _enum, utcnow  # noqa: F401 - importable from here too
+from desk._base import NAMING, Base, UTCDateTime, _enum, index_only_on, utcnow  # noqa: F401 - importable from here too
 # The access tables (rate counters, API tokens, console sessions) live beside; imported so Base.metadata has them.
 from desk.access_models import ApiToken, RateCounter, VerificationCode, WebSession  # noqa: E402,F401
 
@@ -200,6 +201,10 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_group", "status", "group_id"),
         Index("ix_tickets_requester_status", "requester_id", "status"),
+        Index("ix_tickets_created", "created_at", "id"),  # the lists' order (newest first) and their cursor
+        # The text search's ILIKE '%word%' (desk.ticket_queries); SQLite has no such index and scans.
+        index_only_on("postgresql", "ix_tickets_subject_trgm", "subject", postgresql_using="gin",
+                      postgresql_ops={"subject": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -280,7 +285,11 @@ class Message(Base):
     """Every inbound and outbound message and internal note, in one ordered thread per ticket."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_ticket_order", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_ticket_order", "ticket_id", "id"),
+        index_only_on("postgresql", "ix_messages_text_trgm", "text", postgresql_using="gin",
+                      postgresql_ops={"text": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -421,3 +430,18 @@ class AgentThread(Base):
     thread: Mapped[str] = mapped_column(String(254), default="", server_default="")
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AdminAuditEntry(Base):
+    """A change an admin made outside tickets (users, groups, routing, SLAs, dead letters, models): who, what
+    of which thing, old value, new value, when. Ticket changes have their own trail (``AuditEntry``)."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[AdminAction] = mapped_column(_enum(AdminAction))
+    target: Mapped[str] = mapped_column(String(200))  # the user, group, intent, priority, row or model version
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

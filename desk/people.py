@@ -206,6 +206,62 @@ def list_users(*, session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
 
 
+def update_group(*, session: Session, name: str, timezone: str | None = None, working_hours: str | None = None,
+                 holidays: Iterable[dt.date] | None = None) -> Group:
+    """A group's calendar: only what is given changes (``holidays`` replaces the whole list). Tickets already open
+    keep the due times they were given; new ones count in the new calendar."""
+    group = get_group(session=session, name=name)
+    if timezone is not None:
+        group.timezone = timezone
+    if working_hours is not None:
+        group.working_hours = working_hours
+    if holidays is not None:
+        wanted = set(holidays)
+        kept = [h for h in group.holidays if h.day in wanted]  # (an existing holiday keeps its name)
+        added = [Holiday(day=day) for day in wanted - {h.day for h in kept}]
+        group.holidays = sorted(kept + added, key=lambda h: h.day)
+    calendar_for(group)  # refuse a bad time zone or hours spec: the caller's transaction rolls back
+    session.flush()
+    return group
+
+
+def set_active(*, session: Session, username: str, active: bool) -> User:
+    """Deactivate (signs in no more: every session and token of theirs is refused) or reactivate a user."""
+    user = get_user(session=session, username=username)
+    if not active:
+        _keep_an_admin(session, user)
+    user.active = active
+    session.flush()
+    return user
+
+
+def set_role(*, session: Session, username: str, role: Role) -> User:
+    user = get_user(session=session, username=username)
+    if role is not Role.ADMIN:
+        _keep_an_admin(session, user)
+    user.role = role
+    session.flush()
+    return user
+
+
+def set_groups(*, session: Session, username: str, groups: Iterable[str]) -> User:
+    """The user's groups, exactly ``groups`` (each must exist)."""
+    user = get_user(session=session, username=username)
+    user.groups = [get_group(session=session, name=name) for name in dict.fromkeys(groups)]
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to take away the last active admin: nobody could then manage users or undo it."""
+    if user.role is not Role.ADMIN or not user.active:
+        return
+    others = session.scalar(select(func.count()).select_from(User).where(
+        User.role == Role.ADMIN, User.active.is_(True), User.id != user.id))
+    if not others:
+        raise DeskError(f"{user.username} is the last active admin: make another user admin first")
+
+
 def set_availability(*, session: Session, username: str, available: bool) -> User:
     user = get_user(session=session, username=username)
     user.available = available

@@ -184,6 +184,10 @@ def enqueue_outbound(*, session: Session, key: str, channel: str, address: str, 
     return row
 
 
+def outbound_with_key(*, session: Session, key: str) -> OutboxRow | None:
+    return session.scalar(select(OutboxRow).where(OutboxRow.key == key))
+
+
 def claim_outbound(*, session: Session, worker: str, limit: int, now: dt.datetime,
                    channels: Sequence[str] | None = None, lease: dt.timedelta = DEFAULT_LEASE) -> list[OutboxRow]:
     """Claimable replies, at most one per conversation: the oldest one not yet sent or dead."""
@@ -231,6 +235,15 @@ def fail_outbound(*, session: Session, row_id: int, error: str, now: dt.datetime
 
 def failed_outbound(*, session: Session) -> Sequence[OutboxRow]:
     return session.scalars(select(OutboxRow).where(OutboxRow.status == QueueStatus.FAILED).order_by(OutboxRow.id)).all()
+
+
+def retry_outbound(*, session: Session, row_id: int, now: dt.datetime) -> OutboxRow:
+    """A dead reply back to ``pending``, with a fresh count of attempts: the dispatcher sends it again."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.status is not QueueStatus.FAILED:
+        raise NotFound(f"no failed outbox message with id {row_id}")
+    row.status, row.available_at, row.attempts, row.lease_until = QueueStatus.PENDING, now, 0, None
+    return row
 
 
 def sent_message(*, session: Session, channel: str, native_ids: Sequence[str]) -> OutboxRow | None:

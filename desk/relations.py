@@ -1,4 +1,5 @@
-"""How tickets relate: incidents linked to the problem behind them, a duplicate merged into its original."""
+"""How tickets relate: incidents linked to the problem behind them (a major incident opens that problem), a
+duplicate merged into its original."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from desk.domain import ACTIVE_STATUSES, DeskError, ResolutionCode, Status, TicketType
+from desk.domain import ACTIVE_STATUSES, DeskError, Level, ResolutionCode, Status, TicketType
+from desk.events import MajorIncident, record
 from desk.models import AgentThread, Conversation, Message, Ticket, utcnow
-from desk.tickets import _audit, _change, change_status, get_ticket
+from desk._changes import audit, change
+from desk.tickets import change_status, get_ticket, open_ticket
 
 
 def link_to_problem(
@@ -22,9 +25,25 @@ def link_to_problem(
         raise DeskError(f"#{problem_number} is a {problem.type.value}, not a problem")
     if problem.id == ticket.id:
         raise DeskError("a ticket cannot be its own problem")
-    _change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
+    change(session, ticket, actor, now or utcnow(), parent_id=problem.id)
     session.flush()
     return ticket
+
+
+def open_major_incident(*, session: Session, incidents: Sequence[Ticket], intent: str, requester_id: int, actor: str,
+                        now: dt.datetime) -> Ticket:
+    """Several people reported one cause: a high-impact, high-urgency problem opens (for ``requester_id``, whose
+    report made it one) and links their incidents."""
+    if not incidents:
+        raise DeskError("a major incident links the incidents reported")
+    reports = sorted(incidents, key=lambda t: t.id)
+    problem = open_ticket(session=session, requester_id=requester_id, channel="bot", actor=actor,
+                          subject=f"Major incident: {intent} reported by {len(reports)} people",
+                          ticket_type=TicketType.PROBLEM, intent=intent, impact=Level.HIGH, urgency=Level.HIGH, now=now)
+    for incident in reports:
+        link_to_problem(session=session, number=incident.number, problem_number=problem.number, actor=actor, now=now)
+    record(session, MajorIncident(problem.id, problem.number, tuple(t.number for t in reports), actor, now))
+    return problem
 
 
 def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datetime | None = None) -> Ticket:
@@ -44,8 +63,8 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
     session.execute(update(Conversation).where(Conversation.ticket_id == duplicate.id).values(ticket_id=target.id))
     session.execute(update(Ticket).where(Ticket.parent_id == duplicate.id).values(parent_id=target.id))
     session.execute(update(AgentThread).where(AgentThread.ticket_id == duplicate.id).values(ticket_id=target.id))
-    _audit(session, target, actor, "merged", None, f"#{number} ({moved} messages)", now)
-    _audit(session, duplicate, actor, "merged_into", None, f"#{into}", now)
+    audit(session, target, actor, "merged", None, f"#{number} ({moved} messages)", now)
+    audit(session, duplicate, actor, "merged_into", None, f"#{into}", now)
     change_status(session=session, number=number, status=Status.RESOLVED, actor=actor,
                   resolution_code=ResolutionCode.DUPLICATE, now=now)
     target.updated_at = now

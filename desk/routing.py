@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from desk.domain import ACTIVE_STATUSES, Level, TicketType
 from desk.models import Group, RoutingRule, Ticket, User, group_members
@@ -14,6 +16,11 @@ def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
     if not intent:
         return None
     return session.scalar(select(RoutingRule).where(RoutingRule.intent == intent))
+
+
+def list_rules(*, session: Session) -> Sequence[RoutingRule]:
+    return session.scalars(select(RoutingRule).options(selectinload(RoutingRule.group))
+                           .order_by(RoutingRule.intent)).all()
 
 
 def set_rule(

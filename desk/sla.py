@@ -1,9 +1,10 @@
-"""SLA targets in business hours, and the scan that reports warnings and breaches once."""
+"""SLA targets in business hours, and the scan that reports warnings and breaches once (each an ``SlaAlert``
+event on the unit of work)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -11,21 +12,11 @@ from sqlalchemy.orm import Session
 
 from desk.business_hours import BusinessCalendar
 from desk.domain import ACTIVE_STATUSES, Priority, SlaKind, SlaLevel, SlaState, Status
+from desk.events import SlaAlert, record
 from desk.models import SlaEvent, SlaPolicy, Ticket
 from desk.people import calendar_for
 
 WARNING_SHARE = 0.8
-
-
-@dataclass(frozen=True)
-class SlaAlert:
-    ticket_id: int
-    ticket_number: int
-    kind: SlaKind
-    level: SlaLevel
-    due: dt.datetime
-    group: str | None
-    assignee: str | None
 
 
 def calendar_of(session: Session, ticket: Ticket) -> BusinessCalendar:
@@ -50,6 +41,10 @@ def apply_targets(*, session: Session, ticket: Ticket) -> None:
     ticket.first_response_warn_at = calendar.add(ticket.created_at, first * WARNING_SHARE)
     ticket.resolution_due = calendar.add(ticket.created_at, resolution + paused)
     ticket.resolution_warn_at = calendar.add(ticket.created_at, resolution * WARNING_SHARE + paused)
+
+
+def list_policies(*, session: Session) -> Sequence[SlaPolicy]:
+    return session.scalars(select(SlaPolicy).order_by(SlaPolicy.priority)).all()
 
 
 def set_policy(
@@ -102,17 +97,18 @@ def scan(*, session: Session, now: dt.datetime) -> list[SlaAlert]:
                 if level is SlaLevel.BREACH or ticket.sla_state is SlaState.BREACHED
                 else SlaState.WARNING
             )
-            alerts.append(
-                SlaAlert(
-                    ticket_id=ticket.id,
-                    ticket_number=ticket.number,
-                    kind=kind,
-                    level=level,
-                    due=due,
-                    group=ticket.group.name if ticket.group else None,
-                    assignee=ticket.assignee.username if ticket.assignee else None,
-                )
+            alert = SlaAlert(
+                ticket_id=ticket.id,
+                ticket_number=ticket.number,
+                kind=kind,
+                level=level,
+                due=due,
+                group=ticket.group.name if ticket.group else None,
+                assignee=ticket.assignee.username if ticket.assignee else None,
+                at=now,
             )
+            record(session, alert)
+            alerts.append(alert)
     session.flush()
     return alerts
 

@@ -30,6 +30,10 @@ class TaxonomyError(DeskError):
     """A taxonomy file that cannot be used; the message names the file and the line."""
 
 
+class UnknownIntent(DeskError):
+    """An intent the taxonomy has no route for (unknown, or a bot intent)."""
+
+
 class Kind(str, enum.Enum):
     SELF_SERVICE = "self_service"  # the KB may answer it
     REQUEST = "request"  # a service request
@@ -73,6 +77,15 @@ class Taxonomy:
     def routed(self) -> tuple[IntentSpec, ...]:
         """The intents a ticket can be opened for (every kind but bot), in the file's order."""
         return tuple(s for s in self.intents.values() if s.group is not None)
+
+    def routable(self, intent: str) -> IntentSpec:
+        """The spec of an intent a routing rule may name; ``UnknownIntent`` for any other."""
+        spec = self.spec(intent)
+        if spec is None or spec.group is None:
+            names = ", ".join(s.intent for s in self.routed())
+            what = "a bot intent: the bot answers it, no ticket is routed" if spec else "not in the intent taxonomy"
+            raise UnknownIntent(f"{intent!r} is {what} (intents: {names})")
+        return spec
 
     @property
     def triage(self) -> IntentSpec:

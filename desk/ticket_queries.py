@@ -11,17 +11,19 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, CompoundSelect, exists, false, or_, select, true, union
+from sqlalchemy.orm import Session, joinedload
 
 from desk.domain import DeskError, NotFound, Priority, SlaState, Status, TicketType
 from desk.models import Group, Message, Requester, Ticket, User, group_members
 from desk.people import normalise_email
 from desk.routing import rule_for
 from desk.taxonomy import OUT_OF_SCOPE, packaged_taxonomy
-from desk.tickets import get_ticket
 
 MAX_PAGE = 200
+# The lists' order; the index ix_tickets_created (created_at, id) serves it, and the cursor's range.
+NEWEST_FIRST = (Ticket.created_at.desc(), Ticket.id.desc())
+_SHOWN_WITH_A_TICKET = (joinedload(Ticket.group), joinedload(Ticket.assignee), joinedload(Ticket.requester))
 
 
 class InvalidFilter(DeskError):
@@ -85,11 +87,13 @@ def triage_group_id(*, session: Session) -> int | None:
 
 
 def visible_ticket(*, session: Session, number: int, viewer: Viewer, for_update: bool = False) -> Ticket:
-    """The ticket, or ``NotFound`` with the very message a missing ticket gets."""
-    ticket = get_ticket(session=session, number=number, for_update=for_update)
-    allowed = session.scalar(select(Ticket.id).where(Ticket.id == ticket.id,
-                                                     visible_clause(session=session, viewer=viewer)))
-    if allowed is None:
+    """The ticket, or ``NotFound`` with the very message a missing ticket gets; one query, with its group,
+    assignee and requester (every answer shows them)."""
+    query = select(Ticket).where(Ticket.number == number, visible_clause(session=session, viewer=viewer))
+    # FOR UPDATE may not reach the nullable side of the outer joins: a locked ticket loads those on use.
+    query = query.with_for_update(of=Ticket) if for_update else query.options(*_SHOWN_WITH_A_TICKET)
+    ticket = session.scalar(query)
+    if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket
 
@@ -98,15 +102,16 @@ def search_tickets(*, session: Session, viewer: Viewer, wanted: TicketFilter, af
                    limit: int = 50) -> Page:
     """One page of the tickets ``viewer`` may see that match ``wanted``, newest first, after ``after``."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = (select(Ticket)
-             .where(visible_clause(session=session, viewer=viewer), *_conditions(session=session, wanted=wanted))
-             .options(selectinload(Ticket.group), selectinload(Ticket.assignee), selectinload(Ticket.requester))
-             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-             .limit(limit + 1))
+    conditions = [visible_clause(session=session, viewer=viewer), *_conditions(session=session, wanted=wanted)]
     if after is not None:
-        query = query.where(or_(Ticket.created_at < after.created_at,
-                                and_(Ticket.created_at == after.created_at, Ticket.id < after.ticket_id)))
-    found = session.scalars(query).all()
+        # The first term is a range of the index on (created_at, id); the second splits equal instants by id.
+        conditions += [Ticket.created_at <= after.created_at,
+                       or_(Ticket.created_at < after.created_at, Ticket.id < after.ticket_id)]
+    text = (wanted.text or "").strip()
+    if text:
+        conditions = [Ticket.id.in_(_newest_matching(conditions, text, limit + 1))]
+    found = session.scalars(select(Ticket).where(*conditions).options(*_SHOWN_WITH_A_TICKET)
+                            .order_by(*NEWEST_FIRST).limit(limit + 1)).all()
     page = found[:limit]
     more = len(found) > limit
     return Page(page, Position(page[-1].created_at, page[-1].id) if more else None)
@@ -133,8 +138,6 @@ def _conditions(*, session: Session, wanted: TicketFilter) -> list[ColumnElement
         conditions.append(Ticket.created_at >= wanted.created_from)
     if wanted.created_to is not None:
         conditions.append(Ticket.created_at < wanted.created_to)
-    if wanted.text and wanted.text.strip():
-        conditions.append(text_matches(wanted.text.strip()))
     return conditions
 
 
@@ -147,20 +150,32 @@ def _group_ids(*, session: Session, names: Sequence[str]) -> list[int]:
     return list(found.values())
 
 
-def text_matches(text: str) -> ColumnElement[bool]:
-    """The ticket's subject or one of its messages contains ``text`` (any case). A plain LIKE for now: the one
-    place a full-text index would replace."""
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) for "contains ``text``": its ``%`` and ``_`` are plain characters."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _newest_matching(conditions: list[ColumnElement[bool]], text: str, enough: int) -> CompoundSelect:
+    """The ids of the newest ``enough`` tickets meeting ``conditions`` whose subject contains ``text`` (any case),
+    and of the newest ``enough`` whose messages do. Two queries, because one ``subject OR EXISTS (messages)`` can
+    only be answered by scanning: each part alone the database answers either from its index (the trigram indexes
+    on PostgreSQL, for rare words) or by walking the newest tickets until it has enough (for common ones)."""
+    pattern = contains_pattern(text)
+    in_subject = Ticket.subject.ilike(pattern, escape="\\")
     in_messages = exists().where(Message.ticket_id == Ticket.id, Message.text.ilike(pattern, escape="\\"))
-    return or_(Ticket.subject.ilike(pattern, escape="\\"), in_messages)
+    newest = [select(Ticket.id).where(*conditions, match).order_by(*NEWEST_FIRST).limit(enough).subquery()
+              for match in (in_subject, in_messages)]
+    return union(*(select(part.c.id) for part in newest))
 
 
-def tickets_of_requester(*, session: Session, requester_id: int, viewer: Viewer, besides: int,
+def tickets_of_requester(*, session: Session, requester_id: int, viewer: Viewer, besides: int | None = None,
                          limit: int = 20) -> Sequence[Ticket]:
-    """The requester's other tickets that ``viewer`` may see, newest first."""
-    return session.scalars(select(Ticket).where(Ticket.requester_id == requester_id, Ticket.id != besides,
-                                                visible_clause(session=session, viewer=viewer))
-                           .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)).all()
+    """The requester's tickets (but ``besides``) that ``viewer`` may see, newest first."""
+    query = (select(Ticket).where(Ticket.requester_id == requester_id, visible_clause(session=session, viewer=viewer))
+             .order_by(*NEWEST_FIRST).limit(limit))
+    if besides is not None:
+        query = query.where(Ticket.id != besides)
+    return session.scalars(query).all()
 
 
 def author_usernames(*, session: Session, messages: Sequence[Message]) -> dict[int, str]:
@@ -169,3 +184,8 @@ def author_usernames(*, session: Session, messages: Sequence[Message]) -> dict[i
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+def message_with_key(*, session: Session, key: str) -> Message | None:
+    """The message stored with idempotency key ``key``."""
+    return session.scalar(select(Message).where(Message.idempotency_key == key))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from desk import routing, sla
+from desk._changes import audit, change
 from desk.domain import (
     ACTIVE_STATUSES,
     AuthorKind,
@@ -29,6 +30,8 @@ from desk.domain import (
     check_transition,
     priority_for,
 )
+from desk.events import (StatusChanged, TicketAssigned, TicketEscalated, TicketOpened, TicketReopened, TicketReplied,
+                         TicketResolved, record)
 from desk.models import (
     Attachment,
     AuditEntry,
@@ -58,34 +61,6 @@ class NewAttachment:
     filename: str
     content_type: str
     content: bytes
-
-
-def _audit(session: Session, ticket: Ticket, actor: str, field: str, old: object, new: object, now: dt.datetime) -> None:
-    session.add(AuditEntry(ticket_id=ticket.id, actor=actor, field=field, old=_text(old), new=_text(new), at=now))
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (Status, TicketType, ResolutionCode, SlaState)):
-        return value.value
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, User):
-        return value.username
-    if isinstance(value, Group):
-        return value.name
-    return str(value)
-
-
-def _change(session: Session, ticket: Ticket, actor: str, now: dt.datetime, **changes: object) -> None:
-    for field, new in changes.items():
-        old = getattr(ticket, field)
-        if old == new:
-            continue
-        setattr(ticket, field, new)
-        _audit(session, ticket, actor, field, old, new, now)
-    ticket.updated_at = now
 
 
 def next_ticket_number(session: Session) -> int:
@@ -150,7 +125,8 @@ def open_ticket(
     session.add(ticket)
     session.flush()
     sla.apply_targets(session=session, ticket=ticket)
-    _audit(session, ticket, actor, "created", None, f"{ticket.type.value} {ticket.priority.value}", now)
+    audit(session, ticket, actor, "created", None, f"{ticket.type.value} {ticket.priority.value}", now)
+    record(session, TicketOpened(ticket.id, ticket.number, actor, now))
     set_tags(session=session, ticket=ticket, tags=tags, actor=actor, now=now)
     if auto_assign and target is not None:
         agent = routing.least_loaded_agent(session=session, group=target)
@@ -203,7 +179,9 @@ def open_tickets_of(*, session: Session, requester_id: int) -> Sequence[Ticket]:
 
 
 def _assign(session: Session, ticket: Ticket, agent: User | None, actor: str, now: dt.datetime) -> None:
-    _change(session, ticket, actor, now, assignee=agent)
+    if ticket.assignee is not agent:
+        record(session, TicketAssigned(ticket.id, ticket.number, agent.username if agent else None, actor, now))
+    change(session, ticket, actor, now, assignee=agent)
     if agent is not None:
         agent.last_assigned_at = now
         if ticket.status is Status.NEW:
@@ -247,7 +225,8 @@ def _move(session: Session, ticket: Ticket, target: Status, actor: str, now: dt.
         sla.apply_targets(session=session, ticket=ticket)
     if target is Status.PENDING:
         ticket.pending_since = now
-    _change(session, ticket, actor, now, status=target)
+    record(session, StatusChanged(ticket.id, ticket.number, ticket.status, target, actor, now))
+    change(session, ticket, actor, now, status=target)
 
 
 def change_status(
@@ -281,12 +260,13 @@ def change_status(
                 f"{reopen_window.days}-day reopen window; open a new ticket instead"
             )
         _move(session, ticket, status, actor, now)
-        _change(
+        change(
             session, ticket, actor, now,
             reopen_count=ticket.reopen_count + 1, resolved_at=None, resolution_code=None,
             resolution_seconds=None, resolution_business_seconds=None,
             sla_state=SlaState.BREACHED if ticket.resolution_due and now > ticket.resolution_due else SlaState.OK,
         )
+        record(session, TicketReopened(ticket.id, ticket.number, actor, now))
         session.flush()
         return ticket
 
@@ -295,15 +275,16 @@ def change_status(
         calendar = sla.calendar_of(session, ticket)
         business = calendar.between(ticket.created_at, now).total_seconds() - ticket.paused_seconds
         met = ticket.resolution_due is None or now <= ticket.resolution_due
-        _change(
+        change(
             session, ticket, actor, now,
             resolved_at=now, resolution_code=resolution_code,
             resolution_seconds=int((now - ticket.created_at).total_seconds()),
             resolution_business_seconds=max(0, int(business)),
             sla_state=SlaState.MET if met else SlaState.MISSED,
         )
+        record(session, TicketResolved(ticket.id, ticket.number, resolution_code, actor, now))
     if status is Status.CLOSED:
-        _change(session, ticket, actor, now, closed_at=now)
+        change(session, ticket, actor, now, closed_at=now)
     session.flush()
     return ticket
 
@@ -322,6 +303,31 @@ def resolve(
     )
 
 
+def ensure_assignee(*, session: Session, number: int, actor: str, now: dt.datetime) -> Ticket:
+    """An active ticket nobody has goes to the least-loaded available agent of its group, when there is one."""
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    if ticket.assignee is None and ticket.group is not None and ticket.status.is_active:
+        agent = routing.least_loaded_agent(session=session, group=ticket.group)
+        if agent is not None:
+            _assign(session, ticket, agent, actor, now)
+            session.flush()
+    return ticket
+
+
+def escalate(*, session: Session, number: int, actor: str, now: dt.datetime) -> Ticket:
+    """The requester says the bot's answer did not help: a pending ticket opens again and the group's people get
+    it (assigned when nobody has it yet)."""
+    ticket = get_ticket(session=session, number=number, for_update=True)
+    if not ticket.status.is_active:
+        raise DeskError(f"ticket #{number} is {ticket.status.value}; only an active ticket can be escalated")
+    if ticket.status is Status.PENDING:
+        _move(session, ticket, Status.OPEN, actor, now)
+    ensure_assignee(session=session, number=number, actor=actor, now=now)
+    record(session, TicketEscalated(ticket.id, ticket.number, actor, now))
+    session.flush()
+    return ticket
+
+
 def set_tags(
     *, session: Session, ticket: Ticket, tags: Iterable[str], actor: str, now: dt.datetime | None = None
 ) -> None:
@@ -332,7 +338,7 @@ def set_tags(
     session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket.id))
     if wanted:
         session.execute(insert(ticket_tags), [{"ticket_id": ticket.id, "tag": t} for t in wanted])
-    _audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now or utcnow())
+    audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now or utcnow())
 
 
 def tags_of(*, session: Session, ticket: Ticket) -> list[str]:
@@ -346,7 +352,7 @@ def set_priority(*, session: Session, number: int, priority: Priority, actor: st
     ticket = get_ticket(session=session, number=number, for_update=True)
     if not ticket.status.is_active:
         raise DeskError(f"ticket #{number} is {ticket.status.value}; only an active ticket's priority can change")
-    _change(session, ticket, actor, now, priority=priority)
+    change(session, ticket, actor, now, priority=priority)
     sla.apply_targets(session=session, ticket=ticket)
     session.flush()
     return ticket
@@ -356,7 +362,7 @@ def record_first_response(*, session: Session, ticket: Ticket, actor: str, now: 
     """The requester heard from the desk (an agent's answer, or the bot's KB article): the first-response SLA
     is met now, once."""
     if ticket.first_response_at is None:
-        _change(session, ticket, actor, now, first_response_at=now)
+        change(session, ticket, actor, now, first_response_at=now)
 
 
 def confirm_intent(
@@ -364,7 +370,7 @@ def confirm_intent(
 ) -> Ticket:
     """An agent's label of what the ticket really was about: training data for the classifier."""
     ticket = get_ticket(session=session, number=number, for_update=True)
-    _change(session, ticket, actor, now or utcnow(), confirmed_intent=intent)
+    change(session, ticket, actor, now or utcnow(), confirmed_intent=intent)
     session.flush()
     return ticket
 
@@ -375,7 +381,7 @@ def record_csat(*, session: Session, number: int, score: int, actor: str, now: d
     ticket = get_ticket(session=session, number=number, for_update=True)
     if ticket.status not in (Status.RESOLVED, Status.CLOSED):
         raise DeskError(f"ticket #{number} is not resolved yet")
-    _change(session, ticket, actor, now or utcnow(), csat_score=score)
+    change(session, ticket, actor, now or utcnow(), csat_score=score)
     session.flush()
     return ticket
 
@@ -433,6 +439,8 @@ def add_message(
             session.add(message)
     except IntegrityError as exc:  # a concurrent writer stored the same key first
         raise DuplicateKey(f"message {idempotency_key!r} was already stored") from exc
+    if ticket is not None and direction is Direction.OUTBOUND:
+        record(session, TicketReplied(ticket.id, ticket.number, author_kind, author_user_id, now))
     if (
         ticket is not None
         and direction is Direction.OUTBOUND
@@ -441,7 +449,7 @@ def add_message(
     ):
         # The audit names agents as everywhere else ("user:alice"), never by their row id.
         agent = session.get(User, author_user_id) if author_user_id is not None else None
-        _change(session, ticket, f"user:{agent.username}" if agent else AuthorKind.AGENT.value, now,
+        change(session, ticket, f"user:{agent.username}" if agent else AuthorKind.AGENT.value, now,
                 first_response_at=now)
     return message
 

@@ -90,6 +90,15 @@ class Analyzer:
         vectors = self._embedder.encode(self._embedder.readable([text, *others]))
         return [float(v) for v in vectors[1:] @ vectors[0]]
 
+    def search_kb(self, text: str, *, k: int | None = None) -> list[KbHit]:
+        """The KB's best ``k`` articles for ``text`` (default: as many as ``analyze`` gives), found as ``analyze``
+        finds them (keep the two alike): the same cut of the text, the same vector, the same guessed language."""
+        with self._lock:
+            bundle = self._bundle
+        texts = self._embedder.readable([text])
+        vectors, _ = bundle.intents.embed(self._embedder, texts)
+        return self._kb.search(texts[0], vectors[0], k=k or self._kb_hits, lang=guess_language(texts[0]))
+
     def analyze(self, text: str) -> Analysis:
         return self.analyze_many([text])[0]
 

@@ -16,6 +16,7 @@ import yaml
 
 from nlp.embeddings import Embedder, Progress
 
+SUMMARY = "Summary"  # the heading of the text before an article's first heading
 STEPS_HEADING = re.compile(r"^(steps|étapes)\b", re.IGNORECASE)
 REQUIRED = ("id", "title", "category", "intents", "tags", "updated", "lang")
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
@@ -57,6 +58,11 @@ class Article:
             if STEPS_HEADING.match(section.heading):
                 return section.text
         return self.sections[0].text if self.sections else ""
+
+    @property
+    def summary(self) -> str:
+        """The text before the first heading ("" when the article starts with one)."""
+        return self.sections[0].text if self.sections and self.sections[0].heading == SUMMARY else ""
 
     @property
     def content_hash(self) -> str:
@@ -104,7 +110,7 @@ def parse_article(text: str, *, path: str = "") -> Article:
 
 def _sections(body: str) -> list[Section]:
     sections: list[Section] = []
-    heading, lines = "Summary", []
+    heading, lines = SUMMARY, []
     for line in body.strip().splitlines():
         if line.startswith("## "):
             if "\n".join(lines).strip():
@@ -151,7 +157,7 @@ def chunk_articles(articles: Iterable[Article]) -> list[Chunk]:
     for a in articles:
         for s in a.sections:
             # The title and tags ride along with every section: a section alone often lacks the subject.
-            head = f"{a.title}. {s.heading}." if s.heading != "Summary" else f"{a.title}. {' '.join(a.tags)}."
+            head = f"{a.title}. {s.heading}." if s.heading != SUMMARY else f"{a.title}. {' '.join(a.tags)}."
             chunks.append(Chunk(a.id, a.canonical_id, a.title, s.heading, a.lang, f"{head}\n{s.text}"))
     return chunks
 

@@ -1,7 +1,8 @@
 """Model versions in a folder, each with its metadata; one of them is active.
 
 Layout: ``<root>/<version>/model.joblib`` and ``metadata.json`` (data hash, metrics,
-date, library versions, thresholds), plus ``<root>/ACTIVE`` naming the active version.
+date, library versions, thresholds), plus ``<root>/ACTIVE`` naming the active version and
+``<root>/HISTORY`` the versions activated before it (what a rollback returns to).
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+REPORT_FILE = "report.json"  # a version's full evaluation report (nlp.training.write_report)
+CONFUSION_FILE = "confusion.png"  # its intent confusion matrix, drawn from that report
 
 
 class ModelError(Exception):
     """A model that cannot be used; the message names the version and the problem."""
+
+
+class UnknownVersion(ModelError):
+    """A version name that is none of the registry's."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,27 @@ class ModelRegistry:
     def folder(self, version: str) -> Path:
         return self.root / version
 
+    def get(self, version: str) -> ModelVersion:
+        """One version (a name that is none of this registry's, a path included, is a ``ModelError``)."""
+        found = next((v for v in self.versions() if v.version == version), None)
+        if found is None:
+            raise UnknownVersion(f"no model version {version!r}")
+        return found
+
+    def report(self, version: str) -> dict[str, Any] | None:
+        """The version's evaluation report (None for a version saved without one)."""
+        self.get(version)
+        try:
+            return json.loads((self.folder(version) / REPORT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def confusion_png(self, version: str) -> Path | None:
+        """The version's confusion-matrix picture (None for a version saved without one)."""
+        self.get(version)
+        path = self.folder(version) / CONFUSION_FILE
+        return path if path.is_file() else None
+
     def load(self, version: str) -> Any:
         import joblib
 
@@ -91,9 +119,41 @@ class ModelRegistry:
 
     def activate(self, version: str) -> None:
         self.load(version)  # refuse to activate a version that cannot be loaded
-        tmp = self.root / ".ACTIVE.tmp"
-        tmp.write_text(version + "\n")
-        os.replace(tmp, self._pointer())
+        history = self.activations()
+        if not history or history[-1] != version:
+            self._write("HISTORY", "".join(f"{v}\n" for v in [*history, version]))
+        self._write("ACTIVE", version + "\n")
+
+    def activations(self) -> list[str]:
+        """The versions activated so far, oldest first, each rollback taking the newest off again
+        (``<root>/HISTORY``; a registry older than it starts from its active version)."""
+        try:
+            history = self._history().read_text().split()
+        except FileNotFoundError:
+            history = []
+        active = self.active_version()
+        if active is not None and (not history or history[-1] != active):
+            history.append(active)
+        return history
+
+    def rollback(self) -> str:
+        """Activate the version that was active before the active one; returns it."""
+        history = self.activations()
+        if len(history) < 2:
+            raise ModelError("no earlier active version to roll back to" if history else "no model is active")
+        previous = history[-2]
+        self.load(previous)
+        self._write("HISTORY", "".join(f"{v}\n" for v in history[:-1]))
+        self._write("ACTIVE", previous + "\n")
+        return previous
+
+    def _history(self) -> Path:
+        return self.root / "HISTORY"
+
+    def _write(self, name: str, text: str) -> None:
+        tmp = self.root / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.root / name)
 
     def load_active(self) -> tuple[str, Any]:
         """The active model; if it cannot be loaded, the newest older version that can (with a warning)."""

@@ -16,7 +16,7 @@ import numpy as np
 from nlp.embeddings import Embedder, Progress
 from nlp.intent import (DataError, IntentExample, IntentModel, load_intent_examples, load_labelled_file,
                          split_examples, split_of)
-from nlp.registry import ModelError, ModelRegistry
+from nlp.registry import CONFUSION_FILE, REPORT_FILE, ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
 from nlp.tuning import TopLayer, can_tune, worth_tuning
 
@@ -334,7 +334,7 @@ def write_report(report: dict[str, Any], folder: Path) -> Path:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=1, default=float))
     labels, matrix = report["intent"]["labels"], np.array(report["intent"]["confusion"])
     fig, ax = plt.subplots(figsize=(12, 11))
     ax.imshow(matrix, cmap="Blues")
@@ -348,7 +348,7 @@ def write_report(report: dict[str, Any], folder: Path) -> Path:
     ax.set_title(f"intent confusion on the test split (accuracy {report['intent']['accuracy']:.3f}, "
                  f"macro-F1 {report['intent']['macro_f1']:.3f})")
     fig.tight_layout()
-    path = folder / "confusion.png"
+    path = folder / CONFUSION_FILE
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

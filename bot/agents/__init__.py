@@ -3,6 +3,7 @@
 from bot.agents._service import (
     Actor,
     Article,
+    answered_before,
     assign,
     assign_to_group,
     confirm_intent,
@@ -20,5 +21,5 @@ from bot.agents._service import (
 
 from bot.agents._channel_actions import AgentDesk  # noqa: E402 - it calls the functions above
 
-__all__ = ["AgentDesk", "Actor", "Article", "assign", "assign_to_group", "confirm_intent", "link_to_problem", "merge", "note",
+__all__ = ["AgentDesk", "Actor", "Article", "answered_before", "assign", "assign_to_group", "confirm_intent", "link_to_problem", "merge", "note",
            "record_csat", "reply", "requester_ref", "send_article", "set_priority", "set_status", "signed"]

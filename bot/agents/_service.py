@@ -15,7 +15,8 @@ import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from bot.conversation import ArticleLink, Button, ConversationRef, Reply
-from desk import AuthorKind, Direction, DuplicateKey, Priority, ResolutionCode, Status, conversations, queue, relations, tickets
+from desk import (AuthorKind, Direction, DuplicateKey, Priority, ResolutionCode, Status, conversations, queue, relations,
+                  ticket_queries, tickets)
 from desk.domain import DeskError, NotFound
 
 if TYPE_CHECKING:
@@ -107,6 +108,18 @@ def send_article(*, session: Session, number: int, by: Actor, article: Article, 
     return row
 
 
+def answered_before(*, session: Session, key: str) -> tuple[Message, OutboxRow] | None:
+    """What an answer (``reply``, ``send_article``) with ``key`` stored the first time: its message on the ticket and
+    its row queued to the requester; None when no answer had that key."""
+    message = ticket_queries.message_with_key(session=session, key=key)
+    row = queue.outbound_with_key(session=session, key=_outbound_key(key))
+    return (message, row) if message is not None and row is not None else None
+
+
+def _outbound_key(key: str) -> str:
+    return f"{key}:to-requester"
+
+
 def _to_requester(*, session: Session, ticket: Ticket, agent: User, reply: Reply, record: str, now: dt.datetime,
                   key: str | None) -> OutboxRow | None:
     where = requester_ref(session=session, ticket=ticket)
@@ -120,7 +133,7 @@ def _to_requester(*, session: Session, ticket: Ticket, agent: User, reply: Reply
                             text=record, author_user_id=agent.id, now=now)
     except DuplicateKey:
         return None
-    row = queue.enqueue_outbound(session=session, key=f"{key}:to-requester", channel=ref.channel, address=ref.address,
+    row = queue.enqueue_outbound(session=session, key=_outbound_key(key), channel=ref.channel, address=ref.address,
                                  thread=ref.thread, now=now, ticket_id=ticket.id,
                                  payload=dataclasses.replace(reply, subject=reply.subject or ticket.subject).to_json())
     if ticket.status is Status.NEW:

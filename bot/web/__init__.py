@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from bot.retraining import Retraining
 from bot.settings import Settings
 from bot.web.api import api_router, sign_in_router
 from bot.web.auth import Authenticator, Principal, SignInPolicy, require_admin, signed_in
 from bot.web.errors import ApiError, ErrorCode, install_error_handlers
 from bot.web.tickets import AnalyzerSource
 from desk import UnitOfWork
+from nlp.registry import ModelRegistry
 
 __all__ = ["AnalyzerSource", "ApiError", "ErrorCode", "Principal", "install_api", "require_admin", "signed_in"]
 
@@ -20,4 +22,6 @@ def install_api(app: FastAPI, *, uow: UnitOfWork, settings: Settings, analyzer: 
     app.state.authenticator = Authenticator(uow=uow, policy=SignInPolicy.from_settings(settings))
     install_error_handlers(app)
     app.include_router(sign_in_router())
-    app.include_router(api_router(uow=uow, analyzer=analyzer, kb_url=f"{settings.public_url.rstrip('/')}/kb"))
+    app.include_router(api_router(uow=uow, analyzer=analyzer, kb_url=f"{settings.public_url.rstrip('/')}/kb",
+                                  retraining=Retraining.from_settings(settings),
+                                  registry=ModelRegistry(settings.model_dir)))

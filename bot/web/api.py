@@ -1,4 +1,5 @@
-"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, tickets (``bot.web.tickets``), and the admin routes.
+"""The REST API's routes under ``/api/v1``: sign-in, who am I, groups, tickets (``bot.web.tickets``), requesters,
+the KB and the KPIs (``bot.web.requesters``, ``.kb``, ``.kpis``), and the admin routes.
 
 Authorisation is not written in any handler: the whole ``/api/v1`` router runs ``signed_in`` (401 for an
 anonymous caller) and its ``/admin`` part ``require_admin`` (403 for an agent). Sign-in is the one route
@@ -8,18 +9,26 @@ OpenAPI spec to prove it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from bot.web.auth import Principal, authenticator_of, require_admin, signed_in
+from bot.web.admin import ADMIN_TAG, admin_router
+from bot.web.auth import Principal, authenticator_of, signed_in
+from bot.web.kb import kb_router
+from bot.web.kpis import kpis_router
+from bot.web.requesters import requesters_router
 from bot.web.tickets import AnalyzerSource, tickets_router
-from desk import Role, UnitOfWork, people
+from desk import UnitOfWork, people
 from desk.accounts import MAX_PASSWORD_LENGTH
 
+if TYPE_CHECKING:
+    from bot.retraining import Retraining
+    from nlp.registry import ModelRegistry
+
 PREFIX = "/api/v1"
-ADMIN_TAG = "admin"  # every route under /api/v1/admin, and only those, carries it
+__all__ = ["ADMIN_TAG", "PREFIX", "api_router", "sign_in_router"]
 SignedIn = Annotated[Principal, Depends(signed_in)]
 
 
@@ -39,15 +48,6 @@ class GroupOut(BaseModel):
     working_hours: str
 
 
-class UserOut(BaseModel):
-    username: str
-    name: str
-    email: str
-    role: Role
-    groups: list[str]
-    active: bool
-
-
 def sign_in_router() -> APIRouter:
     """The one API route an anonymous caller may use."""
     router = APIRouter(prefix=PREFIX, tags=["auth"])
@@ -63,7 +63,8 @@ def sign_in_router() -> APIRouter:
     return router
 
 
-def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) -> APIRouter:
+def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str, retraining: Retraining,
+               registry: ModelRegistry) -> APIRouter:
     """Every other API route; each needs a signed-in agent or admin."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(signed_in)])
 
@@ -86,19 +87,8 @@ def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) -> API
                     if principal.is_admin or g.name in principal.groups]
 
     router.include_router(tickets_router(uow=uow, analyzer=analyzer, kb_url=kb_url))
-    router.include_router(_admin_router(uow=uow))
-    return router
-
-
-def _admin_router(*, uow: UnitOfWork) -> APIRouter:
-    router = APIRouter(prefix="/admin", tags=[ADMIN_TAG], dependencies=[Depends(require_admin)])
-
-    @router.get("/users", response_model=list[UserOut])
-    def users() -> list[UserOut]:
-        """Every agent and admin."""
-        with uow() as session:
-            return [UserOut(username=u.username, name=u.display_name, email=u.email, role=u.role,
-                            groups=sorted(g.name for g in u.groups), active=u.active)
-                    for u in people.list_users(session=session)]
-
+    router.include_router(requesters_router(uow=uow))
+    router.include_router(kb_router(analyzer=analyzer, kb_url=kb_url))
+    router.include_router(kpis_router(uow=uow))
+    router.include_router(admin_router(uow=uow, retraining=retraining, registry=registry))
     return router

@@ -32,7 +32,7 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
-    TOO_LARGE = "too_large"
+    PAYLOAD_TOO_LARGE = "payload_too_large"  # also the body limit's 413 (bot.body_limit), before any route
     RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
     NLP_UNAVAILABLE = "nlp_unavailable"  # this process runs without the model and the KB index
@@ -42,7 +42,7 @@ class ErrorCode(enum.StrEnum):
 
 _CODE_OF_STATUS = {
     400: ErrorCode.INVALID_REQUEST, 401: ErrorCode.NOT_AUTHENTICATED, 403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 413: ErrorCode.TOO_LARGE,
+    404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 413: ErrorCode.PAYLOAD_TOO_LARGE,
     422: ErrorCode.INVALID_REQUEST, 429: ErrorCode.RATE_LIMITED, 503: ErrorCode.DATABASE_UNAVAILABLE,
 }
 
@@ -55,9 +55,18 @@ class ApiError(StarletteHTTPException):
         self.code = code
 
 
+def error_body(*, code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code.value, "message": message}}
+
+
+def too_large_body(message: str) -> dict[str, dict[str, str]]:
+    """The body limit's 413 on the API's paths (``bot.body_limit.BodyLimit``'s ``answers``)."""
+    return error_body(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message)
+
+
 def error_response(*, status: int, code: ErrorCode, message: str,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code.value, "message": message}}, status_code=status,
+    return JSONResponse(error_body(code=code, message=message), status_code=status,
                         headers={"Cache-Control": "no-store", **(headers or {})})
 
 

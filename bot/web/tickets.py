@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 
 from bot import agents
 from bot.web.auth import Principal, signed_in
@@ -52,10 +52,14 @@ if TYPE_CHECKING:
     from nlp import Analyzer
 
 SignedIn = Annotated[Principal, Depends(signed_in)]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IdempotencyKey = Annotated[str | None, Header(
+    alias=IDEMPOTENCY_HEADER, min_length=1, max_length=128,
+    description="the same key again (a retry) queues nothing new and answers as the first time")]
 # The analyzer of this process, or None when the NLP is not loaded (the API works without it).
 AnalyzerSource = Callable[[], "Analyzer | None"]
 SUGGESTIONS = 3
-# How the bot's worker (bot.pipeline) starts the note in which it stores each decision and its reasons.
+# How the bot's worker (bot.worker) starts the note in which it stores each decision and its reasons.
 DECISION_PREFIX = "decision "
 
 
@@ -122,10 +126,20 @@ def tickets_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
             session=session, number=number, by=by, to=body.to, now=now))
 
     @router.post("/{number}/reply", response_model=Sent)
-    def reply(number: int, body: TextBody, principal: SignedIn) -> Sent:
-        """An answer to the requester, signed by the caller, on the requester's own channel."""
-        return send(number, principal, lambda session, by, now: _queued(agents.reply(
-            session=session, number=number, by=by, text=body.text, now=now)))
+    def reply(number: int, body: TextBody, principal: SignedIn, idempotency_key: IdempotencyKey = None) -> Sent:
+        """An answer to the requester, signed by the caller, on the requester's own channel. Sent again with the same
+        ``Idempotency-Key`` (a retry after a lost answer) it queues nothing and answers as the first time."""
+        # Keys are the caller's own, per ticket: another agent's or another ticket's same key is another reply.
+        key = None if idempotency_key is None else f"api-reply:{principal.username}:{number}:{idempotency_key}"
+
+        def write(session: Session, by: agents.Actor, now: dt.datetime) -> int:
+            row = agents.reply(session=session, number=number, by=by, text=body.text, now=now, key=key)
+            if row is not None:
+                return row.id
+            assert key is not None and idempotency_key is not None  # without a key every call is a new answer
+            return _earlier_reply(session=session, key=key, text=body.text, idempotency_key=idempotency_key)
+
+        return send(number, principal, write)
 
     @router.post("/{number}/notes", response_model=TicketSummary)
     def add_note(number: int, body: TextBody, principal: SignedIn) -> TicketSummary:
@@ -182,6 +196,18 @@ def tickets_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
             session=session, number=number, score=body.score, by=by, now=now))
 
     return router
+
+
+def _earlier_reply(*, session: Session, key: str, text: str, idempotency_key: str) -> int:
+    """The outbox row of the reply first sent with ``key``, which must have said the same."""
+    before = agents.answered_before(session=session, key=key)
+    assert before is not None  # agents.reply found the key taken: by this answer, in the same transaction
+    message, row = before
+    if message.text != text.strip():
+        raise ApiError(422, ErrorCode.INVALID_REQUEST,
+                       f"{IDEMPOTENCY_HEADER} {idempotency_key!r} was used for another reply to this ticket: "
+                       "a new reply needs a new key")
+    return row.id
 
 
 def _queued(row: OutboxRow | None) -> int:

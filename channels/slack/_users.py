@@ -74,7 +74,6 @@ class UserDirectory:
         self.timeout = timeout  # users.info runs before the ack: Slack's 3 seconds are never spent waiting on it
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._by_email: dict[str, tuple[float, str | None]] = {}
-        self.lookups = 0  # users.info calls made (for tests and the log)
 
     async def identity(self, user_id: str, *, home: Workspace) -> Identity:
         now = self.clock()
@@ -82,7 +81,6 @@ class UserDirectory:
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         try:
-            self.lookups += 1
             response = await asyncio.wait_for(self.client.users_info(user=user_id), self.timeout)
         except (SlackApiError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
             # Without the profile the message still counts; the identity links to the email on a later message.

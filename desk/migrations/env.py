@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from desk._base import include_in_comparison
 from desk.models import Base
 
 config = context.config
@@ -15,6 +16,7 @@ def run(connection) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_comparison(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -14,7 +14,8 @@ import pytest
 from bot.conversation import AgentAction, ConversationRef, Identity, InboundMessage, Reply
 from bot.dispatcher import Dispatcher
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
-from bot.pipeline import BotSettings, Pipeline
+from bot.notices import GroupNotices
+from bot.worker import BotSettings, Pipeline
 from desk import Direction, Status, people, tickets
 from desk.models import AgentThread
 
@@ -52,7 +53,8 @@ def bot(uow, analyzer):  # noqa: ANN001, ANN201
         people.add_user(session=s, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=["Identity & Access"])
     notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"slack", "email", "webchat"})])
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier, settings=BotSettings.defaults(), worker="w")
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(notifier, kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                        settings=BotSettings.defaults(), worker="w")
     channels = {name: Recorder(name) for name in ("slack", "email", "webchat")}
     dispatcher = Dispatcher(uow=uow, channels=channels, worker="d", settings=BotSettings.defaults())
 

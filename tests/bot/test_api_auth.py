@@ -252,7 +252,9 @@ def test_every_api_route_refuses_anonymous_callers_and_agents_are_refused_every_
         uow: UnitOfWork, client: httpx.Client) -> None:
     operations = _api_operations(client)
     assert {(m, p) for m, p, _ in operations} >= {("GET", f"{PREFIX}/me"), ("GET", f"{PREFIX}/admin/users"),
-                                                  ("POST", f"{PREFIX}/auth/logout")}
+                                                  ("POST", f"{PREFIX}/auth/logout")} | {
+        ("GET", f"{PREFIX}/{path}") for path in ("requesters", "requesters/{requester_id}", "kb/articles",
+                                                 "kb/articles/{article_id}", "kb/search", "kpis", "kpis/daily")}
     agent, admin = _bearer(_token(uow, "alice")), _bearer(_token(uow, "root"))
     for method, path, tags in operations:
         url = re.sub(r"\{[^}]+\}", "1", path)  # any value: authorisation comes before the route's own checks

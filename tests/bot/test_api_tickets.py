@@ -16,7 +16,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bot.composition import Deskbot, channel_states
 from bot.dispatcher import Dispatcher
@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.web.api import PREFIX
 from channels.email import EmailChannel
 from desk import AuthorKind, Direction, Role, TicketType, UnitOfWork, accounts, people, tickets
+from desk.models import OutboxRow
 
 TICKETS = f"{PREFIX}/tickets"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -337,6 +338,33 @@ def test_a_confirmed_intent_is_in_the_next_trainings_examples(uow: UnitOfWork, c
     with uow() as session:
         assert tickets.confirmed_intent_examples(session=session) == [
             ("outlook says my mailbox is over its quota", "mailbox_full")]
+
+
+def test_a_reply_sent_again_with_its_idempotency_key_is_queued_once(uow: UnitOfWork, client: httpx.Client) -> None:
+    number = open_ticket(uow, "VPN drops", text="my VPN drops")
+    alice, root = as_(uow, "alice"), as_(uow, "root")
+    url, answer = f"{TICKETS}/{number}/reply", {"text": "Please restart the VPN client."}
+
+    def reply(headers: dict[str, str], key: str | None, body: dict[str, str] = answer) -> httpx.Response:
+        return client.post(url, json=body, headers={**headers, **({"Idempotency-Key": key} if key is not None else {})})
+
+    first = reply(alice, "retry-1")
+    assert first.status_code == 200, first.text
+    again = reply(alice, "retry-1")
+    assert again.status_code == 200 and again.json() == first.json()  # the same outbox row, the same ticket
+    reused = reply(alice, "retry-1", {"text": "Something else"})
+    assert reused.status_code == 422 and "'retry-1' was used for another reply" in error_of(reused)["message"]
+    others = [reply(alice, "retry-2"), reply(root, "retry-1"), reply(alice, None), reply(alice, None)]
+    assert [r.status_code for r in others] == [200] * 4  # another key, another caller's key, no key: new replies
+    outbox_ids = [first.json()["outbox_id"], *(r.json()["outbox_id"] for r in others)]
+    assert len(set(outbox_ids)) == 5
+    empty = reply(alice, "")
+    assert empty.status_code == 422 and "Idempotency-Key" in error_of(empty)["message"]
+    with uow() as session:
+        ticket = tickets.get_ticket(session=session, number=number)
+        queued = session.scalars(select(OutboxRow.id).where(OutboxRow.ticket_id == ticket.id)).all()
+        sent = [m for m in tickets.thread(session=session, ticket=ticket) if m.direction is Direction.OUTBOUND]
+    assert sorted(queued) == sorted(outbox_ids) and len(sent) == 5
 
 
 class Sink:

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import ipaddress
 import os
 import re
 import smtplib
@@ -24,10 +23,9 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import func, select
 
 from bot.dispatcher import Dispatcher
-from bot.notify import GroupNotifier, LogNotifier, Notifier, Notifiers
-from bot.pipeline import BotSettings, Pipeline
-from channels.email import EmailChannel, SenderVerification, drop_attachments, parse_mail
-from bot.composition import Deskbot
+from bot.worker import Pipeline
+from channels.email import EmailChannel, parse_mail
+from bot.composition import Deskbot, build_service
 from bot.settings import Settings
 from desk import Direction, ResolutionCode, Status, people, queue, tickets
 from desk.models import InboxRow, Message, OutboxRow
@@ -36,8 +34,6 @@ SUPPORT = "support@deskbot.example"
 # The company's MTA as these tests set it up: it hands mail over from loopback and writes its verdict under
 # this authserv-id (a real one would also strip such headers from incoming mail, as RFC 8601 asks).
 CORP_MTA = "mx.corp.example"
-CORP_VERIFICATION = SenderVerification(authserv_ids=frozenset({CORP_MTA}), company_domains=frozenset({"corp.example"}))
-LOOPBACK_MTA = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
 def mta_verdict(sender: str, dmarc: str = "pass", authserv_id: str = CORP_MTA) -> str:
@@ -90,27 +86,33 @@ class MailDesk:
         await self.run_bot()
 
 
+# The company's set-up these tests run in: its MTA on loopback hands mail over and vouches for corp.example.
+COMPANY_MTA = dict(smtp_trusted_relays=["127.0.0.1/32"], email_verification="authentication-results",
+                   email_authserv_ids=[CORP_MTA], email_company_domains=["corp.example"])
+
+
 @contextlib.asynccontextmanager
-async def mail_desk(uow, analyzer, *, make_channel: Callable[[int], EmailChannel] | None = None,  # noqa: ANN001
-                    bot_settings: BotSettings | None = None, relay_ssl: ssl.SSLContext | None = None,
-                    relay_options: dict | None = None, notifier: Notifier | None = None) -> AsyncIterator[MailDesk]:
-    """``make_channel(relay_port)`` builds the channel under test; the sink is the relay (``relay_options`` for its SMTP)."""
+async def mail_desk(uow, analyzer, *, setup: dict = COMPANY_MTA, relay_ssl: ssl.SSLContext | None = None,  # noqa: ANN001
+                    relay_options: dict | None = None) -> AsyncIterator[MailDesk]:
+    """The service as ``deskbot serve`` builds it from ``setup`` (settings), its email channel listening and the
+    bot driven step by step; the sink is the relay (``relay_options`` for its SMTP)."""
     loop = asyncio.get_running_loop()
     sink = Sink()
     relay = await loop.create_server(lambda: SMTP(sink, **(relay_options or {})), "127.0.0.1", 0, ssl=relay_ssl)
-    relay_port = relay.sockets[0].getsockname()[1]
-    channel = make_channel(relay_port) if make_channel else EmailChannel(
-        host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1", relay_port=relay_port,
-        trusted_relays=LOOPBACK_MTA, verification=CORP_VERIFICATION)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=notifier or LogNotifier(), settings=bot_settings or BotSettings.defaults(),
-                        worker="w", drop_from_raw={"email": drop_attachments})
-    await channel.start(pipeline.receive)
+    with uow() as session:  # the test's database
+        database_url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=database_url, smtp_port=0, email_addresses=[SUPPORT], smtp_max_bytes=200_000,
+                        smtp_relay_host="127.0.0.1", smtp_relay_port=relay.sockets[0].getsockname()[1], **setup)
+    deskbot = Deskbot(settings, analyzer=analyzer)
+    service = build_service(deskbot)
+    channel = service.adapters["email"]
+    await channel.start(service.pipeline.receive)
     try:
-        dispatcher = Dispatcher(uow=uow, channels={"email": channel}, worker="d", settings=pipeline.settings)
-        yield MailDesk(channel, pipeline, dispatcher, sink)
+        yield MailDesk(channel, service.pipeline, service.dispatcher("email"), sink)
     finally:
         await channel.stop()
         relay.close()
+        deskbot.close()
 
 
 def test_locked_account_by_mail_yes_closes_and_out_of_office_gets_no_answer(uow, analyzer) -> None:  # noqa: ANN001
@@ -223,11 +225,8 @@ def test_starttls_and_auth_inbound_with_a_real_smtplib_client(uow, analyzer, tls
     cert, key = tls_files
     trusting = ssl.create_default_context(cafile=str(cert))  # the client checks the server's certificate
 
-    def make_channel(relay_port: int) -> EmailChannel:  # the composition root builds it from settings
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_tls_cert=cert,
-                            smtp_tls_key=key, smtp_require_starttls=True, smtp_auth_users="mta:s3cret, other:pw",
-                            smtp_relay_host="127.0.0.1", smtp_relay_port=relay_port)
-        return Deskbot(settings).email()
+    setup = dict(smtp_tls_cert=cert, smtp_tls_key=key, smtp_require_starttls=True,
+                 smtp_auth_users="mta:s3cret, other:pw")
 
     def session(port: int, *, password: str | None, starttls: bool = True) -> smtplib.SMTP:
         client = smtplib.SMTP("127.0.0.1", port, timeout=30)
@@ -238,7 +237,7 @@ def test_starttls_and_auth_inbound_with_a_real_smtplib_client(uow, analyzer, tls
         return client
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:
+        async with mail_desk(uow, analyzer, setup=setup) as desk:
             port = desk.channel.port
             message = mail("Account locked", "Hi, my account is locked out after too many sign-in attempts.",
                            message_id="<tls1@corp.example>")
@@ -290,13 +289,10 @@ def test_starttls_and_auth_inbound_with_a_real_smtplib_client(uow, analyzer, tls
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_auth_in_clear_only_when_explicitly_allowed(uow, analyzer) -> None:  # noqa: ANN001
-    def make_channel(relay_port: int) -> EmailChannel:
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_auth_users="mta:s3cret",
-                            smtp_auth_allow_plaintext=True, smtp_relay_host="127.0.0.1", smtp_relay_port=relay_port)
-        return Deskbot(settings).email()
+    setup = dict(smtp_auth_users="mta:s3cret", smtp_auth_allow_plaintext=True)
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:
+        async with mail_desk(uow, analyzer, setup=setup) as desk:
             def unauthenticated_then_good() -> str:
                 with smtplib.SMTP("127.0.0.1", desk.channel.port, timeout=30) as client:
                     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
@@ -331,14 +327,11 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
         relay_ssl, client = server_tls, dict(smtp_relay_tls=True, smtp_relay_verify=False)
     password = ["relay-pw"]
 
-    def make_channel(relay_port: int) -> EmailChannel:
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_relay_host="127.0.0.1",
-                            smtp_relay_port=relay_port, smtp_relay_username="deskbot",
-                            smtp_relay_password=password[0], **client)
-        return Deskbot(settings).email()
+    def setup() -> dict:
+        return dict(smtp_relay_username="deskbot", smtp_relay_password=password[0], **client)
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=make_channel, relay_ssl=relay_ssl,
+        async with mail_desk(uow, analyzer, setup=setup(), relay_ssl=relay_ssl,
                              relay_options=relay_options) as desk:
             await desk.send(mail("Account locked", "My account is locked out after too many sign-in attempts.",
                                  message_id="<r1@corp.example>"))
@@ -346,7 +339,7 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
             assert answer["To"] == "ana@corp.example" and answer["In-Reply-To"] == "<r1@corp.example>"
 
         password[0] = "wrong"  # the relay says 535: the reply stays in the outbox for a retry, nothing is sent
-        async with mail_desk(uow, analyzer, make_channel=make_channel, relay_ssl=relay_ssl,
+        async with mail_desk(uow, analyzer, setup=setup(), relay_ssl=relay_ssl,
                              relay_options=relay_options) as desk:
             await desk.send(mail("VPN", "The VPN disconnects every ten minutes since this morning.",
                                  message_id="<r2@corp.example>"))
@@ -361,14 +354,10 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
 def test_a_relay_without_starttls_never_gets_the_password_in_clear(uow, analyzer) -> None:  # noqa: ANN001
     """AUTH to the relay is configured (so STARTTLS is required): a relay that does not offer it, or a man in the
     middle stripping it, gets no login and no mail; the reply waits in the outbox with the reason."""
-    def make_channel(relay_port: int) -> EmailChannel:
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=0, email_addresses=[SUPPORT], smtp_relay_host="127.0.0.1",
-                            smtp_relay_port=relay_port, smtp_relay_username="deskbot",
-                            smtp_relay_password="relay-pw", smtp_relay_starttls=True)
-        return Deskbot(settings).email()
+    setup = dict(smtp_relay_username="deskbot", smtp_relay_password="relay-pw", smtp_relay_starttls=True)
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=make_channel) as desk:  # the sink offers no STARTTLS
+        async with mail_desk(uow, analyzer, setup=setup) as desk:  # the sink offers no STARTTLS
             await desk.send(mail("VPN", "The VPN disconnects every ten minutes since this morning.",
                                  message_id="<t1@corp.example>"))
             assert desk.sink.mails == []
@@ -386,7 +375,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "channels" / "email_fixtures"
 
 def test_refused_and_oversized_attachments_become_a_note_and_the_mail_is_kept(uow, analyzer) -> None:  # noqa: ANN001
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, bot_settings=BotSettings.defaults(max_attachment_bytes=5_000)) as desk:
+        async with mail_desk(uow, analyzer, setup={**COMPANY_MTA, "max_attachment_bytes": 5_000}) as desk:
             def send_raw(raw: bytes) -> None:
                 with smtplib.SMTP("127.0.0.1", desk.channel.port) as client:
                     client.sendmail("carl.meyer@corp.example", [SUPPORT], raw)
@@ -445,7 +434,7 @@ def test_an_autoresponder_without_loop_headers_gets_at_most_the_hourly_limit(uow
     robot = "robot@vendor.example"  # not a no-reply address, no Auto-Submitted, no Precedence: it looks like a person
 
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, bot_settings=BotSettings.defaults(replies_per_hour={"email": limit})) as desk:
+        async with mail_desk(uow, analyzer, setup={**COMPANY_MTA, "email_replies_per_hour": limit}) as desk:
             answered = 0
             for i in range(limit + 5):
                 if len(desk.sink.mails) > answered:  # it answers our latest reply, threaded, as autoresponders do
@@ -518,9 +507,8 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
                     sum(t.startswith("group-") for t in to), held)
 
     async def scenario() -> None:
-        settings = BotSettings.defaults(inbound_per_hour={"email": limit}, replies_per_hour={"email": 100})
-        notifier = Notifiers([LogNotifier(), GroupNotifier(channels={"email"})])
-        async with mail_desk(uow, analyzer, bot_settings=settings, notifier=notifier) as desk:
+        setup = {**COMPANY_MTA, "email_inbound_per_hour": limit, "email_replies_per_hour": 100}
+        async with mail_desk(uow, analyzer, setup=setup) as desk:
             answers = await asyncio.to_thread(flood, desk.channel.port)
             assert [code for code, _ in answers] == [250] * (limit + excess)  # nothing refused, nothing lost
             await desk.run_bot()
@@ -542,9 +530,8 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
 # --- the web chat's one-time codes go out through the relay ---------------------------------------------------
 
 
-def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine) -> None:  # noqa: ANN001
+def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine, analyzer) -> None:  # noqa: ANN001
     import httpx
-    from fastapi import FastAPI
 
     from bot.composition import channel_states
 
@@ -564,8 +551,7 @@ def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine) -> N
                             # the desk where the sign-in limits are counted
                             database_url=engine.url.render_as_string(hide_password=False))
         assert "one-time codes are mailed through 127.0.0.1:" in str(channel_states(settings)[0])
-        app = FastAPI()
-        app.include_router(Deskbot(settings).webchat().router())
+        app = build_service(Deskbot(settings, analyzer=analyzer)).app
         try:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
                 (await http.post("/chat/api/session")).raise_for_status()
@@ -720,12 +706,9 @@ def test_a_from_header_is_nobody_until_the_company_mta_vouches_for_it(uow, analy
 
 def test_without_verification_a_reply_threads_by_our_message_id_and_a_bare_ticket_number_does_not(
         uow, analyzer) -> None:  # noqa: ANN001
-    def unverifying(relay_port: int) -> EmailChannel:  # the embedded default: DESKBOT_EMAIL_VERIFICATION=off
-        return EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000,
-                            relay_host="127.0.0.1", relay_port=relay_port)
-
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=unverifying) as desk:
+        # the embedded default: DESKBOT_EMAIL_VERIFICATION=off
+        async with mail_desk(uow, analyzer, setup={}) as desk:
             await desk.send(mail("SAP access", "Please give me access to SAP for the new finance project.",
                                  message_id="<u1@corp.example>"))
             with uow() as s:
@@ -755,12 +738,8 @@ def test_without_verification_a_reply_threads_by_our_message_id_and_a_bare_ticke
 
 
 def test_with_trusted_relays_only_they_and_auth_users_may_hand_mail_over(uow, analyzer) -> None:  # noqa: ANN001
-    def relays_elsewhere(relay_port: int) -> EmailChannel:
-        return EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=200_000, relay_host="127.0.0.1",
-                            relay_port=relay_port, trusted_relays=(ipaddress.ip_network("10.20.0.0/16"),))
-
     async def scenario() -> None:
-        async with mail_desk(uow, analyzer, make_channel=relays_elsewhere) as desk:
+        async with mail_desk(uow, analyzer, setup=dict(smtp_trusted_relays=["10.20.0.0/16"])) as desk:
             with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
                 await asyncio.to_thread(desk.smtp_send, mail("Hi", "Hello", message_id="<r1@corp.example>"))
             assert "not a trusted relay" in str(refused.value)

@@ -4,28 +4,18 @@ server in the same process and event loop keeps answering ``/health``. Real SMTP
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import subprocess
 import sys
-import threading
 import time
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import select
 
 from bot.composition import Deskbot
 from bot.conversation import InboundMessage
-from bot.http import create_app
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
-from bot.runtime import run_service
-from bot.settings import Settings
-from channels.email import EmailChannel
 from desk.models import InboxRow
 
 SUPPORT = "support@deskbot.example"
@@ -42,12 +32,6 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60) as client:
 """ % SUPPORT
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _costly_mail() -> EmailMessage:
     """The subject that backtracked for 22 s, and 1.2 MB of HTML made of what each text step finds hardest
     (parsed on the event loop, this mail held it for about 0.4 s)."""
@@ -59,28 +43,16 @@ def _costly_mail() -> EmailMessage:
     return mail
 
 
-def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url: str,  # noqa: ANN001
+def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, desk_settings, serving,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="stall")
-    channel = EmailChannel(host="127.0.0.1", port=0, addresses=(SUPPORT,), max_bytes=25 * 1024 * 1024)
-    deskbot = Deskbot(Settings(database_url=database_url))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(deskbot=deskbot, channels=[]), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
     # HTTP, SMTP, the workers and the dispatcher on one event loop, as in 'deskbot serve'.
-    loop_thread = threading.Thread(target=asyncio.run, args=(run_service(server, pipeline, {"email": channel}),))
-    loop_thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and loop_thread.is_alive(), "the service did not start"
-            time.sleep(0.05)
+    with serving(Deskbot(desk_settings(email_addresses=[SUPPORT]), analyzer=analyzer)) as running:
         mail = tmp_path / "costly.eml"
         mail.write_bytes(_costly_mail().as_bytes(policy=policy.SMTP))  # CRLF line ends, as on the wire
         # The sending server is another process, as in life: its own work does not compete with the service's.
-        sender = subprocess.Popen([sys.executable, "-c", SEND, str(channel.port), str(mail)],
+        sender = subprocess.Popen([sys.executable, "-c", SEND, str(running.service.adapters["email"].port), str(mail)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        with httpx.Client(base_url=running.url, timeout=10) as http:
             http.get("/health").raise_for_status()  # a warm connection: the probes time the server, not the handshake
             latencies: list[float] = []
             while sender.poll() is None or len(latencies) < PROBES:
@@ -89,10 +61,6 @@ def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, database_url:
                 latencies.append(time.perf_counter() - started)
                 time.sleep(0.01)
             answer = sender.communicate(timeout=60)[0]
-    finally:
-        server.should_exit = True
-        loop_thread.join(30)
-        deskbot.close()
 
     assert answer.startswith("250"), answer
     # Parsed on the event loop, this mail held every probe for 0.3 to 0.6 s; off it, probes take 20 to 60 ms.

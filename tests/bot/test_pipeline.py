@@ -14,8 +14,9 @@ import pytest
 
 from bot.conversation import ConversationRef, Identity, InboundMessage, Reply, SendError
 from bot.dispatcher import Dispatcher
-from bot.notify import LogNotifier, TicketNotice
-from bot.pipeline import BotSettings, Pipeline
+from bot.notices import GroupNotices
+from bot.notify import TicketNotice
+from bot.worker import BotSettings, Pipeline
 from desk import Direction, Priority, ResolutionCode, Status, TicketType, kpis, queue, routing, tickets
 from desk.models import Ticket
 
@@ -39,6 +40,18 @@ class RecordingChannel:
     async def stop(self) -> None: ...
 
 
+class RecordingNotifier:
+    """Keeps the notices the agents would hear of."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def new_ticket(self, session, notice, now) -> None:  # noqa: ANN001
+        self.sent.append(notice)
+
+    sla = major_incident = new_ticket
+
+
 def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat", thread: str = "t1",
             action: str | None = None, key: str | None = None, at: dt.datetime = NOW) -> InboundMessage:
     return InboundMessage(
@@ -49,7 +62,9 @@ def message(text: str, *, who: str = "ana@corp.example", channel: str = "webchat
 
 @pytest.fixture
 def bot(uow, analyzer):  # noqa: ANN001, ANN201
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="w1")
+    notified = RecordingNotifier()
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(notified, kb_url=BotSettings.defaults().kb_url)),
+                        analyzer=analyzer, settings=BotSettings.defaults(), worker="w1")
     channel = RecordingChannel()
     dispatcher = Dispatcher(uow=uow, channels={"webchat": channel, "email": RecordingChannel("email")}, worker="d1",
                             settings=BotSettings.defaults())
@@ -67,6 +82,7 @@ def bot(uow, analyzer):  # noqa: ANN001, ANN201
         return [reply for _, reply in channel.sent[before:]]
 
     say.drain = drain  # type: ignore[attr-defined]
+    say.notified = notified  # type: ignore[attr-defined]
     return pipeline, say, channel, dispatcher
 
 
@@ -98,7 +114,7 @@ def test_password_question_gets_the_kb_answer_and_yes_closes_it_as_self_service(
 
 
 def test_no_opens_a_ticket_with_the_article_tried(uow, bot) -> None:  # noqa: ANN001
-    pipeline, say, _, _ = bot
+    _, say, _, _ = bot
     say("I forgot my password")
     [reply] = say("no")
     ticket = only_ticket(uow)
@@ -107,7 +123,7 @@ def test_no_opens_a_ticket_with_the_article_tried(uow, bot) -> None:  # noqa: AN
         thread = tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=ticket.number))
         assert any("article tried without success: KB-0001" in m.text for m in thread)
         assert [m.text for m in thread if m.direction is Direction.INBOUND] == ["I forgot my password", "no"]
-    notices = [n for n in pipeline.notifier.sent if isinstance(n, TicketNotice)]
+    notices = [n for n in say.notified.sent if isinstance(n, TicketNotice)]
     assert notices and notices[-1].ticket_ref == ticket.ref and len(notices[-1].suggested_articles) == 3
 
 
@@ -208,7 +224,7 @@ def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
-    workers = [Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(batch_size=3),
+    workers = [Pipeline(uow=uow, analyzer=analyzer, settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
     for i in range(12):
         workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))

@@ -9,14 +9,13 @@ import time
 from sqlalchemy import select
 
 from bot.conversation import ConversationRef, Identity, InboundMessage
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.composition import Deskbot
 from bot.runtime import Loops
 from desk import QueueStatus, queue
 from desk.models import InboxRow
 
 
-def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, analyzer) -> None:  # noqa: ANN001
+def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, analyzer, desk_settings) -> None:  # noqa: ANN001
     now = dt.datetime.now(dt.UTC)
     for key, days in (("old", 91), ("recent", 30)):
         message = InboundMessage(key=key, conversation=ConversationRef("email", "ana@corp.example", key),
@@ -26,15 +25,14 @@ def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, an
             queue.accept_inbound(session=s, key=key, channel="email", payload=message.to_json(), now=now)
             row = s.scalar(select(InboxRow).where(InboxRow.key == key))
             row.status, row.done_at = QueueStatus.DONE, now - dt.timedelta(days=days)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), worker="w",
-                        settings=BotSettings.defaults(inbox_retention=dt.timedelta(days=90)))
+    deskbot = Deskbot(desk_settings(inbox_retention_days=90), analyzer=analyzer)
 
     def purged() -> dict[str, bool]:
         with uow() as s:
             return {r.key: r.purged_at is not None for r in s.scalars(select(InboxRow))}
 
     async def scenario() -> None:
-        loops = Loops(pipeline=pipeline, housekeeping_every=0.05)
+        loops = Loops(pipeline=deskbot.pipeline, housekeeping_every=0.05)
         await loops.start()
         try:
             deadline = time.monotonic() + 60
@@ -43,7 +41,10 @@ def test_the_housekeeping_loop_purges_payloads_past_the_retention_period(uow, an
         finally:
             await loops.stop()
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        deskbot.close()
     assert purged() == {"old": True, "recent": False}
     with uow() as s:
         assert "the raw mail" not in s.scalar(select(InboxRow.payload).where(InboxRow.key == "old"))

@@ -1,8 +1,8 @@
-"""Telegram end to end: updates POSTed to the real PTB-backed webhook in a FastAPI app on uvicorn -> the same
-``run_service`` as ``deskbot serve`` (worker, dispatcher) -> the desk; replies go to a fake Bot API on loopback,
-/link codes through the real email relay to an SMTP sink. The channel and its verification come from the
-composition (``Deskbot.telegram()``). SQLite and PostgreSQL, the real packaged model; and ``deskbot serve`` itself
-in polling mode.
+"""Telegram end to end: updates POSTed to the real PTB-backed webhook of the service ``deskbot serve`` builds
+(``build_service``: the channel registry's Telegram entry, its verification from the composition, worker and
+dispatcher) on uvicorn -> the desk; replies go to a fake Bot API on loopback, /link codes through the real
+email relay to an SMTP sink. SQLite and PostgreSQL, the real packaged model; and ``deskbot serve`` itself in
+polling mode.
 """
 
 from __future__ import annotations
@@ -18,16 +18,10 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.smtp import SMTP
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from bot.composition import Deskbot
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
-from bot.runtime import run_service
-from bot.settings import Settings
 from desk import Level, people, tickets
 from desk.domain import QueueStatus
 from desk.models import InboxRow, OutboxRow, Ticket
@@ -124,31 +118,22 @@ class Phone:
 
 
 @pytest.fixture
-def phone(uow, engine, analyzer, fake_telegram) -> Iterator[Phone]:  # noqa: ANN001
+def phone(desk_settings, serving, analyzer, fake_telegram) -> Iterator[Phone]:  # noqa: ANN001
     sink = Sink()
-    deskbot = Deskbot(Settings(
-        database_url=engine.url.render_as_string(hide_password=False), email_addresses=["support@corp.example"],
+    # Webhook mode needs a public https URL (where Telegram is told to deliver); the test posts to loopback.
+    settings = desk_settings(
+        email_enabled=False, public_url="https://desk.corp.example", email_addresses=["support@corp.example"],
         smtp_relay_host="127.0.0.1", smtp_relay_port=sink.port, telegram_bot_token=fake_telegram.TOKEN,
         telegram_api_url=fake_telegram.api_url, telegram_file_url=fake_telegram.file_url,
-        telegram_webhook_secret=SECRET, max_attachment_bytes=1024 * 1024))
-    telegram = deskbot.telegram()
-    app = FastAPI()
-    app.include_router(telegram.router())
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
-    settings = BotSettings.defaults(max_attachment_bytes=1024 * 1024)
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=settings, worker="e2e")
-    thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"telegram": telegram})))
-    thread.start()
-    wait_for(lambda: server.started, "the server", 30)
-    client = Phone(f"http://127.0.0.1:{port}", fake_telegram)
-    client.sink = sink  # type: ignore[attr-defined]
-    yield client
-    server.should_exit = True
-    thread.join(30)
-    sink.close()
-    deskbot.close()
+        telegram_webhook_secret=SECRET, max_attachment_bytes=1024 * 1024)
+    try:
+        with serving(Deskbot(settings, analyzer=analyzer)) as running:
+            assert "telegram" in running.service.adapters
+            client = Phone(running.url, fake_telegram)
+            client.sink = sink  # type: ignore[attr-defined]
+            yield client
+    finally:
+        sink.close()
 
 
 def _count(uow, model) -> int:  # noqa: ANN001

@@ -1,65 +1,52 @@
 """End to end through the web chat: a browser's HTTP calls -> the real service loops -> the desk.
 
-The same ``run_service`` that ``deskbot serve`` runs (HTTP app, web chat, worker, dispatcher)
+The service as ``deskbot serve`` builds and runs it (HTTP app, web chat, worker, dispatcher)
 on a real uvicorn server on loopback, with the real packaged model; SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-import time
+import logging
+import re
 import uuid
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from bot.composition import DeskRateLimiter
-from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
-from bot.runtime import run_service
-from bot.verification import ChatVerification, VerificationLimits
-from channels.webchat import SignInLimits, WebChatChannel
+from bot.composition import Deskbot
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class CodeLog(logging.Handler):
+    """The operator's log, where a desk on loopback writes the chat channels' one-time codes: (email, code) pairs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"code for (\S+): (\d{6})", record.getMessage())
+        if found:
+            self.codes.append((found[1], found[2]))
 
 
 @pytest.fixture
-def service(uow, analyzer):  # noqa: ANN001, ANN201
-    codes: list[tuple[str, str]] = []
-
-    async def send_code(email: str, code: str) -> None:  # an email would leave the machine here
-        codes.append((email, code))
-
-    limits = SignInLimits(sessions_per_ip=100, sessions=100, codes_per_ip=100, codes=100, failed_codes_per_ip=100)
-    verifier = ChatVerification(uow=uow, send_code=send_code, allowed_domains=("corp.example",),
-                                limits=VerificationLimits(codes_per_address=100, codes_per_identity=100,
-                                                          failed_codes_per_address=100, failed_codes_per_identity=100))
-    webchat = WebChatChannel(verifier=verifier, limiter=DeskRateLimiter(uow), limits=limits)
-    app = FastAPI()
-    app.include_router(webchat.router())
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
-    pipeline = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="e2e")
-    thread = threading.Thread(target=lambda: asyncio.run(run_service(server, pipeline, {"webchat": webchat})))
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}", codes
-    server.should_exit = True
-    thread.join(30)
+def service(desk_settings, serving, analyzer):  # noqa: ANN001, ANN201
+    log, logger = CodeLog(), logging.getLogger("deskbot.verification")
+    logger.addHandler(log)
+    limits = {f"webchat_{name}": 100 for name in (
+        "sessions_per_ip_per_hour", "sessions_per_hour", "codes_per_ip_per_hour", "codes_per_hour",
+        "failed_codes_per_ip_per_hour")}
+    limits |= {f"verification_{name}": 100 for name in (
+        "codes_per_address_per_hour", "codes_per_identity_per_hour", "failed_codes_per_address_per_hour",
+        "failed_codes_per_identity_per_hour")}
+    settings = desk_settings(email_enabled=False, webchat_allowed_domains=["corp.example"], **limits)
+    try:
+        with serving(Deskbot(settings, analyzer=analyzer)) as running:
+            yield running.url, log.codes
+    finally:
+        logger.removeHandler(log)
 
 
 class Browser:

@@ -1,6 +1,6 @@
 """Web chat sign-in as ``deskbot serve`` wires it: allowed domains, limits kept in the desk, no code without a relay.
 
-The channel comes from ``Deskbot.webchat()`` (settings -> composition), served by uvicorn on loopback;
+The service comes from ``build_service`` (settings -> composition), served by uvicorn on loopback;
 codes go through the real email channel to an SMTP sink on loopback, or to the log where that is allowed.
 SQLite and PostgreSQL.
 """
@@ -19,11 +19,8 @@ from email.message import EmailMessage
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import Engine
 
 from bot.composition import Deskbot, channel_states
-from bot.http import create_app
-from bot.settings import Settings
 
 
 class Sink:
@@ -56,23 +53,19 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def served(on_loopback):  # noqa: ANN001, ANN201
-    """``with served(deskbot) as chat:`` the HTTP app with the web chat of ``deskbot`` on a real server; a client
-    for its /chat."""
+def served(serving):  # noqa: ANN001, ANN201
+    """``with served(deskbot) as chat:`` the service of ``deskbot`` on a real server; a client for its /chat."""
     @contextmanager
     def serve(deskbot: Deskbot) -> Iterator[httpx.Client]:
-        webchat = deskbot.webchat()
-        app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings), routers=[webchat.router()])
-        try:
-            with on_loopback(app, path="/chat", timeout=10) as client:
-                yield client
-        finally:
-            deskbot.close()
+        with serving(deskbot) as running, httpx.Client(base_url=f"{running.url}/chat", timeout=10) as client:
+            yield client
     return serve
 
 
-def _deskbot(engine: Engine, **settings: object) -> Deskbot:
-    return Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False), **settings))  # type: ignore[arg-type]
+@pytest.fixture
+def desk(desk_settings, analyzer):  # noqa: ANN001, ANN201
+    """``desk(**settings)``: a ``Deskbot`` on the test database."""
+    return lambda **settings: Deskbot(desk_settings(**settings), analyzer=analyzer)
 
 
 def _code_request(chat: httpx.Client, email: str) -> httpx.Response:
@@ -84,8 +77,8 @@ def _code_request(chat: httpx.Client, email: str) -> httpx.Response:
     return chat.post("/api/verify/start", json={"email": email})
 
 
-def test_a_code_goes_only_to_the_desks_own_domains(served, engine: Engine, sink: Sink) -> None:
-    deskbot = _deskbot(engine, email_addresses=["support@corp.example"], smtp_relay_host="127.0.0.1",
+def test_a_code_goes_only_to_the_desks_own_domains(served, desk, sink: Sink) -> None:
+    deskbot = desk(email_addresses=["support@corp.example"], smtp_relay_host="127.0.0.1",
                        smtp_relay_port=sink.port)
     assert deskbot.settings.webchat_allowed_domains == ["corp.example"]  # by default, the domains of its addresses
     with served(deskbot) as chat:
@@ -101,17 +94,17 @@ def test_a_code_goes_only_to_the_desks_own_domains(served, engine: Engine, sink:
     assert [m["To"] for m in sink.mails] == ["ann@corp.example"]  # nothing went to the foreign addresses
 
 
-def test_limits_hold_across_two_processes_and_a_restart(served, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+def test_limits_hold_across_two_processes_and_a_restart(served, desk, caplog: pytest.LogCaptureFixture) -> None:
     tight = {"verification_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
              "webchat_allowed_domains": ["corp.example"]}
-    with caplog.at_level("WARNING", logger="deskbot.webchat"):
-        with served(_deskbot(engine, **tight)) as first, served(_deskbot(engine, **tight)) as second:
+    with caplog.at_level("WARNING", logger="deskbot.verification"):
+        with served(desk(**tight)) as first, served(desk(**tight)) as second:
             assert _code_request(first, "ann@corp.example").status_code == 200
             assert _code_request(second, "ann@corp.example").status_code == 200
             refused = _code_request(first, "ann@corp.example")  # the third session of this client
             assert refused.status_code == 429 and "too many codes requested" in refused.json()["error"]
             assert 0 < int(refused.headers["retry-after"]) <= 3600
-        with served(_deskbot(engine, **tight)) as restarted:
+        with served(desk(**tight)) as restarted:
             again = _code_request(restarted, "ann@corp.example")  # the fourth session
             assert again.status_code == 429 and "too many codes requested" in again.json()["error"]
             assert _code_request(restarted, "bob@corp.example").status_code == 429  # the fifth session
@@ -120,9 +113,9 @@ def test_limits_hold_across_two_processes_and_a_restart(served, engine: Engine, 
 
 
 def test_without_a_relay_sign_in_is_refused_unless_only_this_machine_can_reach_it(
-        served, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+        served, desk, caplog: pytest.LogCaptureFixture) -> None:
     public = {"public_url": "https://desk.corp.example", "webchat_allowed_domains": ["corp.example"]}
-    refused_desk = _deskbot(engine, **public)
+    refused_desk = desk(**public)
     [state] = [s for s in channel_states(refused_desk.settings) if s.name == "Web chat"]
     assert "sign-in is refused: no mail relay" in state.reason
     with caplog.at_level("DEBUG"), served(refused_desk) as chat:
@@ -131,13 +124,13 @@ def test_without_a_relay_sign_in_is_refused_unless_only_this_machine_can_reach_i
         assert refused.json()["error"] == "sign-in by email is not set up on this desk"
     assert "verification code" not in caplog.text  # no code in the log
 
-    dev_desk = _deskbot(engine, dev_mode=True, **public)
+    dev_desk = desk(dev_mode=True, **public)
     assert "because DESKBOT_DEV_MODE is on" in str(channel_states(dev_desk.settings)[0])
     caplog.clear()
-    with caplog.at_level("WARNING", logger="deskbot.webchat"), served(dev_desk) as chat:
+    with caplog.at_level("WARNING", logger="deskbot.verification"), served(dev_desk) as chat:
         assert _code_request(chat, "ann@corp.example").status_code == 200
     assert re.search(r"verification code for ann@corp\.example: \d{6}", caplog.text)
 
-    embedded = _deskbot(engine, webchat_allowed_domains=["corp.example"])  # public URL http://127.0.0.1:8080
+    embedded = desk(webchat_allowed_domains=["corp.example"])  # public URL http://127.0.0.1:8080
     assert "because the public URL is loopback-only" in str(channel_states(embedded.settings)[0])
     embedded.close()

@@ -19,8 +19,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.conversation import ConversationRef, Identity, InboundMessage
+from bot.notices import GroupNotices
 from bot.notify import LogNotifier
-from bot.pipeline import BotSettings, Pipeline
+from bot.worker import BotSettings, Pipeline
 from desk import QueueStatus, UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
 from desk.models import InboxRow, OutboxRow, Ticket
@@ -51,7 +52,8 @@ def test_sigkill_mid_batch_then_restart_processes_each_message_once(empty_databa
     uow = UnitOfWork(session_factory(engine))
     with uow() as s:
         ensure_defaults(session=s)
-    accept = Pipeline(uow=uow, analyzer=analyzer, notifier=LogNotifier(), settings=BotSettings.defaults(), worker="test")
+    accept = Pipeline(uow=uow.publishing(GroupNotices(LogNotifier(), kb_url=BotSettings.defaults().kb_url)), analyzer=analyzer,
+                        settings=BotSettings.defaults(), worker="test")
     now = dt.datetime.now(dt.UTC)
     for i in range(MESSAGES):
         who = f"user{i}@corp.example"

@@ -272,28 +272,28 @@ def test_scan_reports_each_warning_and_breach_exactly_once(uow: UnitOfWork, pari
     #             warning 19h12 = Mon 8 h + Tue 8 h + Wed 3h12 -> Wed 12:12 Paris = 11:12 UTC
     fr_due, res_due = utc(2025, 1, 13, 12), utc(2025, 1, 15, 16)
 
-    def alert(kind: SlaKind, level: SlaLevel, due: dt.datetime) -> SlaAlert:
+    def alert(kind: SlaKind, level: SlaLevel, due: dt.datetime, at: dt.datetime) -> SlaAlert:
         return SlaAlert(ticket_id=ticket_id, ticket_number=number, kind=kind, level=level, due=due,
-                        group=PARIS_DESK, assignee="alice")
+                        group=PARIS_DESK, assignee="alice", at=at)
 
     assert scan(uow, utc(2025, 1, 13, 11, 11)) == []  # one minute before the first warning
     assert load(uow, number).sla_state is SlaState.OK
 
-    assert scan(uow, utc(2025, 1, 13, 11, 12)) == [alert(SlaKind.FIRST_RESPONSE, SlaLevel.WARNING, fr_due)]
+    assert scan(uow, utc(2025, 1, 13, 11, 12)) == [alert(SlaKind.FIRST_RESPONSE, SlaLevel.WARNING, fr_due, utc(2025, 1, 13, 11, 12))]
     assert load(uow, number).sla_state is SlaState.WARNING
     assert scan(uow, utc(2025, 1, 13, 11, 12)) == []  # the same instant again
     assert scan(uow, utc(2025, 1, 13, 11, 59)) == []
 
-    assert scan(uow, utc(2025, 1, 13, 12)) == [alert(SlaKind.FIRST_RESPONSE, SlaLevel.BREACH, fr_due)]
+    assert scan(uow, utc(2025, 1, 13, 12)) == [alert(SlaKind.FIRST_RESPONSE, SlaLevel.BREACH, fr_due, utc(2025, 1, 13, 12))]
     assert load(uow, number).sla_state is SlaState.BREACHED
     assert scan(uow, utc(2025, 1, 14, 12)) == []
     assert scan(uow, utc(2025, 1, 15, 11, 11)) == []
 
-    assert scan(uow, utc(2025, 1, 15, 11, 12)) == [alert(SlaKind.RESOLUTION, SlaLevel.WARNING, res_due)]
+    assert scan(uow, utc(2025, 1, 15, 11, 12)) == [alert(SlaKind.RESOLUTION, SlaLevel.WARNING, res_due, utc(2025, 1, 15, 11, 12))]
     assert load(uow, number).sla_state is SlaState.BREACHED  # a warning never lowers a breach
     assert scan(uow, utc(2025, 1, 15, 15, 59)) == []
 
-    assert scan(uow, utc(2025, 1, 15, 16)) == [alert(SlaKind.RESOLUTION, SlaLevel.BREACH, res_due)]
+    assert scan(uow, utc(2025, 1, 15, 16)) == [alert(SlaKind.RESOLUTION, SlaLevel.BREACH, res_due, utc(2025, 1, 15, 16))]
     assert scan(uow, utc(2025, 1, 16, 9)) == []
     assert scan(uow, utc(2025, 2, 1)) == []
 
@@ -319,7 +319,7 @@ def test_one_late_scan_reports_every_crossed_instant_once(uow: UnitOfWork) -> No
 
     def alert(kind: SlaKind, level: SlaLevel, due: dt.datetime) -> SlaAlert:
         return SlaAlert(ticket_id=t.id, ticket_number=number, kind=kind, level=level, due=due,
-                        group="Service Desk", assignee=None)
+                        group="Service Desk", assignee=None, at=utc(2025, 1, 15, 17))
 
     # The monitor was down until Wed 17:00 UTC: everything comes at once, and once.
     assert scan(uow, utc(2025, 1, 15, 17)) == [

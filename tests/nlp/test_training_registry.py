@@ -95,6 +95,20 @@ def test_a_worse_model_is_kept_but_not_activated_unless_forced(tmp_path: Path) -
     assert registry.active_version() == same.version
 
 
+def test_rollback_walks_back_the_activations(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    v1, v2, v3 = (registry.save({"bundle": n}, {}) for n in range(3))
+    (registry.root / "ACTIVE").write_text(v1)  # a registry from before the history: its active version counts
+    for version in (v3, v2, v2):  # activating the active version again is no new step
+        registry.activate(version)
+    assert registry.activations() == [v1, v3, v2]
+    assert registry.rollback() == v3 and registry.active_version() == v3
+    assert registry.rollback() == v1 and registry.activations() == [v1]
+    with pytest.raises(ModelError, match="no earlier active version"):
+        registry.rollback()
+    assert registry.active_version() == v1 and [v.version for v in registry.versions()] == [v1, v2, v3]
+
+
 def test_a_corrupt_model_falls_back_to_the_previous_version(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     registry = ModelRegistry(tmp_path / "models")
     train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())

@@ -10,14 +10,13 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bot import cli_common as common
+from bot.cli import _common as common
+from bot.cli._common import out
 
 inbox_app = typer.Typer(help="The inbox: failed messages and retries, mail held over a sender's hourly limit.",
                         no_args_is_help=True)
-out = Console()
 
 
 def chat(
@@ -26,12 +25,11 @@ def chat(
 ) -> None:
     """Chat with the bot in this terminal, through the same pipeline as every channel."""
     from bot.dispatcher import Dispatcher
-    from channels.terminal import TerminalChannel
 
     deskbot = common.deskbot()
     pipeline = deskbot.pipeline  # loads the model and the KB index now, before the first question
-    channel = TerminalChannel(user=getpass.getuser(), display_name=name, email=email,
-                              write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
+    channel = deskbot.terminal(user=getpass.getuser(), display_name=name, email=email,
+                               write=lambda text: out.print(f"[bold cyan]deskbot>[/bold cyan] {text}", highlight=False))
     dispatcher = Dispatcher(uow=deskbot.uow, channels={"cli": channel}, worker=pipeline.worker,
                             settings=pipeline.settings)
 

@@ -8,16 +8,14 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bot import cli_common as common
+from bot.cli import _common as common
+from bot.cli._common import err, out
 from desk import DeskError
 
 token_app = typer.Typer(help="API tokens of agents and admins (sent as 'Authorization: Bearer <token>').",
                         no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 def passwd(

@@ -1,17 +1,15 @@
-"""The composition root: the one place that builds engines, services and channels from settings."""
+"""``Deskbot``: the engine, the NLP, the pipeline and each channel adapter, built lazily from settings."""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+from bot.composition._channels import CodeDelivery, code_delivery, enabled_channels
 from bot.conversation import RateLimit
 from bot.settings import Settings
 from bot.verification import desk_limits
@@ -22,126 +20,17 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from bot.notices import GroupNotices
     from bot.notify import Notifiers
     from channels.email import EmailChannel, Relay, SenderVerification
     from channels.slack import SlackChannel
-    from channels.telegram import TelegramChannel
+    from channels.terminal import TerminalChannel
     from channels.webchat import WebChatChannel
-    from bot.pipeline import Pipeline
     from bot.verification import ChatVerification
+    from bot.worker import Pipeline
     from bot.worker_settings import BotSettings
     from desk.taxonomy import Taxonomy
     from nlp import Analyzer, Embedder, ModelRegistry
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    name: str
-    on: bool
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {'on' if self.on else 'off'}, {self.reason}"
-
-
-class CodeDelivery(enum.Enum):
-    """How the chat channels' one-time codes (web chat sign-in, Telegram's /link) reach the person who asked."""
-
-    MAIL = "mail"  # through the relay
-    LOG = "log"  # written to the operator's log: only where nobody else could use them
-    NONE = "none"  # no relay on a desk others can reach: sign-in is refused
-
-
-def code_delivery(settings: Settings) -> CodeDelivery:
-    if settings.smtp_relay_host is not None:
-        return CodeDelivery.MAIL
-    if settings.dev_mode or settings.public_url_is_loopback:
-        return CodeDelivery.LOG
-    return CodeDelivery.NONE
-
-
-def _webchat_state(settings: Settings) -> ChannelState:
-    chat_url = f"{settings.public_url.rstrip('/')}/chat"
-    domains = " or ".join(settings.webchat_allowed_domains or ())
-    delivery = code_delivery(settings)
-    if delivery is CodeDelivery.MAIL:
-        how = (f"one-time codes are mailed through {settings.smtp_relay_host}:{settings.smtp_relay_port} "
-               f"to addresses at {domains}")
-    elif delivery is CodeDelivery.LOG:
-        why = "DESKBOT_DEV_MODE is on" if settings.dev_mode else "the public URL is loopback-only"
-        how = (f"no mail relay: one-time codes for addresses at {domains} are written to this log because {why}; "
-               "set DESKBOT_SMTP_RELAY_HOST to mail them")
-    else:
-        how = ("sign-in is refused: no mail relay to send one-time codes; set DESKBOT_SMTP_RELAY_HOST "
-               "(or DESKBOT_DEV_MODE=true on a developer's desk, to log them)")
-    return ChannelState("Web chat", True, f"at {chat_url} ({how})")
-
-
-def channel_states(settings: Settings) -> list[ChannelState]:
-    """Which channels run, and why the others do not."""
-    states = [
-        _webchat_state(settings),
-        ChannelState(
-            "Email",
-            settings.email_enabled,
-            "DESKBOT_EMAIL_ENABLED is false" if not settings.email_enabled else
-            f"SMTP on {settings.smtp_host}:{settings.smtp_port}{_smtp_security(settings)} for "
-            f"{', '.join(settings.email_addresses)}; "
-            + (f"replies through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
-               else "replies wait in the outbox until DESKBOT_SMTP_RELAY_HOST is set") + "; "
-            + (f"senders verified by the Authentication-Results of {', '.join(settings.email_authserv_ids)} "
-               f"({'/'.join(settings.email_verification_methods)}) for {', '.join(sorted(settings.company_domains()))}"
-               if settings.email_verification != "off" else
-               "no sender is verified by email (DESKBOT_EMAIL_VERIFICATION=off: mail links no identities)"),
-        ),
-    ]
-    states.append(_slack_state(settings))
-    states.append(_telegram_state(settings))
-    return states
-
-
-def _slack_state(settings: Settings) -> ChannelState:
-    if settings.slack_bot_token is None:
-        return ChannelState("Slack", False, "DESKBOT_SLACK_BOT_TOKEN not set")
-    if settings.slack_signing_secret is None:
-        return ChannelState("Slack", False, "DESKBOT_SLACK_SIGNING_SECRET not set")
-    if settings.slack_socket_mode:
-        if settings.slack_app_token is None:
-            return ChannelState("Slack", False, "DESKBOT_SLACK_SOCKET_MODE is on but DESKBOT_SLACK_APP_TOKEN is not set")
-        return ChannelState("Slack", True, "Socket Mode (no public URL needed)")
-    base = settings.public_url.rstrip("/")
-    return ChannelState("Slack", True, f"events at {base}/slack/events, interactivity at {base}/slack/interactivity, "
-                                       f"/it at {base}/slack/commands")
-
-
-def _telegram_state(settings: Settings) -> ChannelState:
-    if settings.telegram_bot_token is None:
-        return ChannelState("Telegram", False, "DESKBOT_TELEGRAM_BOT_TOKEN not set")
-    if settings.telegram_polling:
-        return ChannelState("Telegram", True, f"polling {settings.telegram_api_url.rstrip('/')}... for updates "
-                                              "(getUpdates: no public URL needed)")
-    if settings.telegram_webhook_secret is None:
-        return ChannelState("Telegram", False, "webhook mode needs DESKBOT_TELEGRAM_WEBHOOK_SECRET "
-                                               "(or DESKBOT_TELEGRAM_MODE=polling)")
-    if not settings.public_url_is_https:
-        return ChannelState("Telegram", False, f"webhook mode needs an https DESKBOT_PUBLIC_URL that Telegram can "
-                                               f"reach, not {settings.public_url} (or DESKBOT_TELEGRAM_MODE=polling)")
-    return ChannelState("Telegram", True, f"webhook at {settings.public_url.rstrip('/')}/telegram/webhook "
-                                          "(registered with setWebhook at start)")
-
-
-def enabled_channels(settings: Settings) -> frozenset[str]:
-    """The channels that send in this deployment (notices are only queued for these)."""
-    names = {"Web chat": "webchat", "Email": "email", "Slack": "slack", "Telegram": "telegram"}
-    return frozenset(names[s.name] for s in channel_states(settings) if s.on)
-
-
-def _smtp_security(settings: Settings) -> str:
-    tls = ("STARTTLS required" if settings.smtp_require_starttls else "STARTTLS offered") if settings.smtp_tls_cert else ""
-    auth = "AUTH required" if settings.smtp_auth_users or settings.smtp_auth_users_file else ""
-    relays = f"trusted relays {', '.join(settings.smtp_trusted_relays)}" if settings.smtp_trusted_relays else ""
-    parts = [p for p in (tls, auth, relays) if p]
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 class DeskRateLimiter:
@@ -166,8 +55,10 @@ class DeskRateLimiter:
 class Deskbot:
     """Everything a process needs, built lazily from settings (nothing at import time)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, analyzer: "Analyzer | None" = None):
+        """``analyzer``: an NLP made elsewhere (tests hand over one trained for them); else built from settings."""
         self.settings = settings
+        self._analyzer = analyzer
 
     @cached_property
     def engine(self) -> "Engine":
@@ -175,7 +66,8 @@ class Deskbot:
 
     @cached_property
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(session_factory(self.engine))
+        """Every transaction of this process turns the desk's events into group notices before it commits."""
+        return UnitOfWork(session_factory(self.engine), publish=self.notices)
 
     @cached_property
     def embedder(self) -> "Embedder":
@@ -191,11 +83,14 @@ class Deskbot:
 
         return ModelRegistry(self.settings.model_dir)
 
-    @cached_property
+    @property
     def analyzer(self) -> "Analyzer":
-        from nlp import Analyzer
+        if self._analyzer is None:
+            from nlp import Analyzer
 
-        return Analyzer(embedder=self.embedder, registry=self.registry, kb_index_dir=self.settings.kb_index_dir)
+            self._analyzer = Analyzer(embedder=self.embedder, registry=self.registry,
+                                      kb_index_dir=self.settings.kb_index_dir)
+        return self._analyzer
 
     def bot_settings(self) -> "BotSettings":
         from bot.worker_settings import BotSettings
@@ -213,11 +108,18 @@ class Deskbot:
         return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels())])
 
     @cached_property
+    def notices(self) -> "GroupNotices":
+        """The unit of work's publish hook: the desk's events as the notifier's notices."""
+        from bot.notices import GroupNotices
+
+        return GroupNotices(self.notifier, kb_url=self.bot_settings().kb_url)
+
+    @cached_property
     def pipeline(self) -> "Pipeline":
-        from bot.pipeline import Pipeline
+        from bot.worker import Pipeline
         from channels.email import drop_attachments
 
-        return Pipeline(uow=self.uow, analyzer=self.analyzer, notifier=self.notifier, settings=self.bot_settings(),
+        return Pipeline(uow=self.uow, analyzer=self.analyzer, settings=self.bot_settings(),
                         drop_from_raw={"email": drop_attachments})
 
     @property
@@ -324,20 +226,12 @@ class Deskbot:
                             app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
                             socket_mode=s.slack_socket_mode)
 
-    # --- Telegram (one block: the integrator moves it into the channel registry) ---------------------
+    def terminal(self, *, user: str, display_name: str, email: str | None,
+                 write: "Callable[[str], None]") -> "TerminalChannel":
+        """``deskbot chat``'s channel: this terminal."""
+        from channels.terminal import TerminalChannel
 
-    def telegram(self) -> "TelegramChannel":
-        """Telegram over PTB, in the mode ``telegram_polling`` says; its /link codes from ``verification``."""
-        from channels.telegram import TelegramChannel
-
-        s = self.settings
-        assert s.telegram_bot_token is not None
-        secret = s.telegram_webhook_secret
-        return TelegramChannel(token=s.telegram_bot_token.get_secret_value(), api_url=s.telegram_api_url,
-                               file_url=s.telegram_file_url, verifier=self.verification,
-                               polling=s.telegram_polling, webhook_secret=secret.get_secret_value() if secret else None,
-                               webhook_url=f"{s.public_url.rstrip('/')}/telegram/webhook",
-                               max_file_bytes=s.max_attachment_bytes)
+        return TerminalChannel(user=user, display_name=display_name, email=email, write=write)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bot import cli_common as common
-from bot.cli_common import out
+from bot.cli import _common as common
+from bot.cli._common import out
 from desk import Level, Priority, ResolutionCode, Status, TicketType
 
 ticket_app = typer.Typer(help="Tickets.", no_args_is_help=True)

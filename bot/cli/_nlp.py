@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import cli_common as common
+from bot.cli import _common as common
+from bot.cli._common import out
 
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
 kb_app = typer.Typer(help="The knowledge base: index and search.", no_args_is_help=True)
-out = Console()
 
 
 @contextmanager

@@ -1,0 +1,56 @@
+"""``deskbot report ...`` and ``deskbot sla ...``: the KPIs and the service levels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from bot.cli import _common as common
+from bot.cli._common import out
+
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+sla_app = typer.Typer(help="Service levels.", no_args_is_help=True)
+
+
+@report_app.command("kpis")
+def report_kpis(
+    since: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Tickets created on or after.")] = None,
+    until: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Tickets created before.")] = None,
+) -> None:
+    """Service-desk KPIs with their usual targets."""
+    from desk import kpis
+
+    aware = lambda d: d.replace(tzinfo=dt.UTC) if d else None  # noqa: E731
+    with common.session() as session:
+        k = kpis.compute(session=session, since=aware(since), until=aware(until))
+    hours = lambda h: "n/a" if h is None else f"{h:.1f} h"  # noqa: E731
+    table = Table("KPI", "value", "usual target", title=f"KPIs over {k.tickets} ticket(s)")
+    table.add_row("first-contact resolution", str(k.first_contact_resolution), "70-80 %")
+    table.add_row("mean time to resolve (wall clock)", hours(k.mean_time_to_resolve_hours), "down over time")
+    table.add_row("mean time to resolve (business hours)", hours(k.mean_business_time_to_resolve_hours), "down over time")
+    table.add_row("SLA compliance", str(k.sla_compliance), ">= 95 %")
+    table.add_row("self-service rate (confirmed)", str(k.self_service_rate), "30-50 %")
+    table.add_row("potential deflection (unconfirmed)", str(k.potential_deflection_rate), "shown apart")
+    table.add_row("reopen rate", str(k.reopen_rate), "< 5 %")
+    table.add_row("CSAT", f"{'n/a' if k.csat_average is None else f'{k.csat_average:.2f} / 5'}; satisfied {k.csat_satisfied}", ">= 85 %")
+    out.print(table)
+    backlog = Table("group", "priority", "open tickets", title="backlog")
+    for (group, priority), n in sorted(k.backlog.items()):
+        backlog.add_row(group, priority.value, str(n))
+    out.print(backlog if k.backlog else "backlog: empty")
+
+
+@sla_app.command("scan")
+def sla_scan() -> None:
+    """Report SLA warnings and breaches not reported before."""
+    from desk import sla
+
+    with common.session() as session:
+        alerts = sla.scan(session=session, now=dt.datetime.now(dt.UTC))
+        for a in alerts:
+            out.print(f"#{a.ticket_number} {a.kind.value} {a.level.value} (due {common.when(a.due)}, group {a.group}, assignee {a.assignee or '-'})")
+        if not alerts:
+            out.print("no new SLA warnings or breaches")

@@ -1,0 +1,196 @@
+"""Carrying out the policy's decision for one message: one plain function per ``Action`` (``HANDLERS``), each
+making its desk changes and returning the replies (their wording is ``bot.worker._wording``'s). They run
+inside the worker's transaction for that message; new tickets reach the groups through the desk's events
+(``bot.notices``), with the worker's explanation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot import notices
+from bot.conversation import InboundMessage, Reply
+from bot.policy import Action, Decision
+from bot.worker import _wording as say
+from bot.worker._major import known_problem
+from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
+from desk import conversations, routing, tickets
+from desk.domain import ACTIVE_STATUSES, ConversationWait
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.worker_settings import BotSettings
+    from desk.models import Conversation, Ticket
+    from nlp import Analysis, Analyzer
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message's decision being carried out: what a handler may read and change."""
+
+    session: Session
+    message: InboundMessage
+    analysis: Analysis
+    conversation: Conversation
+    requester_id: int
+    decision: Decision
+    now: dt.datetime
+    analyzer: Analyzer
+    settings: BotSettings
+
+    @property
+    def kb_url(self) -> str:
+        return self.settings.kb_url
+
+
+Handler = Callable[[Turn], list[Reply]]
+
+
+def _open(turn: Turn, *, ticket_type: TicketType | None, intent: str | None, auto_assign: bool = True) -> Ticket:
+    rule = routing.rule_for(session=turn.session, intent=intent)
+    base = rule.urgency if rule else int(Level.MEDIUM)
+    urgency = Level(max(1, base - turn.decision.urgency_raise))
+    text = turn.message.text.strip()
+    subject = turn.message.subject or (text.splitlines()[0] if text else "(no text)")
+    ticket = tickets.open_ticket(
+        session=turn.session, requester_id=turn.requester_id, subject=subject[:120], description=text,
+        channel=turn.message.conversation.channel, actor="bot", ticket_type=ticket_type, intent=intent,
+        impact=Level(turn.decision.impact or 3), urgency=urgency, auto_assign=auto_assign, now=turn.now,
+    )
+    conversations.attach_ticket(session=turn.session, conversation=turn.conversation, ticket=ticket)
+    return ticket
+
+
+def _article_for_intent(turn: Turn, intent: str | None) -> say.Article | None:
+    matches = [a for a in turn.analyzer.kb.articles.values() if intent in a.intents]
+    return next((a for a in matches if a.lang == turn.analysis.language), None) or next(iter(matches), None)
+
+
+def greet(turn: Turn) -> list[Reply]:
+    return [Reply(say.GREETING)]
+
+
+def thank(turn: Turn) -> list[Reply]:
+    return [Reply(say.THANKS)]
+
+
+def ticket_status(turn: Turn) -> list[Reply]:
+    return [say.ticket_status(tickets.open_tickets_of(session=turn.session, requester_id=turn.requester_id))]
+
+
+def open_ticket(turn: Turn) -> list[Reply]:
+    ticket = _open(turn, ticket_type=turn.decision.ticket_type, intent=turn.decision.intent)
+    replies = [say.with_ticket(ticket, say.PASSED_ON)]
+    problem = known_problem(session=turn.session, ticket=ticket, analyzer=turn.analyzer, settings=turn.settings,
+                            now=turn.now)
+    if problem is not None:
+        replies.append(say.known_issue(ticket, problem))
+    return replies
+
+
+def handoff(turn: Turn) -> list[Reply]:
+    ticket = _open(turn, ticket_type=TicketType.INCIDENT, intent=None)
+    return [say.with_ticket(ticket, say.HANDED_OFF)]
+
+
+def security_incident(turn: Turn) -> list[Reply]:
+    ticket = _open(turn, ticket_type=TicketType.INCIDENT, intent=turn.decision.intent)
+    return [say.security_incident(ticket, _article_for_intent(turn, turn.decision.intent), turn.kb_url)]
+
+
+def answer_from_kb(turn: Turn) -> list[Reply]:
+    s, now = turn.session, turn.now
+    article = turn.analyzer.kb.articles[turn.decision.article_id]
+    ticket = _open(turn, ticket_type=None, intent=turn.decision.intent, auto_assign=False)
+    tickets.change_status(session=s, number=ticket.number, status=Status.PENDING, actor="bot", now=now)
+    tickets.record_first_response(session=s, ticket=ticket, actor="bot", now=now)  # the article is it
+    tickets.set_tags(session=s, ticket=ticket, tags=["kb-answer", article.canonical_id], actor="bot", now=now)
+    conversations.await_confirmation(session=s, conversation=turn.conversation, article_id=article.id, now=now)
+    return [say.kb_answer(article, turn.kb_url)]
+
+
+def confirmed_solved(turn: Turn) -> list[Reply]:
+    ticket = turn.conversation.ticket
+    if ticket is not None and ticket.status in ACTIVE_STATUSES:
+        tickets.resolve(session=turn.session, number=ticket.number, actor="requester",
+                        resolution_code=ResolutionCode.SELF_SERVICE, now=turn.now)
+    conversations.stop_waiting(session=turn.session, conversation=turn.conversation)
+    return [Reply(say.SOLVED)]
+
+
+def not_solved(turn: Turn) -> list[Reply]:
+    s, ticket = turn.session, turn.conversation.ticket
+    conversations.stop_waiting(session=s, conversation=turn.conversation)
+    if ticket is None or not ticket.status.is_active:
+        ticket = _open(turn, ticket_type=None, intent=turn.decision.intent)
+    else:
+        tickets.escalate(session=s, number=ticket.number, actor="bot", now=turn.now)
+    tickets.add_message(session=s, idempotency_key=f"{turn.message.key}:tried", ticket=ticket,
+                        conversation=turn.conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
+                        channel="bot", text=f"self-service article tried without success: {turn.decision.article_id}",
+                        now=turn.now)
+    if turn.decision.action is Action.NOT_SOLVED:
+        # The message is a "no": the group's notice shows what the NLP reads in the ticket's own text instead.
+        analysis = turn.analyzer.analyze_many([ticket.description or ticket.subject])[0]
+        notices.explain(s, notices.Why(turn.decision.explain(), analysis, tried_article=turn.decision.article_id))
+    return [say.with_ticket(ticket, say.NOT_SOLVED)]
+
+
+def follow_up(turn: Turn) -> list[Reply]:
+    ticket = turn.conversation.ticket
+    assert ticket is not None
+    if turn.conversation.awaiting is ConversationWait.CONFIRMATION:  # an answer that is neither yes nor no
+        return not_solved(turn)
+    if ticket.status is Status.PENDING:
+        tickets.change_status(session=turn.session, number=ticket.number, status=Status.OPEN, actor="requester",
+                              now=turn.now)
+    return [say.follow_up(ticket)]
+
+
+def resolved_by_requester(turn: Turn) -> list[Reply]:
+    ticket = turn.conversation.ticket
+    assert ticket is not None
+    tickets.resolve(session=turn.session, number=ticket.number, actor="requester",
+                    resolution_code=ResolutionCode.REQUESTER, now=turn.now)
+    return [say.resolved(ticket, turn.settings.reopen_window.days)]
+
+
+def reopen(turn: Turn) -> list[Reply]:
+    ticket = turn.conversation.ticket
+    assert ticket is not None
+    tickets.change_status(session=turn.session, number=ticket.number, status=Status.OPEN, actor="requester",
+                          reopen_window=turn.settings.reopen_window, now=turn.now)
+    tickets.ensure_assignee(session=turn.session, number=ticket.number, actor="bot", now=turn.now)
+    return [say.reopened(ticket)]
+
+
+def clarify(turn: Turn) -> list[Reply]:
+    conversations.await_clarification(session=turn.session, conversation=turn.conversation)
+    return [Reply(say.CLARIFY_SCOPE if turn.analysis.out_of_scope else say.CLARIFY)]
+
+
+HANDLERS: dict[Action, Handler] = {
+    Action.GREET: greet,
+    Action.THANK: thank,
+    Action.TICKET_STATUS: ticket_status,
+    Action.OPEN_TICKET: open_ticket,
+    Action.HANDOFF: handoff,
+    Action.SECURITY_INCIDENT: security_incident,
+    Action.ANSWER_FROM_KB: answer_from_kb,
+    Action.CONFIRMED_SOLVED: confirmed_solved,
+    Action.NOT_SOLVED: not_solved,
+    Action.FOLLOW_UP: follow_up,
+    Action.RESOLVED_BY_REQUESTER: resolved_by_requester,
+    Action.REOPEN: reopen,
+    Action.CLARIFY: clarify,
+}
+
+
+def carry_out(turn: Turn) -> list[Reply]:
+    """The decision's desk changes and replies; the new tickets' notices carry the message's analysis and reasons
+    (``not_solved`` says more)."""
+    notices.explain(turn.session, notices.Why(turn.decision.explain(), turn.analysis))
+    return HANDLERS[turn.decision.action](turn)

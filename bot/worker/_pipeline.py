@@ -1,0 +1,140 @@
+"""The worker's pipeline: accept messages into the inbox, claim them, analyse them in one batch, handle each in
+its own transaction (``bot.worker._message``), and the periodic work (expired KB answers, the SLA scan).
+
+Each message is handled in one transaction: its desk changes, its reply rows in the outbox, the group notices
+its events make and the inbox row's "done" commit together, or not at all (then it is retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from bot import agents
+from bot.agents import AgentDesk
+from bot.conversation import DropAttachments, InboundMessage
+from bot.policy import labels
+from bot.worker._message import handle
+from bot.worker_settings import BotSettings
+from desk import ResolutionCode, UnitOfWork
+from desk import conversations, people, queue, sla, tickets
+from desk.domain import ACTIVE_STATUSES
+
+if TYPE_CHECKING:
+    from nlp import Analysis, Analyzer
+
+log = logging.getLogger("deskbot.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Pipeline:
+    """The worker's loop body and the inbox's front door; ``uow`` publishes the desk's events (the composition
+    root wires the group notices into it)."""
+
+    def __init__(self, *, uow: UnitOfWork, analyzer: Analyzer, settings: BotSettings, worker: str | None = None,
+                 drop_from_raw: Mapping[str, DropAttachments] | None = None):
+        self.uow = uow
+        self.drop_from_raw = dict(drop_from_raw or {})  # per channel: refused attachments out of its raw payload
+        self.analyzer = analyzer
+        self.settings = settings
+        self.worker = worker or worker_name()
+        self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
+                                articles=lambda: self.analyzer.kb.articles, intents=labels())
+
+    # --- accepting ------------------------------------------------------------------------
+
+    def accept(self, message: InboundMessage) -> bool:
+        """Commit an inbound message to the inbox; False if it was delivered before."""
+        with self.uow() as session:
+            ref = message.conversation
+            return queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
+                                        payload=message.to_json(), now=message.received_at,
+                                        conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
+                                        sender=message.sender.external_id,
+                                        per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None
+
+    async def receive(self, message: InboundMessage) -> bool:
+        """``accept`` for a channel's event loop: the commit runs in a thread, the loop stays free."""
+        return await asyncio.to_thread(self.accept, message)
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def process_batch(self, *, now: dt.datetime | None = None) -> int:
+        """Claim up to ``batch_size`` messages, analyse them together, handle each. Returns how many."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            claimed = [(r.id, r.payload) for r in queue.claim_inbound(
+                session=session, worker=self.worker, limit=self.settings.batch_size, now=now,
+                lease=self.settings.lease)]
+        if not claimed:
+            return 0
+        messages = [InboundMessage.from_json(payload) for _, payload in claimed]
+        # Agents' actions and the App Home need no reading of the text.
+        readable = [i for i, m in enumerate(messages) if m.agent is None and m.action != "home"]
+        analyses: list[Analysis | None] = [None] * len(messages)
+        try:
+            for i, analysis in zip(readable, self.analyzer.analyze_many([messages[i].text or messages[i].subject
+                                                                          for i in readable]) if readable else ()):
+                analyses[i] = analysis
+        except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
+            log.exception("analysis failed for %d message(s)", len(messages))
+            self._fail([row_id for row_id, _ in claimed], f"analysis failed: {exc}", now)
+            return len(claimed)
+        for (row_id, _), message, analysis in zip(claimed, messages, analyses):
+            try:
+                with self.uow() as session:
+                    handle(self, session, row_id, message, analysis, now)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("message %s failed", message.key)
+                self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
+        return len(claimed)
+
+    def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
+        with self.uow() as session:
+            for row_id in row_ids:
+                status = queue.fail_inbound(session=session, row_id=row_id, error=error, now=now,
+                                            max_attempts=self.settings.max_attempts)
+                if status.value == "failed":
+                    log.error("inbox message %s parked as failed: %s", row_id, error)
+
+    # --- agents ----------------------------------------------------------------------------------
+
+    def agent_reply(self, *, number: int, username: str, text: str, now: dt.datetime | None = None) -> int:
+        """An agent's answer to the requester (``bot.agents.reply``); returns the outbox row id."""
+        with self.uow() as session:
+            agent = people.get_user(session=session, username=username)
+            row = agents.reply(session=session, number=number, by=agents.Actor.of(agent), text=text,
+                               now=now or dt.datetime.now(dt.UTC))
+            assert row is not None  # no key: always a new answer
+            return row.id
+
+    # --- periodic work -------------------------------------------------------------------------
+
+    def expire_confirmations(self, *, now: dt.datetime | None = None) -> int:
+        """KB answers nobody confirmed within the window: closed as potential deflection."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            stale = conversations.awaiting_confirmation_before(session=session,
+                                                               before=now - self.settings.confirmation_window)
+            for conversation in stale:
+                ticket = conversation.ticket
+                if ticket is not None and ticket.status in ACTIVE_STATUSES:
+                    tickets.resolve(session=session, number=ticket.number, actor="bot",
+                                    resolution_code=ResolutionCode.POTENTIAL_DEFLECTION, now=now)
+                conversations.stop_waiting(session=session, conversation=conversation)
+            return len(stale)
+
+    def scan_sla(self, *, now: dt.datetime | None = None) -> int:
+        """Record new SLA warnings and breaches (their notices come from the desk's ``SlaAlert`` events, in the
+        same transaction)."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self.uow() as session:
+            return len(sla.scan(session=session, now=now))
