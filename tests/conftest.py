@@ -405,3 +405,124 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
     yield fake
     fake.close()
+
+
+# --- a fake Telegram Bot API on loopback -------------------------------------------------------------
+
+
+class FakeTelegram:
+    """Answers ``POST /bot<token>/<method>`` like the Bot API and serves ``GET /file/bot<token>/<path>``.
+
+    ``updates`` are handed out by getUpdates from its ``offset``; ``files[file_id] = bytes`` backs getFile;
+    ``fail[method]`` is a list of (status, description, retry_after) answered to the next calls of that method.
+    Every call is recorded in ``calls`` as (method, arguments), JSON-encoded arguments decoded.
+    """
+
+    TOKEN = "123456:TEST-TOKEN"
+    BOT = {"id": 123456, "is_bot": True, "first_name": "Helpdesk", "username": "helpdesk_bot"}
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict]] = []
+        self.updates: list[dict] = []
+        self.files: dict[str, bytes] = {}
+        self.fail: dict[str, list[tuple[int, str, int | None]]] = {}
+        self._message_id = 1000
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                import json
+                from urllib.parse import parse_qs
+
+                _, token, method = self.path.split("/", 2)
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if "json" in self.headers.get("Content-Type", ""):
+                    args = json.loads(raw) if raw else {}
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                for key, value in list(args.items()):
+                    if isinstance(value, str) and value[:1] in "[{":
+                        args[key] = json.loads(value)
+                status, body = fake.answer(method, args) if token == f"bot{fake.TOKEN}" else (
+                    401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+                self._send(status, json.dumps(body).encode(), "application/json")
+
+            def do_GET(self) -> None:  # noqa: N802
+                from urllib.parse import unquote
+
+                path, prefix = unquote(self.path), f"/file/bot{fake.TOKEN}/"  # PTB quotes the token's ':'
+                content = fake.files.get(path[len(prefix):]) if path.startswith(prefix) else None
+                if content is None:
+                    self._send(404, b"not found", "text/plain")
+                else:
+                    self._send(200, content, "application/octet-stream")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a long poll the client gave up
+                    pass
+
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        port = self.server.server_address[1]
+        self.api_url = f"http://127.0.0.1:{port}/bot"
+        self.file_url = f"http://127.0.0.1:{port}/file/bot"
+
+    def answer(self, method: str, args: dict) -> tuple[int, dict]:
+        with self._lock:
+            if self.fail.get(method):
+                status, description, retry_after = self.fail[method].pop(0)
+                self.calls.append((f"{method} ({status})", args))
+                body = {"ok": False, "error_code": status, "description": description}
+                if retry_after is not None:
+                    body["parameters"] = {"retry_after": retry_after}
+                return status, body
+            if method != "getUpdates":
+                self.calls.append((method, args))
+            if method == "getMe":
+                return 200, {"ok": True, "result": self.BOT}
+            if method == "getUpdates":
+                offset = int(args.get("offset") or 0)
+                pending = [u for u in self.updates if u["update_id"] >= offset]
+            elif method == "sendMessage":
+                self._message_id += 1
+                return 200, {"ok": True, "result": {
+                    "message_id": self._message_id, "date": int(time.time()), "from": self.BOT, "text": args["text"],
+                    "chat": {"id": int(args["chat_id"]), "type": "private"}}}
+            elif method == "getFile":
+                file_id = args["file_id"]
+                return 200, {"ok": True, "result": {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                                                    "file_size": len(self.files.get(file_id, b"")), "file_path": file_id}}
+            else:  # setMyCommands, setWebhook, deleteWebhook, answerCallbackQuery, editMessageReplyMarkup
+                return 200, {"ok": True, "result": True}
+        if not pending:
+            time.sleep(0.2)  # a short long poll
+        return 200, {"ok": True, "result": pending}
+
+    def sent(self, method: str = "sendMessage") -> list[dict]:
+        with self._lock:
+            return [dict(args) for m, args in self.calls if m == method]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram()
+    yield fake
+    fake.close()
