@@ -246,7 +246,7 @@ def test_429_is_retried_after_retry_after_and_a_blocked_bot_parks_the_reply(phon
     assert "bot was blocked by the user" in row.error and row.attempts == 1  # type: ignore[union-attr]
 
 
-def test_deskbot_serve_in_polling_mode_answers_a_message(real_nlp, fake_telegram, tmp_path) -> None:  # noqa: ANN001
+def test_deskbot_serve_in_polling_mode_answers_a_message(plumbing_nlp, fake_telegram, tmp_path) -> None:  # noqa: ANN001
     """The real ``deskbot serve`` process with only the Telegram token (and the fake's URLs) set: it polls,
     and a message is answered end to end."""
     import os
@@ -257,15 +257,14 @@ def test_deskbot_serve_in_polling_mode_answers_a_message(real_nlp, fake_telegram
     from pathlib import Path
 
     deskbot = str(Path(sys.executable).with_name("deskbot"))
-    root = Path(__file__).resolve().parents[2]
-    _, registry, kb_dir, _, _ = real_nlp
-    shutil.copytree(registry.root, tmp_path / "var" / "models")
-    shutil.copytree(kb_dir, tmp_path / "var" / "kb_index")
+    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
+    shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
     fake_telegram.updates = [{"update_id": 1, "message": {
         "message_id": 10, "date": int(time.time()), "chat": CHAT, "from": ANN,
         "text": "/new my laptop will not start at all", "entities": [{"type": "bot_command", "offset": 0, "length": 4}]}}]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(_free_port()), DESKBOT_KB_DIR=str(root / "kb_articles"), COLUMNS="200",
+    env.update(DESKBOT_HTTP_PORT=str(_free_port()), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), COLUMNS="200",
+               DESKBOT_NLP_BACKEND="hashing",
                DESKBOT_EMAIL_ENABLED="false", DESKBOT_TELEGRAM_BOT_TOKEN=fake_telegram.TOKEN,
                DESKBOT_TELEGRAM_API_URL=fake_telegram.api_url, DESKBOT_TELEGRAM_FILE_URL=fake_telegram.file_url)
     subprocess.run([deskbot, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
