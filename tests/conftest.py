@@ -7,14 +7,16 @@ test session creates its own database there and drops it at the end.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -23,6 +25,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot.composition import Deskbot, Service, build_service
+from bot.settings import Settings
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
 from desk.models import Base
@@ -190,6 +194,60 @@ def engine(migrated_engine: Engine) -> Engine:
 @pytest.fixture
 def uow(engine: Engine) -> UnitOfWork:
     return UnitOfWork(session_factory(engine))
+
+
+# --- the service as ``deskbot serve`` builds it (bot.composition.build_service), for the end-to-end tests ------------
+# (tests/bot and tests/console): they choose settings and an analyzer, never how the parts are wired.
+
+
+@dataclass(frozen=True)
+class Running:
+    service: Service
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def desk_settings(engine: Engine) -> Callable[..., Settings]:
+    """``desk_settings(**changes)``: settings on the test database, SMTP on a free loopback port."""
+    def make(**changes: object) -> Settings:
+        values: dict[str, object] = {"database_url": engine.url.render_as_string(hide_password=False), "smtp_port": 0}
+        return Settings(**{**values, **changes})  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def serving() -> Callable[[Deskbot], AbstractContextManager[Running]]:
+    """``with serving(deskbot) as running:`` ``build_service(deskbot)`` run as ``deskbot serve`` runs it (HTTP, the
+    channels its settings turn on, workers, one dispatcher per channel) on a free loopback port, in a thread."""
+    @contextmanager
+    def serve(deskbot: Deskbot) -> Iterator[Running]:
+        import uvicorn
+
+        service = build_service(deskbot)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on", timeout_graceful_shutdown=2))
+        thread = threading.Thread(target=lambda: asyncio.run(service.run(server)), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert time.monotonic() < deadline and thread.is_alive(), "the service did not start"
+                time.sleep(0.02)
+            yield Running(service, port)
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            deskbot.close()
+
+    return serve
 
 
 # --- the NLP: the real one for NLP tests, a fixed small one for plumbing tests ---------------------------------

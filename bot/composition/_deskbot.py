@@ -100,12 +100,12 @@ class Deskbot:
     @cached_property
     def notifier(self) -> "Notifiers":
         """The log, and each group's own Slack channel and address (through the outbox)."""
+        from bot.console import PREFIX
         from bot.notify import GroupNotifier, LogNotifier, Notifiers
-
-        # No console_url: the web console is not built yet, and an "Open in console" button would lead to a 404.
         from bot.policy import labels
 
-        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels())])
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels(),
+                                                       console_url=f"{self.settings.public_url.rstrip('/')}{PREFIX}")])
 
     @cached_property
     def notices(self) -> "GroupNotices":

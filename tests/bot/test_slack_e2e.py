@@ -224,7 +224,9 @@ def test_no_opens_a_ticket_posted_to_the_agents_channel_assign_to_me_and_sla_in_
     assert "Tried by the requester without success: KB-0001" in text and "Suggested articles: KB-" in text
     labels = [b["text"]["text"] for b in _buttons(post)]
     assert labels[0] == "Assign to me" and labels[1].startswith("Send KB-") and "KB-0001" not in labels[1]
-    assert labels[2:] == ["Reply to requester"]  # no "Open in console" while there is no console
+    assert labels[2:] == ["Reply to requester", "Open in console"]
+    # The settings' public URL (the default here) and the console's ticket page.
+    assert _buttons(post)[3]["url"] == f"http://127.0.0.1:8080/console/tickets/{number}"
     post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
 
     # Someone who is not an agent cannot take it; Amy can.
