@@ -34,7 +34,7 @@ class Service:
 
     def startup_lines(self, host: str, port: int) -> list[str]:
         """What ``deskbot serve`` prints (Rich markup): the bot, the HTTP app, then every channel of the registry."""
-        kb = f", knowledge base at http://{host}:{port}/kb" if self.pipeline is not None else ""
+        kb = f", knowledge base at http://{host}:{port}/kb"
         return [f"  Bot: {self.bot}",
                 f"[bold]deskbot[/bold] on http://{host}:{port}  "
                 f"(database: {self.deskbot.engine.url.render_as_string()})",
@@ -58,10 +58,12 @@ class Service:
 def build_service(deskbot: Deskbot) -> Service:
     from bot.http import create_app
     from bot.kb_pages import kb_router
+    from bot.knowledge import DeskArticles
     from nlp import ModelError
 
     channels = [entry.state(deskbot.settings) for entry in CHANNELS]
-    routers, adapters = [], {}
+    published = DeskArticles(deskbot.uow)  # the pages read the desk: they need no NLP in this process
+    routers, adapters = [kb_router(articles=published, viewed=published.viewed)], {}
     try:
         pipeline = deskbot.pipeline  # loads the active model and the KB index
     except (ModelError, FileNotFoundError) as exc:
@@ -69,7 +71,6 @@ def build_service(deskbot: Deskbot) -> Service:
         channels = [ChannelState(c.name, False, "the bot is off") if c.on else c for c in channels]
         bot = f"off, {exc}"
     else:
-        routers.append(kb_router(articles=lambda: deskbot.analyzer.kb.articles))
         for entry, state in zip(CHANNELS, channels):
             if state.on and entry.build is not None:
                 built = entry.build(deskbot)
