@@ -7,6 +7,7 @@ channel. Articles are Markdown; raw HTML in them is shown as text, never run.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+
+from desk import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from nlp import Article
@@ -87,6 +90,11 @@ def render_index(articles: Mapping[str, Article], *, base: str = "/kb") -> str:
     return "".join(parts)
 
 
+def _unavailable() -> HTMLResponse:
+    return _page("Knowledge base unavailable", "<h1>The knowledge base cannot be read right now</h1>"
+                                               "<p>Please try again in a few minutes.</p>", status=503)
+
+
 def kb_router(*, articles: Callable[[], Mapping[str, Article]], base: str = "/kb",
               viewed: Callable[[str], None] | None = None) -> APIRouter:
     """``GET {base}`` and ``GET {base}/{article_id}``; ``articles`` is read on each request (the desk's published
@@ -94,17 +102,25 @@ def kb_router(*, articles: Callable[[], Mapping[str, Article]], base: str = "/kb
     router = APIRouter()
 
     def index() -> HTMLResponse:
-        return _page("IT knowledge base", render_index(articles(), base=base))
+        try:
+            known = articles()
+        except DatabaseUnavailable:
+            return _unavailable()
+        return _page("IT knowledge base", render_index(known, base=base))
 
     def article(article_id: str) -> HTMLResponse:
-        known = articles()
+        try:
+            known = articles()
+        except DatabaseUnavailable:
+            return _unavailable()
         found = known.get(article_id) or known.get(article_id.upper())
         if found is None:
             return _page("Article not found", f"<h1>No article {html.escape(article_id)}</h1>"
                                               f"<p>It may have been removed. <a href=\"{base}\">All articles</a></p>",
                          status=404)
         if viewed is not None:
-            viewed(found.id)
+            with contextlib.suppress(DatabaseUnavailable):  # a view not counted is no reason to refuse the page
+                viewed(found.id)
         return _page(found.title, render_article(found, known, base=base), lang=found.lang)
 
     router.add_api_route(base, index, methods=["GET"], include_in_schema=False, response_model=None)

@@ -34,7 +34,7 @@ class Service:
 
     def startup_lines(self, host: str, port: int) -> list[str]:
         """What ``deskbot serve`` prints (Rich markup): the bot, the HTTP app, then every channel of the registry."""
-        kb = f", knowledge base at http://{host}:{port}/kb"
+        kb = f", knowledge base at http://{host}:{port}/kb" if self.pipeline is not None else ""
         return [f"  Bot: {self.bot}",
                 f"[bold]deskbot[/bold] on http://{host}:{port}  "
                 f"(database: {self.deskbot.engine.url.render_as_string()})",

@@ -248,3 +248,21 @@ def test_the_editor_api_drafts_previews_and_reports(uow: UnitOfWork, on_loopback
             assert missing.status_code == 404 and "KB-4040" in missing.json()["error"]["message"]
     finally:
         deskbot.close()
+
+
+def test_the_kb_pages_say_so_when_the_desk_cannot_be_read(on_loopback) -> None:  # noqa: ANN001
+    from fastapi import FastAPI
+
+    from bot.kb_pages import kb_router
+    from desk import DatabaseUnavailable
+
+    def unreadable() -> dict:
+        raise DatabaseUnavailable("connection refused")
+
+    app = FastAPI()
+    app.include_router(kb_router(articles=unreadable))
+    with on_loopback(app) as http:
+        for path in ("/kb", "/kb/KB-0001"):
+            page = http.get(path)
+            assert page.status_code == 503 and "cannot be read right now" in page.text
+            assert "connection refused" not in page.text and "Traceback" not in page.text
