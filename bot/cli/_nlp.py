@@ -263,7 +263,7 @@ def kb_export(folder: Annotated[Path, typer.Argument(help="Where the Markdown fi
 def kb_reindex() -> None:
     """Index the desk's published articles (only changed sections are embedded again)."""
     from bot.knowledge import published_articles
-    from desk import knowledge
+    from desk import DeskError, knowledge
     from nlp import index_articles
 
     deskbot = common.deskbot()
@@ -272,7 +272,7 @@ def kb_reindex() -> None:
         stamp = knowledge.published_stamp(session=session)
         articles = published_articles(session=session)
     if stamp is None:
-        raise knowledge.DeskError("the desk has no articles yet: run 'deskbot kb import' first")
+        raise DeskError("the desk has no articles yet: run 'deskbot kb import' first")
     with _progress() as progress:
         _, report = index_articles(articles, s.kb_index_dir, deskbot.embedder, stamp=stamp,
                                    progress=progress("embedding KB sections", None))
