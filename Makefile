@@ -35,8 +35,10 @@ $(STAMP): pyproject.toml
 db: setup
 	$(BIN)/deskbot db upgrade
 
-# The KB index (incremental) and, on a new machine, a first intent model from the packaged data.
+# The KB seed into the desk (an unchanged file changes nothing), its index (incremental) and, on a new machine,
+# a first intent model from the packaged data.
 nlp: setup db
+	$(BIN)/deskbot kb import
 	$(BIN)/deskbot kb reindex
 	$(BIN)/deskbot nlp train --if-missing
 

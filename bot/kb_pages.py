@@ -1,4 +1,5 @@
-"""The knowledge base as web pages: ``/kb`` lists the articles, ``/kb/KB-0007`` shows one.
+"""The knowledge base as web pages: ``/kb`` lists the articles, ``/kb/KB-0007`` shows one (the desk's published
+articles; ``render_article`` is also the console editor's preview, so a preview looks as the page will).
 
 Every answer the bot gives links to its article here (the ``kb_url`` setting), on every
 channel. Articles are Markdown; raw HTML in them is shown as text, never run.
@@ -6,6 +7,7 @@ channel. Articles are Markdown; raw HTML in them is shown as text, never run.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Callable, Mapping
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+
+from desk import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from nlp import Article
@@ -86,20 +90,37 @@ def render_index(articles: Mapping[str, Article], *, base: str = "/kb") -> str:
     return "".join(parts)
 
 
-def kb_router(*, articles: Callable[[], Mapping[str, Article]], base: str = "/kb") -> APIRouter:
-    """``GET {base}`` and ``GET {base}/{article_id}``; ``articles`` is read on each request (the KB may be reindexed)."""
+def _unavailable() -> HTMLResponse:
+    return _page("Knowledge base unavailable", "<h1>The knowledge base cannot be read right now</h1>"
+                                               "<p>Please try again in a few minutes.</p>", status=503)
+
+
+def kb_router(*, articles: Callable[[], Mapping[str, Article]], base: str = "/kb",
+              viewed: Callable[[str], None] | None = None) -> APIRouter:
+    """``GET {base}`` and ``GET {base}/{article_id}``; ``articles`` is read on each request (the desk's published
+    articles: an article published a moment ago shows at once); ``viewed`` counts each article page served."""
     router = APIRouter()
 
     def index() -> HTMLResponse:
-        return _page("IT knowledge base", render_index(articles(), base=base))
+        try:
+            known = articles()
+        except DatabaseUnavailable:
+            return _unavailable()
+        return _page("IT knowledge base", render_index(known, base=base))
 
     def article(article_id: str) -> HTMLResponse:
-        known = articles()
+        try:
+            known = articles()
+        except DatabaseUnavailable:
+            return _unavailable()
         found = known.get(article_id) or known.get(article_id.upper())
         if found is None:
             return _page("Article not found", f"<h1>No article {html.escape(article_id)}</h1>"
                                               f"<p>It may have been removed. <a href=\"{base}\">All articles</a></p>",
                          status=404)
+        if viewed is not None:
+            with contextlib.suppress(DatabaseUnavailable):  # a view not counted is no reason to refuse the page
+                viewed(found.id)
         return _page(found.title, render_article(found, known, base=base), lang=found.lang)
 
     router.add_api_route(base, index, methods=["GET"], include_in_schema=False, response_model=None)

@@ -42,7 +42,8 @@ class Loops:
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name="worker"),
-                       asyncio.create_task(self._housekeeping(), name="housekeeping")]
+                       asyncio.create_task(self._housekeeping(), name="housekeeping"),
+                       asyncio.create_task(self._kb_refresh(), name="kb refresh")]
         for dispatcher in self.dispatchers:
             self._tasks.append(asyncio.create_task(self._dispatch(dispatcher), name=f"dispatcher {dispatcher.name}"))
 
@@ -87,6 +88,14 @@ class Loops:
                 log.exception("housekeeping error")
             await self._sleep(self.housekeeping_every)
 
+    async def _kb_refresh(self) -> None:
+        # Apart from housekeeping: its own, shorter interval, and a slow rebuild holds up no SLA scan.
+        while not self._stopping.is_set():
+            try:
+                await anyio.to_thread.run_sync(self.pipeline.sync_kb)
+            except Exception:  # noqa: BLE001 - a bad article or a broken database must not end the loop
+                log.exception("KB refresh error")
+            await self._sleep(self.pipeline.settings.kb_refresh.total_seconds())
 
     def _purge_expired(self) -> None:
         retention = self.pipeline.settings.inbox_retention

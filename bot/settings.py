@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     # Sentence vectors kept in the embedding cache (var/nlp/embeddings.sqlite, about 1.6 kB each); beyond it the
     # oldest go, so the cache does not grow with every message read. Enough for the training data and KB many times.
     nlp_embedding_cache_entries: int = Field(50_000, ge=1)
-    kb_dir: Path = Path("kb_articles")
+    kb_dir: Path = Path("kb_articles")  # the seed 'deskbot kb import' reads; the desk holds the articles
+    # How often a running bot compares its KB index with the desk's published articles (and rebuilds what changed):
+    # an article published in the console is answered with within this time, without a restart.
+    kb_refresh_seconds: float = Field(30, gt=0)
 
     # The bot's policy. The retrieval threshold is the top-1 cosine at which bench/kb_retrieval.py measured
     # >= 90 % precision@1 on the labelled queries; the answer threshold defaults to the one the intent

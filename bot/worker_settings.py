@@ -40,6 +40,7 @@ class BotSettings:
     inbound_per_hour: dict[str, int]
     # Handled messages' raw content and sent replies' text leave the queues after this (None: kept).
     inbox_retention: dt.timedelta | None
+    kb_refresh: dt.timedelta  # how often the KB index is compared with the desk's published articles
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BotSettings:
@@ -61,6 +62,7 @@ class BotSettings:
             replies_per_hour={"email": s.email_replies_per_hour},
             inbound_per_hour={"email": s.email_inbound_per_hour},
             inbox_retention=dt.timedelta(days=s.inbox_retention_days),
+            kb_refresh=dt.timedelta(seconds=s.kb_refresh_seconds),
         )
 
     @classmethod

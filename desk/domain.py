@@ -176,3 +176,22 @@ class AdminAction(str, enum.Enum):
     OUTBOX_RETRY = "outbox.retry"
     MODEL_ACTIVATED = "model.activated"
     MODEL_RETRAINING = "model.retraining"
+    KB_PUBLISHED = "kb.published"
+    KB_RETIRED = "kb.retired"
+
+
+class ArticleStatus(str, enum.Enum):
+    """Where a knowledge-base article stands: only a published one reaches readers and the bot."""
+
+    DRAFT = "draft"  # never published yet
+    PUBLISHED = "published"  # its published version is live (a newer version may wait as a draft of it)
+    RETIRED = "retired"  # withdrawn: neither offered nor shown, its history kept
+
+
+class Feedback(str, enum.Enum):
+    """What happened to a published article, counted per article."""
+
+    SHOWN = "shown"  # the bot offered it and asked "did this solve it?"
+    SOLVED = "solved"  # the requester said yes
+    NOT_SOLVED = "not_solved"  # the requester said no (a ticket opened)
+    VIEWED = "viewed"  # someone opened its /kb page

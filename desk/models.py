@@ -41,8 +41,10 @@ from desk.domain import (
     TicketType,
 )
 from desk._base import NAMING, Base, UTCDateTime, _enum, index_only_on, utcnow  # noqa: F401 - importable from here too
-# The access tables (rate counters, API tokens, console sessions) live beside; imported so Base.metadata has them.
+# The access tables (rate counters, API tokens, console sessions, verification codes) and the KB's live beside;
+# imported so Base.metadata has them.
 from desk.access_models import ApiToken, RateCounter, VerificationCode, WebSession  # noqa: E402,F401
+from desk.kb_models import KbArticle, KbArticleVersion, KbGap  # noqa: E402,F401
 
 
 group_members = Table(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.embeddings import Embedder
-from nlp.kb import KbHit, KbIndex, guess_language
+from nlp.kb import Article, KbHit, KbIndex, guess_language, index_articles, saved_stamp
 from nlp.registry import ModelError, ModelRegistry
 from nlp.training import NlpBundle
 
@@ -81,6 +81,21 @@ class Analyzer:
         with self._lock:
             self._version, self._bundle = version, bundle
         log.info("now serving model %s", version)
+        return True
+
+    def use_kb(self, articles: Sequence[Article], *, stamp: str) -> bool:
+        """Serve ``articles`` (the desk's published ones, ``stamp`` saying which) from now on; False if this is what
+        is served already. The index on disk is reused when another process saved these articles already, else
+        rebuilt from the one in hand (only changed sections are embedded) and saved for the next start."""
+        if stamp == self._kb.stamp:
+            return False
+        if saved_stamp(self._kb_dir) == stamp:
+            index = KbIndex.load(self._kb_dir)
+        else:
+            index, _ = index_articles(articles, self._kb_dir, self._embedder, stamp=stamp, previous=self._kb)
+        with self._lock:
+            self._kb = index
+        log.info("now serving %d KB articles (%d sections)", len(index.articles), len(index))
         return True
 
     def similarities(self, text: str, others: Sequence[str]) -> list[float]:

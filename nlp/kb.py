@@ -4,6 +4,7 @@ lexically (BM25, so error codes and product names match exactly), fused by recip
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import re
@@ -194,14 +195,26 @@ class KbIndex:
     vectors: np.ndarray
     model_id: str
     articles: dict[str, Article] = field(default_factory=dict)
+    stamp: str = ""  # what the caller says these articles are (the desk's published stamp); "" for a folder
     _faiss: object = None
     _bm25: object = None
 
     @classmethod
-    def build(cls, articles: Sequence[Article], embedder: Embedder, *, progress: Progress | None = None) -> KbIndex:
+    def build(cls, articles: Sequence[Article], embedder: Embedder, *, progress: Progress | None = None,
+              previous: KbIndex | None = None, stamp: str = "") -> KbIndex:
+        """``previous``: an index whose vectors are reused for every section of the same text, so that changing
+        one article embeds only its changed sections (also without an embedding cache)."""
         chunks = chunk_articles(articles)
-        vectors = embedder.encode([c.text for c in chunks], progress=progress)
-        index = cls(chunks=chunks, vectors=vectors, model_id=embedder.model_id, articles={a.id: a for a in articles})
+        known: dict[str, np.ndarray] = {}
+        if previous is not None and previous.model_id == embedder.model_id:
+            known = {c.text: v for c, v in zip(previous.chunks, previous.vectors)}
+        new = sorted({c.text for c in chunks} - set(known))
+        if new:
+            known.update(zip(new, embedder.encode(new, progress=progress)))
+        dim = next(iter(known.values())).shape[0] if known else 1
+        vectors = np.array([known[c.text] for c in chunks], dtype=np.float32).reshape(len(chunks), dim)
+        index = cls(chunks=chunks, vectors=vectors, model_id=embedder.model_id, articles={a.id: a for a in articles},
+                    stamp=stamp)
         index._build_search_structures()
         return index
 
@@ -289,17 +302,28 @@ class KbIndex:
     # --- persistence --------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # Every process that serves the bot may rebuild the index after a publish: one saves at a time.
+        with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._save(folder)
+
+    def _save(self, folder: Path) -> None:
         import faiss
 
-        folder = Path(folder)
         tmp = folder.with_name(folder.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():  # left by a process that died while saving
+            import shutil
+
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
         np.save(tmp / "vectors.npy", self.vectors)
         faiss.write_index(self._faiss, str(tmp / "dense.faiss"))
         (tmp / "chunks.json").write_text(json.dumps([asdict(c) for c in self.chunks], ensure_ascii=False))
         (tmp / "articles.json").write_text(json.dumps([asdict(a) for a in self.articles.values()], default=str, ensure_ascii=False))
         (tmp / "manifest.json").write_text(json.dumps({
-            "model_id": self.model_id, "chunks": len(self.chunks),
+            "model_id": self.model_id, "chunks": len(self.chunks), "stamp": self.stamp,
             "articles": {a.id: a.content_hash for a in self.articles.values()},
         }, indent=1))
         old = folder.with_name(folder.name + ".old")
@@ -329,9 +353,18 @@ class KbIndex:
             vectors = np.load(folder / "vectors.npy")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"the KB index in {folder} is damaged ({exc}): run 'deskbot kb reindex'") from exc
-        index = cls(chunks=chunks, vectors=vectors, model_id=manifest["model_id"], articles=articles)
+        index = cls(chunks=chunks, vectors=vectors, model_id=manifest["model_id"], articles=articles,
+                    stamp=manifest.get("stamp", ""))
         index._build_search_structures()
         return index
+
+
+def saved_stamp(folder: Path) -> str | None:
+    """The stamp of the index saved in ``folder`` (None: no readable index there)."""
+    try:
+        return json.loads((Path(folder) / "manifest.json").read_text()).get("stamp", "")
+    except (OSError, ValueError):
+        return None
 
 
 _FRENCH = frozenset("je j me m mon ma mes le la les un une des du de est pas ne plus sur pour avec dans "
@@ -369,28 +402,41 @@ class ReindexReport:
 
 
 def reindex(source: Path, target: Path, embedder: Embedder, *, progress: Progress | None = None) -> tuple[KbIndex, ReindexReport]:
-    """Rebuild the index from ``source``; with a cached embedder only changed sections are embedded."""
+    """Rebuild the index from the folder ``source``; with a cached embedder only changed sections are embedded."""
     articles, errors = load_articles(source)
-    previous: dict[str, str] = {}
+    return index_articles(articles, target, embedder, errors=errors, progress=progress)
+
+
+def index_articles(articles: Sequence[Article], target: Path, embedder: Embedder, *, stamp: str = "",
+                   errors: Sequence[str] = (), progress: Progress | None = None,
+                   previous: KbIndex | None = None) -> tuple[KbIndex, ReindexReport]:
+    """Index ``articles`` (from the desk, or a folder) into ``target``. Sections of the same text as in ``previous``
+    (or in the embedding cache) are not embedded again."""
+    before: dict[str, str] = {}
     manifest = Path(target) / "manifest.json"
     if manifest.is_file():
         try:
             old = json.loads(manifest.read_text())
             if old.get("model_id") == embedder.model_id:
-                previous = old.get("articles", {})
+                before = old.get("articles", {})
         except ValueError:
             pass
     misses_before = getattr(embedder, "misses", None)
-    index = KbIndex.build(articles, embedder, progress=progress)
+    reused = {c.text for c in previous.chunks} if previous is not None and previous.model_id == embedder.model_id \
+        else set()
+    index = KbIndex.build(articles, embedder, progress=progress, previous=previous, stamp=stamp)
     index.save(target)
     current = {a.id: a.content_hash for a in articles}
-    embedded = (embedder.misses - misses_before) if misses_before is not None else len(index.chunks)  # type: ignore[attr-defined]
+    if misses_before is not None:
+        embedded = embedder.misses - misses_before  # type: ignore[attr-defined]
+    else:
+        embedded = len({c.text for c in index.chunks} - reused)
     return index, ReindexReport(
         articles=len(articles),
         chunks=len(index.chunks),
-        added=sorted(set(current) - set(previous)),
-        changed=sorted(i for i in current if i in previous and previous[i] != current[i]),
-        removed=sorted(set(previous) - set(current)),
-        errors=errors,
+        added=sorted(set(current) - set(before)),
+        changed=sorted(i for i in current if i in before and before[i] != current[i]),
+        removed=sorted(set(before) - set(current)),
+        errors=list(errors),
         embedded=embedded,
     )

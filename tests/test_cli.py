@@ -217,3 +217,25 @@ def test_agents_work_a_ticket_from_the_command_line_and_the_audit_names_them(emp
     assert wrong.returncode == 1 and "unknown intent 'sap_stuff'" in wrong.stderr and "Traceback" not in wrong.stderr
     itself = run("ticket", "merge", "1000", "--into", "1000", cwd=tmp_path, env=env, ok=False)
     assert "cannot be merged into itself" in itself.stderr
+
+
+def test_the_kb_seed_goes_into_the_desk_and_back_and_the_index_is_built_from_the_desk(empty_database_url: str,
+                                                                                     tmp_path: Path) -> None:
+    seed = Path(__file__).resolve().parents[1] / "kb_articles"
+    env = {"DESKBOT_DATABASE_URL": empty_database_url, "DESKBOT_NLP_BACKEND": "hashing",
+           "DESKBOT_DATA_DIR": str(tmp_path / "var")}
+    run("db", "upgrade", cwd=tmp_path, env=env)
+    empty = run("kb", "reindex", cwd=tmp_path, env=env, ok=False)
+    assert empty.returncode == 1 and "run 'deskbot kb import' first" in empty.stderr and "Traceback" not in empty.stderr
+    count = len(list(seed.rglob("KB-*.md")))
+    assert f"{count} added, 0 changed, 0 unchanged" in run("kb", "import", str(seed), cwd=tmp_path, env=env).stdout
+    assert f"0 added, 0 changed, {count} unchanged" in run("kb", "import", str(seed), cwd=tmp_path, env=env).stdout
+    indexed = run("kb", "reindex", cwd=tmp_path, env=env).stdout
+    assert f"indexed {count} published articles" in indexed and "from the desk" in indexed
+    assert "0 embedded now" in run("kb", "reindex", cwd=tmp_path, env=env).stdout  # nothing changed
+    assert "KB-0006" in run("kb", "search", "GlobalProtect", cwd=tmp_path, env=env).stdout
+    exported = run("kb", "export", str(tmp_path / "out"), cwd=tmp_path, env=env).stdout
+    assert f"exported {count} published article(s)" in exported
+    assert len(list((tmp_path / "out").rglob("*.md"))) == count
+    missing = run("kb", "import", str(tmp_path / "nowhere"), cwd=tmp_path, env=env, ok=False)
+    assert missing.returncode != 0 and "is not a folder of articles" in missing.stderr

@@ -15,7 +15,8 @@ from bot.cli import _common as common
 from bot.cli._common import out
 
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
-kb_app = typer.Typer(help="The knowledge base: index and search.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: import and export the Markdown seed, index and search.",
+                     no_args_is_help=True)
 
 
 @contextmanager
@@ -227,23 +228,59 @@ def nlp_analyze(text: str) -> None:
         out.print(f"  {hit.article_id} {hit.title} [{hit.section}] {hit.score:.2f}")
 
 
-@kb_app.command("reindex")
-def kb_reindex() -> None:
-    """Index kb_articles/ (only changed sections are embedded again)."""
-    from nlp import reindex
+@kb_app.command("import")
+def kb_import(
+    folder: Annotated[Optional[Path], typer.Argument(help="Default: the kb_dir setting (kb_articles/).")] = None,
+) -> None:
+    """Import Markdown articles into the desk, published. An unchanged file changes nothing; a changed one
+    becomes a new version by "import" (a text the desk had before, e.g. after an edit in the console, is skipped)."""
+    from bot.knowledge import import_folder
 
     deskbot = common.deskbot()
-    s = deskbot.settings
-    with _progress() as progress:
-        _, report = reindex(s.kb_dir, s.kb_index_dir, deskbot.embedder,
-                            progress=progress("embedding KB sections", None))
-    out.print(f"indexed {report.articles} articles ({report.chunks} sections, {report.embedded} embedded now) "
-              f"from {s.kb_dir} into {s.kb_index_dir}")
-    for label, ids in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+    source = folder or deskbot.settings.kb_dir
+    if not source.is_dir():
+        raise typer.BadParameter(f"{source} is not a folder of articles")
+    report = import_folder(uow=deskbot.uow, folder=source)
+    out.print(f"imported {source}: {len(report.added)} added, {len(report.changed)} changed, "
+              f"{len(report.unchanged)} unchanged")
+    for label, ids in (("added", report.added), ("changed", report.changed)):
         if ids:
             out.print(f"  {label}: {', '.join(ids)}")
     for error in report.errors:
         out.print(f"  [yellow]skipped[/yellow] {error}", markup=True)
+
+
+@kb_app.command("export")
+def kb_export(folder: Annotated[Path, typer.Argument(help="Where the Markdown files go (<lang>/<id>-<title>.md).")]) -> None:
+    """Write the desk's published articles as Markdown, in the format 'kb import' reads."""
+    from bot.knowledge import export_folder
+
+    written = export_folder(uow=common.deskbot().uow, folder=folder)
+    out.print(f"exported {len(written)} published article(s) to {folder}")
+
+
+@kb_app.command("reindex")
+def kb_reindex() -> None:
+    """Index the desk's published articles (only changed sections are embedded again)."""
+    from bot.knowledge import published_articles
+    from desk import DeskError, knowledge
+    from nlp import index_articles
+
+    deskbot = common.deskbot()
+    s = deskbot.settings
+    with deskbot.uow() as session:
+        stamp = knowledge.published_stamp(session=session)
+        articles = published_articles(session=session)
+    if stamp is None:
+        raise DeskError("the desk has no articles yet: run 'deskbot kb import' first")
+    with _progress() as progress:
+        _, report = index_articles(articles, s.kb_index_dir, deskbot.embedder, stamp=stamp,
+                                   progress=progress("embedding KB sections", None))
+    out.print(f"indexed {report.articles} published articles ({report.chunks} sections, {report.embedded} embedded "
+              f"now) from the desk into {s.kb_index_dir}")
+    for label, ids in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        if ids:
+            out.print(f"  {label}: {', '.join(ids)}")
 
 
 @kb_app.command("search")

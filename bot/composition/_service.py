@@ -59,10 +59,12 @@ def build_service(deskbot: Deskbot) -> Service:
     from bot.console import console_router
     from bot.http import create_app
     from bot.kb_pages import kb_router
+    from bot.knowledge import DeskArticles
     from nlp import ModelError
 
     channels = [entry.state(deskbot.settings) for entry in CHANNELS]
-    routers, adapters = [], {}
+    published = DeskArticles(deskbot.uow)  # the pages read the desk: they need no NLP in this process
+    routers, adapters = [kb_router(articles=published, viewed=published.viewed)], {}
     try:
         pipeline = deskbot.pipeline  # loads the active model and the KB index
     except (ModelError, FileNotFoundError) as exc:
@@ -70,7 +72,6 @@ def build_service(deskbot: Deskbot) -> Service:
         channels = [ChannelState(c.name, False, "the bot is off") if c.on else c for c in channels]
         bot = f"off, {exc}"
     else:
-        routers.append(kb_router(articles=lambda: deskbot.analyzer.kb.articles))
         for entry, state in zip(CHANNELS, channels):
             if state.on and entry.build is not None:
                 built = entry.build(deskbot)

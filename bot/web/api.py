@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from bot.web.admin import ADMIN_TAG, admin_router
 from bot.web.auth import Principal, authenticator_of, signed_in
 from bot.web.kb import kb_router
+from bot.web.kb_editor import kb_editor_router
 from bot.web.kpis import kpis_router
 from bot.web.requesters import requesters_router
 from bot.web.tickets import AnalyzerSource, tickets_router
@@ -89,6 +90,7 @@ def api_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str, retrai
     router.include_router(tickets_router(uow=uow, analyzer=analyzer, kb_url=kb_url))
     router.include_router(requesters_router(uow=uow))
     router.include_router(kb_router(analyzer=analyzer, kb_url=kb_url))
+    router.include_router(kb_editor_router(uow=uow, kb_url=kb_url))
     router.include_router(kpis_router(uow=uow))
-    router.include_router(admin_router(uow=uow, retraining=retraining, registry=registry))
+    router.include_router(admin_router(uow=uow, retraining=retraining, registry=registry, kb_url=kb_url))
     return router

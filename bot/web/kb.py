@@ -1,7 +1,8 @@
 """``/api/v1/kb``: the knowledge base's articles and its search, the very hybrid search the bot answers with.
 
-The articles live in the NLP's KB index today (``kb_articles/*.md``, indexed by ``deskbot kb reindex``), so
-without the NLP in this process these routes answer 503 ``nlp_unavailable``. Each article links to its public
+These routes read the bot's KB index (the desk's published articles as the running bot serves them; the
+editor's routes, ``bot.web.kb_editor``, read the desk), so without the NLP in this process they answer 503
+``nlp_unavailable``. Each article links to its public
 page (``/kb/<id>``), the link the bot's answers carry.
 """
 

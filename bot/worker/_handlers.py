@@ -16,8 +16,8 @@ from bot.policy import Action, Decision
 from bot.worker import _wording as say
 from bot.worker._major import known_problem
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
-from desk import conversations, routing, tickets
-from desk.domain import ACTIVE_STATUSES, ConversationWait
+from desk import conversations, knowledge, routing, tickets
+from desk.domain import ACTIVE_STATUSES, ConversationWait, Feedback
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -109,6 +109,7 @@ def answer_from_kb(turn: Turn) -> list[Reply]:
     tickets.record_first_response(session=s, ticket=ticket, actor="bot", now=now)  # the article is it
     tickets.set_tags(session=s, ticket=ticket, tags=["kb-answer", article.canonical_id], actor="bot", now=now)
     conversations.await_confirmation(session=s, conversation=turn.conversation, article_id=article.id, now=now)
+    knowledge.record_feedback(session=s, article_id=article.id, outcome=Feedback.SHOWN)
     return [say.kb_answer(article, turn.kb_url)]
 
 
@@ -117,12 +118,16 @@ def confirmed_solved(turn: Turn) -> list[Reply]:
     if ticket is not None and ticket.status in ACTIVE_STATUSES:
         tickets.resolve(session=turn.session, number=ticket.number, actor="requester",
                         resolution_code=ResolutionCode.SELF_SERVICE, now=turn.now)
+    knowledge.record_feedback(session=turn.session, article_id=turn.conversation.offered_article,
+                              outcome=Feedback.SOLVED)
     conversations.stop_waiting(session=turn.session, conversation=turn.conversation)
     return [Reply(say.SOLVED)]
 
 
 def not_solved(turn: Turn) -> list[Reply]:
     s, ticket = turn.session, turn.conversation.ticket
+    knowledge.record_feedback(session=s, article_id=turn.conversation.offered_article,
+                              outcome=Feedback.NOT_SOLVED)
     conversations.stop_waiting(session=s, conversation=turn.conversation)
     if ticket is None or not ticket.status.is_active:
         ticket = _open(turn, ticket_type=None, intent=turn.decision.intent)

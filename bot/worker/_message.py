@@ -17,7 +17,7 @@ from bot.policy import Action, Reading, State, Thresholds, decide
 from bot.worker import _wording as say
 from bot.worker._handlers import Turn, carry_out
 from desk import AuthorKind, Direction, ResolutionCode, Status
-from desk import conversations, people, queue, tickets
+from desk import conversations, knowledge, people, queue, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, NotFound
 from desk.tickets import NewAttachment
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from nlp import Analysis
 
 log = logging.getLogger("deskbot.worker")
+# The decisions on a new request the KB could have answered: with no article at the retrieval threshold, the
+# message is a gap an editor should fill (greetings, follow-ups and "did this solve it?" answers are none).
+_READS_THE_KB = frozenset({Action.OPEN_TICKET, Action.CLARIFY})
 
 
 def _complete(p: Pipeline, session: Session, row_id: int, now: dt.datetime) -> None:
@@ -113,6 +116,10 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
         retrieval=p.settings.retrieval_threshold,
     )
     decision = decide(reading, state, thresholds)
+    if decision.action in _READS_THE_KB and reading.top_article_score < thresholds.retrieval:
+        knowledge.record_gap(session=session, text=message.text or message.subject, channel=message.conversation.channel,
+                             intent=analysis.intent, best_article=reading.top_article,
+                             best_score=reading.top_article_score, now=now)
     replies = carry_out(Turn(session=session, message=message, analysis=analysis, conversation=conversation,
                              requester_id=requester.id, decision=decision, now=now, analyzer=p.analyzer,
                              settings=p.settings))

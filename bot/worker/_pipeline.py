@@ -132,6 +132,12 @@ class Pipeline:
                 conversations.stop_waiting(session=session, conversation=conversation)
             return len(stale)
 
+    def sync_kb(self) -> bool:
+        """The KB index brought up to the desk's published articles (``bot.knowledge.sync_index``)."""
+        from bot.knowledge import sync_index
+
+        return sync_index(uow=self.uow, analyzer=self.analyzer)
+
     def scan_sla(self, *, now: dt.datetime | None = None) -> int:
         """Record new SLA warnings and breaches (their notices come from the desk's ``SlaAlert`` events, in the
         same transaction)."""

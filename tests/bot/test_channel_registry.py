@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from bot.composition import CHANNELS, Deskbot, build_service, channel_states, enabled_channels
 from bot.settings import Settings
+from desk import migrate
 
 
 @pytest.fixture
@@ -66,6 +67,7 @@ def test_serve_starts_the_channels_the_registry_turns_on_and_prints_its_lines(se
     chosen = settings(slack_bot_token="xoxb-1", slack_signing_secret="s", smtp_port=0, telegram_bot_token="123:abc",
                       telegram_webhook_secret="s3cret-token", public_url="https://desk.example.com")
     deskbot = Deskbot(chosen, analyzer=analyzer)
+    migrate.upgrade(deskbot.engine)  # the KB pages read the desk
     try:
         service = build_service(deskbot)
         lines = service.startup_lines("127.0.0.1", 8080)

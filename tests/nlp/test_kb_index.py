@@ -154,3 +154,25 @@ def test_reindex_embeds_only_what_changed(tmp_path: Path) -> None:
     assert changed.changed == ["KB-0015"] and changed.removed == ["KB-0074"] and changed.added == ["KB-9001"]
     # one changed section of KB-0015 plus the three sections of the new article
     assert changed.embedded == 1 + 3
+
+
+def test_indexing_from_a_previous_index_embeds_only_changed_sections_and_keeps_the_stamp(tmp_path: Path) -> None:
+    import dataclasses
+
+    from nlp import index_articles
+    from nlp.kb import Section, saved_stamp
+
+    articles, _ = load_articles(ROOT / "kb_articles")
+    embedder = HashingEmbedder(128)  # no cache: the reuse comes from the previous index alone
+    first, report = index_articles(articles, tmp_path / "index", embedder, stamp="one")
+    assert report.embedded == len({c.text for c in first.chunks})
+    assert saved_stamp(tmp_path / "index") == "one" and KbIndex.load(tmp_path / "index").stamp == "one"
+    changed = [dataclasses.replace(a, sections=(*a.sections, Section("Still stuck", "Call extension 4357.")))
+               if a.id == "KB-0015" else a for a in articles if a.id != "KB-0074"]
+    second, report = index_articles(changed, tmp_path / "index", embedder, stamp="two", previous=first)
+    assert (report.embedded, report.changed, report.removed) == (1, ["KB-0015"], ["KB-0074"])
+    assert second.stamp == "two" and "KB-0074" not in second.articles
+    fresh = KbIndex.build(changed, embedder)
+    assert [c.text for c in second.chunks] == [c.text for c in fresh.chunks]
+    assert abs(second.vectors - fresh.vectors).max() < 1e-6  # reused vectors are the ones the model gives
+    assert saved_stamp(tmp_path / "nowhere") is None
