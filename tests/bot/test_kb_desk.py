@@ -40,9 +40,8 @@ def _comparable(folder: Path) -> dict:
 @pytest.fixture
 def own_analyzer(real_nlp, tmp_path: Path) -> Analyzer:  # noqa: ANN001
     """The real model with an index of its own: these tests change the KB it serves."""
-    embedder, registry, kb_dir, _, _ = real_nlp
-    shutil.copytree(kb_dir, tmp_path / "kb_index")
-    return Analyzer(embedder=embedder, registry=registry, kb_index_dir=tmp_path / "kb_index")
+    shutil.copytree(real_nlp.kb_dir, tmp_path / "kb_index")
+    return Analyzer(embedder=real_nlp.embedder, registry=real_nlp.registry, kb_index_dir=tmp_path / "kb_index")
 
 
 def _message(text: str, *, who: str = "ana@corp.example", thread: str = "t1", action: str | None = None) -> InboundMessage:
