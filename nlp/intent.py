@@ -11,7 +11,7 @@ operating thresholds are chosen on the validation split.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import yaml
 OOS = "oos"
 TFIDF_WEIGHTS = (0.0, 0.5, 1.0)  # tried on the validation split
 CROSS_VALIDATE_UP_TO = 5000  # in-scope training texts
+ALARM_RECALL_TARGET = 0.97  # of the alarm intents' validation texts that must raise the alarm at once
 
 
 class DataError(ValueError):
@@ -167,6 +168,9 @@ class IntentModel:
     oos_threshold: float  # in-scope score below this: out of scope
     answer_threshold: float  # confidence at or above which the policy may answer from the KB
     targets: dict[str, float] = field(default_factory=dict)
+    # Confidence at or above which an alarm intent (the caller's: the bot's security intents) acts at once;
+    # 0.0 (models trained without alarm intents): at any confidence.
+    alarm_threshold: float = 0.0
 
     # --- training -------------------------------------------------------------------
 
@@ -181,6 +185,8 @@ class IntentModel:
         oos_precision_target: float = 0.85,
         oos_recall_target: float | None = None,
         answer_precision_target: float = 0.95,
+        alarm_intents: Collection[str] = (),
+        alarm_recall_target: float = ALARM_RECALL_TARGET,
         train_vectors_tuned: bool = False,
         seed: int = 0,
     ) -> IntentModel:
@@ -188,7 +194,10 @@ class IntentModel:
 
         The out-of-scope threshold flags the most out-of-scope validation texts at
         ``oos_precision_target`` flag precision, or, given ``oos_recall_target``, the
-        fewest texts that still flag that share of them. ``train_vectors_tuned``: the vectors come
+        fewest texts that still flag that share of them. The alarm threshold is the highest confidence at
+        which ``alarm_intents`` (predicted, not flagged) still catch ``alarm_recall_target`` of the validation
+        texts of those intents, so it raises the fewest false alarms at that recall.
+        ``train_vectors_tuned``: the vectors come
         from a layer tuned on these very training texts (out-of-scope ones included), so they do not
         look like unseen texts; the detector then learns from the validation split alone.
         """
@@ -260,6 +269,11 @@ class IntentModel:
             correct = np.array([p == e.intent for p, e in zip(predicted, val)])
             model.answer_threshold = _confidence_threshold(val_probs.max(axis=1)[accepted], correct[accepted],
                                                            answer_precision_target)
+            if alarm_intents:
+                alarms = set(alarm_intents)
+                model.alarm_threshold = _alarm_threshold(
+                    val_probs.max(axis=1), (val_scores >= model.oos_threshold) & np.isin(predicted, list(alarms)),
+                    np.array([e.intent in alarms for e in val]), alarm_recall_target)
             return model
 
         best: tuple[float, float, object] | None = None
@@ -420,6 +434,18 @@ def _confidence_threshold(confidence: np.ndarray, correct: np.ndarray, precision
         if correct[above].mean() >= precision_target:
             return float(t)
     return 1.0
+
+
+def _alarm_threshold(confidence: np.ndarray, raised: np.ndarray, is_alarm: np.ndarray, recall_target: float
+                     ) -> float:
+    """The highest confidence at which the raised alarms still catch ``recall_target`` of the alarm texts
+    (0.0, every alarm, when even that misses the target or there are no alarm texts)."""
+    if not is_alarm.any():
+        return 0.0
+    for t in np.unique(confidence[raised & is_alarm])[::-1]:
+        if (raised & is_alarm & (confidence >= t)).sum() / is_alarm.sum() >= recall_target:
+            return float(t)
+    return 0.0
 
 
 def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -141,7 +141,8 @@ def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | Non
 
 def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
                  oos_recall_target: float | None, progress: ProgressFactory | None,
-                 clock: EmbeddingClock | None = None) -> tuple[IntentStack, dict[str, np.ndarray]]:
+                 clock: EmbeddingClock | None = None, alarm_intents: Collection[str] = (),
+                 ) -> tuple[IntentStack, dict[str, np.ndarray]]:
     """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
     the three splits."""
@@ -164,7 +165,8 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
         vectors = _embed(embedder, texts, progress, "embedding intent texts", clock)[0]
     split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
     model = IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
-                              oos_recall_target=oos_recall_target, train_vectors_tuned=top_layer is not None)
+                              oos_recall_target=oos_recall_target, alarm_intents=alarm_intents,
+                              train_vectors_tuned=top_layer is not None)
     return IntentStack(model, top_layer), split
 
 
@@ -193,7 +195,8 @@ def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
     intent_report = bundle.intent.evaluate(intent_test, intent_test_vectors)
     sentiment_report = bundle.sentiment.evaluate(sentiment_test, sentiment_vectors)
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
-            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold},
+            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold,
+                           "alarm": bundle.intent.alarm_threshold},
             "top_layer": _top_layer_summary(bundle.top_layer)}
 
 
@@ -232,6 +235,7 @@ def train_and_register(
     intents: dict[str, list[IntentExample]] | None = None,
     oos_recall_target: float | None = None,
     tune: bool | None = None,
+    alarm_intents: Collection[str] = (),
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainResult:
@@ -239,13 +243,14 @@ def train_and_register(
     activate it if it is no worse than the active one on the same held-out split.
 
     With ``tune`` (None: when there are enough texts an intent) and an embedder with layers, MiniLM's
-    top layer is first fine-tuned on the training split, and the intent model learns on its vectors."""
+    top layer is first fine-tuned on the training split, and the intent model learns on its vectors.
+    ``alarm_intents`` (the bot's security intents) get a confidence threshold of their own, chosen on val."""
     started = time.perf_counter()
     clock = EmbeddingClock()
     data = load_training_data(data_dir, extra, intents)
     parts = data.intents
     stack, vectors = _fit_intents(parts, embedder, tune=tune, oos_recall_target=oos_recall_target,
-                                  progress=progress, clock=clock)
+                                  progress=progress, clock=clock, alarm_intents=alarm_intents)
     s_train = data.sentiment["train"] + data.sentiment["val"]
     sentiment = SentimentModel.train(
         s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock)[0])

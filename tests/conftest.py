@@ -197,12 +197,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index."""
     from nlp import ModelRegistry, TorchEmbedder, reindex, train_and_register
+    from desk.taxonomy import Kind, packaged_taxonomy
     from nlp.embeddings import CachedEmbedder
 
     folder = tmp_path_factory.mktemp("nlp")
     embedder = CachedEmbedder(TorchEmbedder(threads=1), folder / "embeddings.sqlite")
     registry = ModelRegistry(folder / "models")
-    result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry)
+    result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry,
+                                alarm_intents=packaged_taxonomy().of_kind(Kind.SECURITY))
     index, _ = reindex(ROOT / "kb_articles", folder / "kb", embedder)
     return embedder, registry, folder / "kb", result, index
 

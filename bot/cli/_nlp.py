@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bot.cli import _common as common
 from bot.cli._common import out
+from desk.taxonomy import Kind
 
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
 kb_app = typer.Typer(help="The knowledge base: index and search.", no_args_is_help=True)
@@ -132,7 +133,7 @@ def nlp_train(
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
                                     oos_recall_target=oos_recall, force=force, progress=progress,
-                                    tune=_tune(deskbot, tune))
+                                    tune=_tune(deskbot, tune), alarm_intents=deskbot.taxonomy.of_kind(Kind.SECURITY))
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
     raw = raw_throughput(deskbot.embedder, texts)
