@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,9 +102,18 @@ class Analysed(Protocol):
     def kb_hits(self) -> Sequence[_Hit]: ...
 
 
-def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forwarded_evidence: bool = False
-               ) -> Reading:
-    hit = analysis.kb_hits[0] if analysis.kb_hits else None
+class _Article(Protocol):
+    intents: Sequence[str]
+
+
+def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forwarded_evidence: bool = False,
+               articles: Mapping[str, _Article] | None = None) -> Reading:
+    """The policy's view of ``analysis``. Given the KB's ``articles``, the article offered is the best hit written
+    for the intent read (an article for another intent answers the wrong question), else none."""
+    hits = analysis.kb_hits
+    if articles is not None:
+        hits = [h for h in hits if h.article_id in articles and analysis.intent in articles[h.article_id].intents]
+    hit = hits[0] if hits else None
     return Reading(text=text, intent=analysis.intent, confidence=analysis.confidence,
                    out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated,
                    frustration=analysis.frustration, top_article=hit.article_id if hit else None,

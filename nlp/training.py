@@ -139,6 +139,28 @@ def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | Non
     return _clocked(embedder, clock, len(texts), lambda: _embed_through(top_layer, embedder, texts, advance))
 
 
+MIN_TEXTS_PER_LABEL = 2  # a label with fewer cannot be learnt and measured
+
+
+def check_parts(parts: dict[str, list[IntentExample]]) -> None:
+    """Every problem of the labelled splits at once (``DataError``), before any embedding starts."""
+    from collections import Counter
+
+    counts = Counter(e.intent for e in parts["train"])
+    problems = [f"label {label!r} has {n} training text(s), it needs at least {MIN_TEXTS_PER_LABEL}"
+                for label, n in sorted(counts.items()) if n < MIN_TEXTS_PER_LABEL]
+    if len([label for label in counts if label != "oos"]) < 2:
+        problems.append("training needs at least two in-scope intents")
+    if not parts["val"]:
+        problems.append("training needs a validation split")
+    for part in ("val", "test"):
+        unknown = sorted({e.intent for e in parts[part]} - set(counts))
+        if unknown:
+            problems.append(f"the {part} texts have label(s) the training texts lack: {', '.join(unknown)}")
+    if problems:
+        raise DataError("; ".join(problems))
+
+
 def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
                  oos_recall_target: float | None, progress: ProgressFactory | None,
                  clock: EmbeddingClock | None = None, alarm_intents: Collection[str] = (),
@@ -146,6 +168,7 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
     """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
     the three splits."""
+    check_parts(parts)
     if tune is None:
         tune = worth_tuning([e.intent for e in parts["train"]])
     names = ("train", "val", "test")

@@ -83,7 +83,9 @@ def _intent_table(report, title: str) -> Table:  # noqa: ANN001
     table = Table("metric", "value", title=title)
     for label, value in (
         ("intent accuracy (in scope)", _pct(report.accuracy)), ("intent macro-F1", f"{report.macro_f1:.3f}"),
-        ("out-of-scope precision", _pct(report.oos_precision)), ("out-of-scope recall", _pct(report.oos_recall)),
+        *((("out-of-scope", "not measured: a closed set (no 'oos' texts), trained without the detector"),)
+          if report.closed_set else
+          (("out-of-scope precision", _pct(report.oos_precision)), ("out-of-scope recall", _pct(report.oos_recall)))),
         ("calibration error (ECE)", f"{report.expected_calibration_error:.3f}"),
         ("test texts", str(report.support)),
     ):

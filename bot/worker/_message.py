@@ -125,7 +125,7 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
         _join_named_ticket(session, conversation, message, requester.id)
     state = _state(p, session, conversation, now)
     reading = reading_of(analysis, text=readable_text(message), action=message.action,
-                         forwarded_evidence=forwarded_evidence(message))
+                         forwarded_evidence=forwarded_evidence(message), articles=p.analyzer.kb.articles)
     thresholds = thresholds_for(analysis, answer_threshold=p.settings.answer_threshold,
                                 retrieval=p.settings.retrieval_threshold)
     decision = decide(reading, state, thresholds, directory=p.directory)

@@ -102,3 +102,30 @@ def test_out_of_scope_and_frustration(trained) -> None:  # noqa: ANN001
     assert not calm.out_of_scope
     assert angry.sentiment == "negative" and angry.frustrated
     assert calm.sentiment == "neutral" and not calm.frustrated
+
+
+def test_the_bots_decisions_on_the_independent_held_out_set(trained) -> None:  # noqa: ANN001
+    """A handful of bench/decisions.py's figures, with a margin, so that a data change that breaks them fails.
+    The held-out set is only read here to measure; nothing is chosen on it (tests/data/heldout/README.md)."""
+    from bot.policy import Action, State, decide, reading_of, thresholds_for
+    from bot.worker import BotSettings
+    from desk.taxonomy import Kind, packaged_taxonomy
+
+    _, analyzer, _ = trained
+    with (ROOT / "tests" / "data" / "heldout" / "decisions.csv").open(encoding="utf-8") as handle:
+        rows = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
+    taxonomy, settings = packaged_taxonomy(), BotSettings.defaults()
+    answers = alarms = not_security = 0
+    fitting = 0
+    for (text, label), a in zip(rows, analyzer.analyze_many([text for text, _ in rows])):
+        d = decide(reading_of(a, text=text, articles=analyzer.kb.articles), State(), thresholds_for(
+            a, answer_threshold=settings.answer_threshold, retrieval=settings.retrieval_threshold))
+        if d.action is Action.ANSWER_FROM_KB:
+            answers += 1
+            fitting += label in analyzer.kb.articles[d.article_id].intents
+        if taxonomy.intents[label].kind is not Kind.SECURITY:
+            not_security += 1
+            alarms += d.action is Action.SECURITY_INCIDENT
+    assert answers >= len(rows) // 10
+    assert fitting / answers >= 0.95, f"answer precision {fitting}/{answers}"
+    assert alarms / not_security <= 0.01, f"security false alarms {alarms}/{not_security}"
