@@ -144,6 +144,13 @@ class IntentReport:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
 
+    @property
+    def selection_score(self) -> float:
+        """What choices on the validation split maximise: the mean of the intents' macro-F1 and the out-of-scope
+        F1 (the macro-F1 alone on a closed set)."""
+        oos = self.per_intent.get(OOS, {})
+        return (self.macro_f1 + oos["f1"]) / 2 if oos.get("support") else self.macro_f1
+
 
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
@@ -290,7 +297,7 @@ class IntentModel:
             classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
             classifier.fit(_joint(X, train_tfidf, weight), y)
             report = build(weight, classifier, cross_validate=False).evaluate(val, val_vectors)
-            score = (report.macro_f1 + report.per_intent[OOS]["f1"]) / 2 if (~val_in).any() else report.macro_f1
+            score = report.selection_score
             if best is None or score > best[0] + 1e-9:
                 best = (score, weight, classifier)
         assert best is not None

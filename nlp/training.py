@@ -32,6 +32,8 @@ class IntentStack:
 
     model: IntentModel
     top_layer: TopLayer | None = None
+    # When training decided on tuning itself: the validation score with and without the tuned layer.
+    val_scores: dict[str, float] | None = None
 
     def embed(self, embedder: Embedder, texts: Sequence[str], *, progress: Progress | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +171,7 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
     the three splits."""
     check_parts(parts)
+    decide_on_val = tune is None
     if tune is None:
         tune = worth_tuning([e.intent for e in parts["train"]])
     names = ("train", "val", "test")
@@ -186,11 +189,23 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
         vectors = top_layer.encode(states.states)
     else:
         vectors = _embed(embedder, texts, progress, "embedding intent texts", clock)[0]
-    split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
-    model = IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
-                              oos_recall_target=oos_recall_target, alarm_intents=alarm_intents,
-                              train_vectors_tuned=top_layer is not None)
-    return IntentStack(model, top_layer), split
+
+    def fit(vectors: np.ndarray, tuned: bool) -> tuple[IntentModel, dict[str, np.ndarray]]:
+        split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
+        return IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
+                                 oos_recall_target=oos_recall_target, alarm_intents=alarm_intents,
+                                 train_vectors_tuned=tuned), split
+
+    model, split = fit(vectors, top_layer is not None)
+    if top_layer is None or not decide_on_val:
+        return IntentStack(model, top_layer), split
+    # Tuning was the data's size's call, not the admin's: the tuned layer stays only if it helps on val.
+    plain, plain_split = fit(states.vectors, False)
+    scores = {"tuned": model.evaluate(parts["val"], split["val"]).selection_score,
+              "packaged": plain.evaluate(parts["val"], plain_split["val"]).selection_score}
+    if scores["tuned"] > scores["packaged"]:
+        return IntentStack(model, top_layer, scores), split
+    return IntentStack(plain, None, scores), plain_split
 
 
 def raw_throughput(embedder: Embedder, texts: Sequence[str], batch: int = 256) -> float:
@@ -279,6 +294,8 @@ def train_and_register(
         s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock)[0])
     bundle = NlpBundle(embedder.model_id, stack.model, sentiment, stack.top_layer)
     report = evaluate_bundle(bundle, data, embedder, progress, clock, intent_test_vectors=vectors["test"])
+    if stack.val_scores is not None:
+        report["top_layer"]["val_scores"] = stack.val_scores
     new = headline(report)
 
     previous, previous_metrics, reason = registry.active_version(), None, "first model"

@@ -59,14 +59,16 @@ def _print_report(report: dict, title: str) -> None:
 
 
 def _tune(deskbot, flag: bool | None) -> bool | None:  # noqa: ANN001
-    """--tune/--no-tune, else the setting; None lets training decide by the data's size."""
+    """--tune/--no-tune, else the setting; None lets training decide (by the data's size, then on val)."""
     return deskbot.settings.nlp_tune_top_layer if flag is None else flag
 
 
 def _top_layer(summary: dict) -> str:
+    val = summary.get("val_scores")
+    on_val = f" (val: tuned {val['tuned']:.3f}, packaged {val['packaged']:.3f})" if val else ""
     if not summary.get("tuned"):
-        return "MiniLM as packaged (not tuned)"
-    return f"tuned on {summary['texts']} texts, {summary['epochs']} epochs, {summary['seconds']:.0f} s"
+        return "MiniLM as packaged (not tuned)" + on_val
+    return f"tuned on {summary['texts']} texts, {summary['epochs']} epochs, {summary['seconds']:.0f} s" + on_val
 
 
 _TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or JSON [[text, label]]; label "
