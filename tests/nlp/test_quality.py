@@ -35,6 +35,9 @@ def test_intent_and_out_of_scope_on_the_held_out_split(trained) -> None:  # noqa
     assert intent["macro_f1"] >= 0.86
     assert intent["oos_precision"] >= 0.72 and intent["oos_recall"] >= 0.75
     assert intent["expected_calibration_error"] <= 0.08
+    # enough texts an intent to try the tuned top layer: kept only if it scored better on val
+    top_layer = result.report["top_layer"]
+    assert top_layer["tuned"] == (top_layer["val_scores"]["tuned"] > top_layer["val_scores"]["packaged"])
     # the answer threshold was chosen for 95 % precision on validation; on test it must stay high
     assert intent["answer_threshold_precision"] >= 0.90 and intent["answer_threshold_coverage"] >= 0.5
 
