@@ -278,7 +278,7 @@ def test_out_of_scope_gets_one_clarifying_question_then_triage(uow, bot) -> None
     assert "Tell me a bit more" in question.text or "tell me a bit more" in question.text
     with uow() as s:
         assert tickets.list_tickets(session=s, statuses=None) == []
-    [handed] = say("I mean the one in the kitchen, there is water all over the floor")
+    [handed] = say("I mean the monthly one, for the whole sales group")
     ticket = only_ticket(uow)
     assert ticket.ref in handed.text and ticket.intent == "oos"
     with uow() as s:
