@@ -4,13 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test bench setup db nlp clean
+.PHONY: run test bench setup browser db nlp clean
 
 run: setup db nlp
 	$(BIN)/deskbot serve
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the console's browser tests, from Debian, only when it is missing.
+browser:
+	command -v chromium >/dev/null || apt-get install -y chromium
 
 # The benchmarks that need nothing beyond the repository print their tables (minutes each; the ticket API one
 # seeds 100,000 tickets on SQLite and PostgreSQL). The CLINC150 ones (bench/embeddings.py, bench/nlp_clinc150.py)

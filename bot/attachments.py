@@ -143,8 +143,10 @@ def _refusal(a: Attachment, *, rules: _Rules, max_bytes: int) -> str | None:
         return f"{content_type} files are not accepted ({_REFUSED_WHY})"
     if rules.programs and a.content[:2] == b"MZ":
         return f"it is {_PROGRAM}"
-    if len(a.content) > max_bytes:
+    if max(len(a.content), a.size or 0) > max_bytes:
         return f"it is larger than the {max_bytes:,}-byte limit for attachments"
+    if a.size is not None and not a.content:
+        return f"the platform would not hand over a file of {a.size:,} bytes"
     is_zip = (a.filename.strip().lower().endswith(".zip") or content_type in _ZIP_TYPES
               or a.content.startswith(_ZIP_MAGIC))
     return _zip_refusal(a.content, rules=rules, depth=1, budget=_Budget(max_bytes)) if is_zip else None

@@ -7,6 +7,7 @@ no live client objects, so a message can be stored, retried and replayed.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -42,6 +43,9 @@ class Attachment:
     filename: str
     content_type: str
     content: bytes
+    # The platform's word on the size of a file the channel did not fetch (above the limit, or more than the
+    # platform hands out); its content is then empty and the bot refuses it with a reason.
+    size: int | None = None
 
 
 AGENT_ACTIONS = ("assign", "reply", "note", "send_article", "confirm_intent")
@@ -117,7 +121,8 @@ class InboundMessage:
         data = asdict(self)
         data["received_at"] = self.received_at.isoformat()
         data["attachments"] = [
-            {"filename": a.filename, "content_type": a.content_type, "content": a.content.hex()} for a in self.attachments
+            {"filename": a.filename, "content_type": a.content_type, "content": a.content.hex(), "size": a.size}
+            for a in self.attachments
         ]
         return json.dumps(data, ensure_ascii=False)
 
@@ -132,7 +137,8 @@ class InboundMessage:
             received_at=dt.datetime.fromisoformat(data["received_at"]),
             subject=data.get("subject", ""),
             attachments=tuple(
-                Attachment(a["filename"], a["content_type"], bytes.fromhex(a["content"])) for a in data.get("attachments", ())
+                Attachment(a["filename"], a["content_type"], bytes.fromhex(a["content"]), a.get("size"))
+                for a in data.get("attachments", ())
             ),
             action=data.get("action"),
             raw=data.get("raw", ""),
@@ -221,6 +227,11 @@ class RateLimited(SendError):
         self.retry_after = retry_after
 
 
+class Undeliverable(SendError):
+    """The platform will never take this reply (the person blocked the bot, the chat is gone): the dispatcher
+    parks it at once with this message instead of retrying."""
+
+
 # A channel hands each inbound message to this; it returns once the message is committed.
 OnMessage = Callable[[InboundMessage], Awaitable[bool]]
 
@@ -262,4 +273,57 @@ class RateLimiter(Protocol):
 
     def blocked_for(self, limits: Sequence[RateLimit]) -> dt.timedelta | None:
         """How long until every limit has room for one more event (None: now); counts nothing."""
+        ...
+
+
+class VerificationProblem(enum.Enum):
+    """Why a one-time code was not sent or not accepted; each channel words the answer for its platform."""
+
+    NOT_SET_UP = "not_set_up"  # no way to deliver codes on this desk
+    ADDRESS = "address"  # not an address, or not one at a domain codes go to
+    TOO_MANY = "too_many"  # a limit is reached: retry_after says for how long
+    NOT_SENT = "not_sent"  # the mail did not go out: try again
+    BAD_FORMAT = "bad_format"  # not 6 digits
+    NO_CODE = "no_code"  # nothing pending (never asked, used, or replaced)
+    EXPIRED = "expired"
+    WRONG = "wrong"  # attempts_left says how many tries the code has left (0: ask for a new one)
+    UNAVAILABLE = "unavailable"  # the desk could not be asked
+
+
+class VerificationRefused(Exception):
+    def __init__(self, problem: VerificationProblem, message: str, *, retry_after: dt.timedelta | None = None,
+                 attempts_left: int | None = None):
+        super().__init__(message)
+        self.problem, self.message = problem, message
+        self.retry_after, self.attempts_left = retry_after, attempts_left
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    email: str  # normalised
+    expires_in: dt.timedelta
+
+
+class Verifier(Protocol):
+    """The bot's one verification service for chat channels: a code mailed to an address and typed back links
+    the chat identity (channel, external id) to that address's requester. Both raise ``VerificationRefused``.
+
+    ``also``: the channel's own limits (per client address, for everyone) counted in the same step.
+    """
+
+    @property
+    def code_ttl(self) -> dt.timedelta:
+        """How long a code is good for."""
+        ...
+
+    async def send_code(self, *, channel: str, external_id: str, email: str,
+                        also: Sequence[RateLimit] = ()) -> CodeSent: ...
+
+    async def check_code(self, *, channel: str, external_id: str, code: str, display_name: str = "",
+                         also: Sequence[RateLimit] = ()) -> str:
+        """The verified address."""
+        ...
+
+    async def pending(self, *, channel: str, external_id: str) -> str | None:
+        """The address a live code of this identity went to, if any."""
         ...

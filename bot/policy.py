@@ -237,6 +237,9 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
                         ticket_type=IMPLIED_TICKET_TYPE.get(kind),
                         impact=impact, urgency_raise=raised)
 
+    if reading.action == "ticket_status":  # the requester asked for their tickets outright (Telegram's /status)
+        return Decision(Action.TICKET_STATUS, ("the requester asked for their tickets",), intent="ticket_status")
+
     if state.awaiting_confirmation:
         answer = yes_or_no(reading)
         if answer == "yes":

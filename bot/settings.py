@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import tomllib
 import zoneinfo
@@ -64,8 +65,8 @@ class Settings(BaseSettings):
     refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
     # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
-    # because the service shares the machine with its workers. "hashing": a deterministic bag of words with no
-    # model at all, for tests of plumbing (a retraining job in seconds), never for a desk that people use.
+    # because the service shares the machine with its workers. "hashing" is a bag of words with no model,
+    # deterministic and instant: for tests of the plumbing (deskbot processes the tests start), never for people.
     nlp_backend: Literal["torch", "onnx", "hashing"] = "torch"
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
@@ -152,11 +153,14 @@ class Settings(BaseSettings):
     webchat_sessions_per_ip_per_hour: int = Field(60, ge=1)
     webchat_sessions_per_hour: int = Field(5000, ge=1)  # all clients together: a flood from many addresses
     webchat_codes_per_ip_per_hour: int = Field(20, ge=1)
-    webchat_codes_per_address_per_hour: int = Field(5, ge=1)  # no mail-bombing of one person
     webchat_codes_per_hour: int = Field(500, ge=1)  # all clients together: the relay's reputation
-    # Wrong codes: with 5 tries per code, 10 an hour per address makes guessing a 6-digit code hopeless.
     webchat_failed_codes_per_ip_per_hour: int = Field(30, ge=1)
-    webchat_failed_codes_per_address_per_hour: int = Field(10, ge=1)
+    # The one-time codes of every chat channel (web chat, Telegram's /link), per hour, counted in the database.
+    verification_codes_per_address_per_hour: int = Field(5, ge=1)  # no mail-bombing of one person
+    verification_codes_per_identity_per_hour: int = Field(5, ge=1)  # one chat account cannot mail many people
+    # Wrong codes: with 5 tries per code, 10 an hour per address makes guessing a 6-digit code hopeless.
+    verification_failed_codes_per_address_per_hour: int = Field(10, ge=1)
+    verification_failed_codes_per_identity_per_hour: int = Field(10, ge=1)
     webchat_streams_per_session: int = Field(3, ge=1)  # open reply streams (browser tabs) of one chat
     webchat_session_hours: float = Field(12, gt=0)  # a session's absolute lifetime, however active it is
 
@@ -177,7 +181,20 @@ class Settings(BaseSettings):
     slack_socket_mode: bool = False  # receive events over Socket Mode instead of HTTP (no public URL needed)
     slack_api_url: str = "https://slack.com/api/"  # the Web API (tests point it at a fake on loopback)
     slack_reply_prefix: str = "!reply"  # an agent's message in a ticket's Slack thread starting so goes to the requester
-    telegram_bot_token: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None  # from BotFather; Telegram starts when it is set
+    # "webhook": Telegram POSTs updates to {public_url}/telegram/webhook (a public https URL); "polling": deskbot
+    # asks for them (getUpdates), for a desk without a public URL. See telegram_polling below.
+    # unset: webhook when DESKBOT_TELEGRAM_WEBHOOK_SECRET is set, else polling.
+    telegram_mode: Literal["webhook", "polling"] | None = None
+    telegram_webhook_secret: SecretStr | None = None  # sent back by Telegram on every update; webhook mode needs it
+    telegram_api_url: str = "https://api.telegram.org/bot"  # the Bot API (tests point it at a fake on loopback)
+    telegram_file_url: str = "https://api.telegram.org/file/bot"  # where getFile's files are fetched
+
+    @property
+    def telegram_polling(self) -> bool:
+        if self.telegram_mode is not None:
+            return self.telegram_mode == "polling"
+        return self.telegram_webhook_secret is None
 
     @property
     def nlp_cache_dir(self) -> Path:
@@ -208,6 +225,14 @@ class Settings(BaseSettings):
         if not self.webchat_allowed_domains:
             raise ConfigError("DESKBOT_WEBCHAT_ALLOWED_DOMAINS is empty: nobody could sign in to the web chat")
         return self
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _valid_telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's own rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,11 +1,11 @@
-"""The desk's access tables: sign-in rate counters, agents' API tokens and console sessions."""
+"""The desk's access tables: sign-in rate counters, agents' API tokens, console sessions and chat verification codes."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk._base import Base, UTCDateTime
@@ -65,3 +65,25 @@ class WebSession(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # signed out
 
     user: Mapped[User] = relationship()
+
+
+class VerificationCode(Base):
+    """A one-time code mailed to ``email`` for a chat identity (web chat, Telegram) to prove the address.
+
+    One pending code per identity: a new one replaces it. Only a salted scrypt of the code is kept (a
+    6-digit code is a million guesses: a fast hash would give them all away with a copy of the table).
+    A code that verified, expired or ran out of tries is deleted, so it can never be used again.
+    """
+
+    __tablename__ = "verification_codes"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(String(254))
+    salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

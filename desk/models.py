@@ -42,7 +42,7 @@ from desk.domain import (
 )
 from desk._base import NAMING, Base, UTCDateTime, _enum, index_only_on, utcnow  # noqa: F401 - importable from here too
 # The access tables (rate counters, API tokens, console sessions) live beside; imported so Base.metadata has them.
-from desk.access_models import ApiToken, RateCounter, WebSession  # noqa: E402,F401
+from desk.access_models import ApiToken, RateCounter, VerificationCode, WebSession  # noqa: E402,F401
 
 
 group_members = Table(

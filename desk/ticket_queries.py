@@ -49,6 +49,7 @@ class TicketFilter:
     groups: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     assignee: str | None = None
+    unassigned: bool = False  # only tickets nobody is assigned
     requester_email: str | None = None
     created_from: dt.datetime | None = None  # inclusive
     created_to: dt.datetime | None = None  # exclusive
@@ -131,6 +132,8 @@ def _conditions(*, session: Session, wanted: TicketFilter) -> list[ColumnElement
         if user_id is None:
             raise InvalidFilter(f"no agent or admin with username {wanted.assignee!r}")
         conditions.append(Ticket.assignee_id == user_id)
+    if wanted.unassigned:
+        conditions.append(Ticket.assignee_id.is_(None))
     if wanted.requester_email is not None:
         conditions.append(Ticket.requester_id.in_(
             select(Requester.id).where(Requester.email == normalise_email(wanted.requester_email))))

@@ -7,24 +7,32 @@ test session creates its own database there and drops it at the end.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot.composition import Deskbot, Service, build_service
+from bot.settings import Settings
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
 from desk.models import Base
+
+if TYPE_CHECKING:
+    from nlp import Analyzer, Embedder, IntentExample, KbIndex, ModelRegistry, TrainResult
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DESKBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -188,14 +196,79 @@ def uow(engine: Engine) -> UnitOfWork:
     return UnitOfWork(session_factory(engine))
 
 
-# --- the real NLP, trained once per test session -------------------------------------------------
+# --- the service as ``deskbot serve`` builds it (bot.composition.build_service), for the end-to-end tests ------------
+# (tests/bot and tests/console): they choose settings and an analyzer, never how the parts are wired.
+
+
+@dataclass(frozen=True)
+class Running:
+    service: Service
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def desk_settings(engine: Engine) -> Callable[..., Settings]:
+    """``desk_settings(**changes)``: settings on the test database, SMTP on a free loopback port."""
+    def make(**changes: object) -> Settings:
+        values: dict[str, object] = {"database_url": engine.url.render_as_string(hide_password=False), "smtp_port": 0}
+        return Settings(**{**values, **changes})  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def serving() -> Callable[[Deskbot], AbstractContextManager[Running]]:
+    """``with serving(deskbot) as running:`` ``build_service(deskbot)`` run as ``deskbot serve`` runs it (HTTP, the
+    channels its settings turn on, workers, one dispatcher per channel) on a free loopback port, in a thread."""
+    @contextmanager
+    def serve(deskbot: Deskbot) -> Iterator[Running]:
+        import uvicorn
+
+        service = build_service(deskbot)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on", timeout_graceful_shutdown=2))
+        thread = threading.Thread(target=lambda: asyncio.run(service.run(server)), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert time.monotonic() < deadline and thread.is_alive(), "the service did not start"
+                time.sleep(0.02)
+            yield Running(service, port)
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            deskbot.close()
+
+    return serve
+
+
+# --- the NLP: the real one for NLP tests, a fixed small one for plumbing tests ---------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+# Plumbing tests (pipeline, agents, channels end to end, crash tests) send only texts of this fixed set; see its README.
+PLUMBING_NLP_DATA = ROOT / "tests" / "data" / "plumbing_nlp"
+
+
+class TrainedNlp(NamedTuple):
+    embedder: Embedder
+    registry: ModelRegistry
+    kb_dir: Path  # the KB index
+    result: TrainResult
+    index: KbIndex
+    kb_articles: Path  # the Markdown articles the index was built from (DESKBOT_KB_DIR of a deskbot process)
 
 
 @pytest.fixture(scope="session")
-def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index."""
+def real_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
+    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index: for NLP-quality tests."""
     from nlp import ModelRegistry, TorchEmbedder, reindex, train_and_register
     from desk.taxonomy import Kind, packaged_taxonomy
     from nlp.embeddings import CachedEmbedder
@@ -206,15 +279,65 @@ def real_nlp(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry,
                                 alarm_intents=packaged_taxonomy().of_kind(Kind.SECURITY))
     index, _ = reindex(ROOT / "kb_articles", folder / "kb", embedder)
-    return embedder, registry, folder / "kb", result, index
+    return TrainedNlp(embedder, registry, folder / "kb", result, index, ROOT / "kb_articles")
 
 
 @pytest.fixture(scope="session")
-def analyzer(real_nlp):  # noqa: ANN001, ANN201
+def plumbing_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
+    """The hashing embedder that ``DESKBOT_NLP_BACKEND=hashing`` builds (deterministic, no torch), a model trained
+    on the fixed set in tests/data/plumbing_nlp and its KB: a retrain of the packaged model cannot change what
+    plumbing tests see. All of the set trains and sets the thresholds (it is the set of texts the tests send), and
+    every text of it is checked to come out as its file labels it."""
+    from nlp import ModelRegistry, load_intent_examples, make_embedder, reindex, train_and_register
+
+    folder = tmp_path_factory.mktemp("plumbing-nlp")
+    embedder = make_embedder(backend="hashing")
+    registry = ModelRegistry(folder / "models")
+    examples = load_intent_examples(PLUMBING_NLP_DATA / "intents")
+    result = train_and_register(data_dir=PLUMBING_NLP_DATA, embedder=embedder, registry=registry,
+                                intents={"train": examples, "val": examples, "test": examples})
+    index, report = reindex(PLUMBING_NLP_DATA / "kb", folder / "kb", embedder)
+    assert not report.errors, report.errors
+    nlp = TrainedNlp(embedder, registry, folder / "kb", result, index, PLUMBING_NLP_DATA / "kb")
+    _check_plumbing_nlp(nlp, examples)
+    return nlp
+
+
+def _check_plumbing_nlp(nlp: TrainedNlp, examples: list[IntentExample]) -> None:
+    """Each text of the fixed set is classified as labelled (in scope and confident enough to act on, or out of
+    scope), and each text of its sentiment file is frustrated or not as labelled: what plumbing tests rely on."""
+    from nlp import OOS
+    from nlp.sentiment import load_sentiment_examples
+
+    analyzer = _analyzer(nlp)
+    wrong = []
+    for example, a in zip(examples, analyzer.analyze_many([e.text for e in examples])):
+        got = OOS if a.out_of_scope else a.intent if a.confidence >= a.answer_threshold else f"{a.intent} (unsure)"
+        if got != example.intent:
+            wrong.append(f"{example.text!r}: {example.intent} labelled, {got} {a.confidence:.2f} found")
+    feelings = load_sentiment_examples(PLUMBING_NLP_DATA / "sentiment.csv")
+    for example, a in zip(feelings, analyzer.analyze_many([e.text for e in feelings])):
+        if a.frustrated != (example.frustration >= 2):
+            wrong.append(f"{example.text!r}: frustration {example.frustration} labelled, {a.frustration:.2f} found")
+    assert not wrong, "the plumbing NLP (tests/data/plumbing_nlp) does not fit its own texts:\n" + "\n".join(wrong)
+
+
+@pytest.fixture(scope="session")
+def analyzer(plumbing_nlp: TrainedNlp) -> Analyzer:
+    """The plumbing tests' NLP (see ``plumbing_nlp``)."""
+    return _analyzer(plumbing_nlp)
+
+
+@pytest.fixture(scope="session")
+def real_analyzer(real_nlp: TrainedNlp) -> Analyzer:
+    """The packaged model's NLP (see ``real_nlp``)."""
+    return _analyzer(real_nlp)
+
+
+def _analyzer(nlp: TrainedNlp) -> Analyzer:
     from nlp import Analyzer
 
-    embedder, registry, kb_dir, _, _ = real_nlp
-    return Analyzer(embedder=embedder, registry=registry, kb_index_dir=kb_dir)
+    return Analyzer(embedder=nlp.embedder, registry=nlp.registry, kb_index_dir=nlp.kb_dir)
 
 
 # --- a fake Slack Web API on loopback ---------------------------------------------------------------
@@ -340,5 +463,126 @@ class FakeSlack:
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+# --- a fake Telegram Bot API on loopback -------------------------------------------------------------
+
+
+class FakeTelegram:
+    """Answers ``POST /bot<token>/<method>`` like the Bot API and serves ``GET /file/bot<token>/<path>``.
+
+    ``updates`` are handed out by getUpdates from its ``offset``; ``files[file_id] = bytes`` backs getFile;
+    ``fail[method]`` is a list of (status, description, retry_after) answered to the next calls of that method.
+    Every call is recorded in ``calls`` as (method, arguments), JSON-encoded arguments decoded.
+    """
+
+    TOKEN = "123456:TEST-TOKEN"
+    BOT = {"id": 123456, "is_bot": True, "first_name": "Helpdesk", "username": "helpdesk_bot"}
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict]] = []
+        self.updates: list[dict] = []
+        self.files: dict[str, bytes] = {}
+        self.fail: dict[str, list[tuple[int, str, int | None]]] = {}
+        self._message_id = 1000
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                import json
+                from urllib.parse import parse_qs
+
+                _, token, method = self.path.split("/", 2)
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if "json" in self.headers.get("Content-Type", ""):
+                    args = json.loads(raw) if raw else {}
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                for key, value in list(args.items()):
+                    if isinstance(value, str) and value[:1] in "[{":
+                        args[key] = json.loads(value)
+                status, body = fake.answer(method, args) if token == f"bot{fake.TOKEN}" else (
+                    401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+                self._send(status, json.dumps(body).encode(), "application/json")
+
+            def do_GET(self) -> None:  # noqa: N802
+                from urllib.parse import unquote
+
+                path, prefix = unquote(self.path), f"/file/bot{fake.TOKEN}/"  # PTB quotes the token's ':'
+                content = fake.files.get(path[len(prefix):]) if path.startswith(prefix) else None
+                if content is None:
+                    self._send(404, b"not found", "text/plain")
+                else:
+                    self._send(200, content, "application/octet-stream")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a long poll the client gave up
+                    pass
+
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        port = self.server.server_address[1]
+        self.api_url = f"http://127.0.0.1:{port}/bot"
+        self.file_url = f"http://127.0.0.1:{port}/file/bot"
+
+    def answer(self, method: str, args: dict) -> tuple[int, dict]:
+        with self._lock:
+            if self.fail.get(method):
+                status, description, retry_after = self.fail[method].pop(0)
+                self.calls.append((f"{method} ({status})", args))
+                body = {"ok": False, "error_code": status, "description": description}
+                if retry_after is not None:
+                    body["parameters"] = {"retry_after": retry_after}
+                return status, body
+            if method != "getUpdates":
+                self.calls.append((method, args))
+            if method == "getMe":
+                return 200, {"ok": True, "result": self.BOT}
+            if method == "getUpdates":
+                offset = int(args.get("offset") or 0)
+                pending = [u for u in self.updates if u["update_id"] >= offset]
+            elif method == "sendMessage":
+                self._message_id += 1
+                return 200, {"ok": True, "result": {
+                    "message_id": self._message_id, "date": int(time.time()), "from": self.BOT, "text": args["text"],
+                    "chat": {"id": int(args["chat_id"]), "type": "private"}}}
+            elif method == "getFile":
+                file_id = args["file_id"]
+                return 200, {"ok": True, "result": {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                                                    "file_size": len(self.files.get(file_id, b"")), "file_path": file_id}}
+            else:  # setMyCommands, setWebhook, deleteWebhook, answerCallbackQuery, editMessageReplyMarkup
+                return 200, {"ok": True, "result": True}
+        if not pending:
+            time.sleep(0.2)  # a short long poll
+        return 200, {"ok": True, "result": pending}
+
+    def sent(self, method: str = "sendMessage") -> list[dict]:
+        with self._lock:
+            return [dict(args) for m, args in self.calls if m == method]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram()
     yield fake
     fake.close()

@@ -62,7 +62,7 @@ class ChannelEntry:
 
 
 class CodeDelivery(enum.Enum):
-    """How the web chat's one-time sign-in codes reach the person who asked for one."""
+    """How the chat channels' one-time codes (web chat sign-in, Telegram's /link) reach the person who asked."""
 
     MAIL = "mail"  # through the relay
     LOG = "log"  # written to the operator's log: only where nobody else could use them
@@ -133,7 +133,21 @@ def _slack(settings: Settings) -> Availability:
 def _telegram(settings: Settings) -> Availability:
     if settings.telegram_bot_token is None:
         return Availability(False, "DESKBOT_TELEGRAM_BOT_TOKEN not set")
-    return Availability(False, "the adapter is not built yet")
+    if settings.telegram_polling:
+        return Availability(True, f"polling {settings.telegram_api_url.rstrip('/')}... for updates "
+                                  "(getUpdates: no public URL needed)")
+    if settings.telegram_webhook_secret is None:
+        return Availability(False, "webhook mode needs DESKBOT_TELEGRAM_WEBHOOK_SECRET (or DESKBOT_TELEGRAM_MODE=polling)")
+    if not settings.public_url_is_https:
+        return Availability(False, f"webhook mode needs an https DESKBOT_PUBLIC_URL that Telegram can reach, not "
+                                   f"{settings.public_url} (or DESKBOT_TELEGRAM_MODE=polling)")
+    return Availability(True, f"webhook at {_telegram_webhook_url(settings)} (registered with setWebhook at start)")
+
+
+def _telegram_webhook_url(settings: Settings) -> str:
+    from channels.telegram import WEBHOOK_PATH
+
+    return f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
 
 
 def _build_webchat(deskbot: "Deskbot") -> BuiltChannel:
@@ -150,13 +164,30 @@ def _build_slack(deskbot: "Deskbot") -> BuiltChannel:
     return BuiltChannel(slack, slack.router())
 
 
+def _build_telegram(deskbot: "Deskbot") -> BuiltChannel:
+    """Telegram over PTB in the mode ``telegram_polling`` says; its /link codes from ``Deskbot.verification``.
+
+    Polling mounts no route: without a secret token the webhook could only refuse every update."""
+    from channels.telegram import TelegramChannel
+
+    s = deskbot.settings
+    assert s.telegram_bot_token is not None
+    secret = s.telegram_webhook_secret
+    telegram = TelegramChannel(token=s.telegram_bot_token.get_secret_value(), api_url=s.telegram_api_url,
+                               file_url=s.telegram_file_url, verifier=deskbot.verification, polling=s.telegram_polling,
+                               webhook_secret=secret.get_secret_value() if secret else None,
+                               webhook_url=_telegram_webhook_url(s), max_file_bytes=s.max_attachment_bytes)
+    return BuiltChannel(telegram, None if s.telegram_polling else telegram.router())
+
+
 CHANNELS: tuple[ChannelEntry, ...] = (
     ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=False), _webchat,
                  _build_webchat),
     ChannelEntry("email", "Email", Capabilities(buttons=False, threads=True, files=True), _email, _build_email),
     ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=False), _slack, _build_slack),
-    # What the Bot API offers the planned adapter: inline keyboards, no threads; files left for later.
-    ChannelEntry("telegram", "Telegram", Capabilities(buttons=True, threads=False, files=False), _telegram, None),
+    # Inline keyboards; photos and documents come in as attachments; a private chat has no threads.
+    ChannelEntry("telegram", "Telegram", Capabilities(buttons=True, threads=False, files=True), _telegram,
+                 _build_telegram),
 )
 
 

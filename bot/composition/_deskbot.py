@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot.composition._channels import CodeDelivery, code_delivery, enabled_channels
 from bot.conversation import RateLimit
 from bot.settings import Settings
+from bot.verification import desk_limits
 from desk import UnitOfWork, limits, make_engine, session_factory
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from channels.slack import SlackChannel
     from channels.terminal import TerminalChannel
     from channels.webchat import WebChatChannel
+    from bot.verification import ChatVerification
     from bot.worker import Pipeline
     from bot.worker_settings import BotSettings
     from desk.taxonomy import Taxonomy
@@ -37,17 +39,17 @@ class DeskRateLimiter:
     def __init__(self, uow: UnitOfWork):
         self._uow = uow
 
+    @property
+    def uow(self) -> UnitOfWork:
+        return self._uow
+
     def hit(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
         with self._uow() as session:
-            return limits.hit(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
+            return limits.hit(session=session, limits=desk_limits(checks), now=dt.datetime.now(dt.UTC))
 
     def blocked_for(self, checks: Sequence[RateLimit]) -> dt.timedelta | None:
         with self._uow() as session:
-            return limits.blocked_for(session=session, limits=_desk_limits(checks), now=dt.datetime.now(dt.UTC))
-
-
-def _desk_limits(checks: Sequence[RateLimit]) -> list[limits.Limit]:
-    return [limits.Limit(scope=c.scope, key=c.key, limit=c.limit, window=c.window) for c in checks]
+            return limits.blocked_for(session=session, limits=desk_limits(checks), now=dt.datetime.now(dt.UTC))
 
 
 class Deskbot:
@@ -98,12 +100,12 @@ class Deskbot:
     @cached_property
     def notifier(self) -> "Notifiers":
         """The log, and each group's own Slack channel and address (through the outbox)."""
+        from bot.console import PREFIX
         from bot.notify import GroupNotifier, LogNotifier, Notifiers
-
-        # No console_url: the web console is not built yet, and an "Open in console" button would lead to a 404.
         from bot.policy import labels
 
-        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels())])
+        return Notifiers([LogNotifier(), GroupNotifier(channels=enabled_channels(self.settings), intents=labels(),
+                                                       console_url=f"{self.settings.public_url.rstrip('/')}{PREFIX}")])
 
     @cached_property
     def notices(self) -> "GroupNotices":
@@ -135,24 +137,36 @@ class Deskbot:
 
         return Path(nlp.__file__).with_name("data")
 
-    def webchat(self) -> "WebChatChannel":
-        """The web chat, its sign-in limits counted in the desk, its codes sent as ``code_delivery`` says.
+    @cached_property
+    def verification(self) -> "ChatVerification":
+        """The chat channels' one verification service: codes hashed in the desk, sent as ``code_delivery`` says.
 
         The code is mailed directly (the email channel's ``send_code``), not through the outbox: it is a
-        secret the desk should not keep (the web chat stores only a digest), it is useless after a few
-        minutes (outbox retries would come too late), and the browser must hear at once when sending
-        failed (503, "try again") rather than wait for a code that never comes.
+        secret the desk should not keep (it stores only a slow hash), it is useless after a few minutes
+        (outbox retries would come too late), and the person must hear at once when sending failed
+        ("try again") rather than wait for a code that never comes.
         """
+        from bot.verification import ChatVerification, VerificationLimits
+
+        s = self.settings
+        return ChatVerification(uow=self.uow, send_code=self._code_sender(),
+                                allowed_domains=tuple(s.webchat_allowed_domains or ()),
+                                limits=VerificationLimits(
+                                    codes_per_address=s.verification_codes_per_address_per_hour,
+                                    codes_per_identity=s.verification_codes_per_identity_per_hour,
+                                    failed_codes_per_address=s.verification_failed_codes_per_address_per_hour,
+                                    failed_codes_per_identity=s.verification_failed_codes_per_identity_per_hour))
+
+    def webchat(self) -> "WebChatChannel":
+        """The web chat, its sign-in limits counted in the desk, its codes from ``verification``."""
         from channels.webchat import SignInLimits, WebChatChannel
 
         s = self.settings
         sign_in_limits = SignInLimits(
             sessions_per_ip=s.webchat_sessions_per_ip_per_hour, sessions=s.webchat_sessions_per_hour,
-            codes_per_ip=s.webchat_codes_per_ip_per_hour, codes_per_address=s.webchat_codes_per_address_per_hour,
-            codes=s.webchat_codes_per_hour, failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour,
-            failed_codes_per_address=s.webchat_failed_codes_per_address_per_hour)
-        return WebChatChannel(send_code=self._code_sender(), limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
-                              allowed_domains=tuple(s.webchat_allowed_domains or ()),
+            codes_per_ip=s.webchat_codes_per_ip_per_hour, codes=s.webchat_codes_per_hour,
+            failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour)
+        return WebChatChannel(verifier=self.verification, limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
                               max_streams=s.webchat_streams_per_session,
                               session_lifetime=dt.timedelta(hours=s.webchat_session_hours))
 
@@ -165,7 +179,7 @@ class Deskbot:
 
         async def log_code(email: str, code: str) -> None:
             # Only where nobody but the operator can reach the chat (see code_delivery).
-            logging.getLogger("deskbot.webchat").warning("web chat verification code for %s: %s", email, code)
+            logging.getLogger("deskbot.verification").warning("verification code for %s: %s", email, code)
 
         return log_code
 

@@ -56,6 +56,7 @@ class Service:
 
 
 def build_service(deskbot: Deskbot) -> Service:
+    from bot.console import console_router
     from bot.http import create_app
     from bot.kb_pages import kb_router
     from nlp import ModelError
@@ -78,5 +79,6 @@ def build_service(deskbot: Deskbot) -> Service:
                     routers.append(built.router)
         bot = f"on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections"
     analyzer = (lambda: deskbot.analyzer) if pipeline is not None else (lambda: None)
+    routers.append(console_router(uow=deskbot.uow, analyzer=analyzer, kb_url=deskbot.bot_settings().kb_url))
     app = create_app(deskbot=deskbot, channels=channels, routers=routers, analyzer=analyzer)
     return Service(deskbot=deskbot, app=app, channels=channels, adapters=adapters, pipeline=pipeline, bot=bot)

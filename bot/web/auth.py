@@ -112,7 +112,8 @@ class Authenticator:
     def __init__(self, *, uow: UnitOfWork, policy: SignInPolicy):
         self.uow, self.policy = uow, policy
 
-    def principal(self, request: Request) -> Principal:
+    def principal(self, request: Request, *, form_token: str | None = None) -> Principal:
+        """``form_token``: the CSRF token a console form carries (a plain HTML form cannot set the header)."""
         now = dt.datetime.now(dt.UTC)
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme:  # an explicit credential: it alone counts, a cookie sent along does not rescue it
@@ -133,7 +134,7 @@ class Authenticator:
         if principal is None:
             raise _not_authenticated("the session has ended: sign in again")
         if request.method not in _SAFE_METHODS and not hmac.compare_digest(
-                request.headers.get(CSRF_HEADER, ""), csrf_token(secret)):
+                request.headers.get(CSRF_HEADER) or form_token or "", csrf_token(secret)):
             raise ApiError(403, ErrorCode.CSRF_FAILED,
                            f"a signed-in browser's {request.method} needs the {CSRF_HEADER} header "
                            f"(the csrf_token from sign-in, also in the {CSRF_COOKIE} cookie)")

@@ -33,6 +33,7 @@ class TicketQuery(BaseModel):
     group: list[str] = []
     channel: list[str] = []
     assignee: str | None = Field(None, max_length=64, description="a username")
+    unassigned: bool = Field(False, description="only tickets nobody is assigned")
     requester: str | None = Field(None, max_length=254, description="the requester's email address")
     created_from: AwareDatetime | None = Field(None, description="inclusive, with a time zone")
     created_to: AwareDatetime | None = Field(None, description="exclusive, with a time zone")
@@ -43,7 +44,7 @@ class TicketQuery(BaseModel):
     def to_filter(self) -> TicketFilter:
         return TicketFilter(statuses=tuple(self.status), types=tuple(self.type), priorities=tuple(self.priority),
                             sla_states=tuple(self.sla_state), groups=tuple(self.group), channels=tuple(self.channel),
-                            assignee=self.assignee, requester_email=self.requester, created_from=self.created_from,
+                            assignee=self.assignee, unassigned=self.unassigned, requester_email=self.requester, created_from=self.created_from,
                             created_to=self.created_to, text=self.q)
 
 
@@ -133,10 +134,22 @@ class AuditOut(BaseModel):
         return cls(actor=entry.actor, field=entry.field, old=entry.old, new=entry.new, at=entry.at)
 
 
+class Reading(BaseModel):
+    """What the NLP reads in the requester's latest message, now."""
+
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    sentiment: str  # negative | neutral | positive
+    frustration: float  # 0..1
+    frustrated: bool  # at or above the model's strong-frustration threshold
+
+
 class Analysis(BaseModel):
     intent: str | None  # what the bot read
     confirmed_intent: str | None  # what an agent said it was
     decisions: list[MessageOut]  # the bot's stored reasons, one note per message it decided on
+    latest: Reading | None = None  # None when the NLP is not loaded in this process
 
 
 class SuggestedArticle(BaseModel):

@@ -28,6 +28,7 @@ from bot.web.ticket_models import (
     MessageOut,
     PriorityBody,
     ProblemBody,
+    Reading,
     Sent,
     StatusBody,
     SuggestedArticle,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from nlp import Analyzer
 
 SignedIn = Annotated[Principal, Depends(signed_in)]
+# An agent action on a ticket: the session, who acts, now -> the ticket it leaves.
+TicketAction = Callable[["Session", agents.Actor, dt.datetime], "Ticket"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IdempotencyKey = Annotated[str | None, Header(
     alias=IDEMPOTENCY_HEADER, min_length=1, max_length=128,
@@ -100,24 +103,13 @@ def tickets_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
         with uow() as session:
             viewer = viewer_of(principal)
             ticket = ticket_queries.visible_ticket(session=session, number=number, viewer=viewer)
-            return _detail(session=session, ticket=ticket, viewer=viewer, analyzer=analyzer(), kb_url=kb_url)
+            return detail_of(session=session, ticket=ticket, viewer=viewer, analyzer=analyzer(), kb_url=kb_url)
 
-    def act(number: int, principal: Principal, action: Callable[[Session, agents.Actor, dt.datetime], Ticket],
-            *, also_visible: tuple[int, ...] = ()) -> TicketSummary:
-        """Run ``action`` as the signed-in user on a ticket they may see (and on the other tickets it names)."""
-        with uow() as session:
-            viewer = viewer_of(principal)
-            for each in (number, *also_visible):
-                ticket_queries.visible_ticket(session=session, number=each, viewer=viewer)
-            actor = agents.Actor.of(people.get_user(session=session, username=principal.username))
-            return TicketSummary.of(action(session, actor, dt.datetime.now(dt.UTC)))
+    def act(number: int, principal: Principal, action: TicketAction, *, also_visible: tuple[int, ...] = ()) -> TicketSummary:
+        return act_on_ticket(uow=uow, number=number, principal=principal, action=action, also_visible=also_visible)
 
     def send(number: int, principal: Principal, action: Callable[[Session, agents.Actor, dt.datetime], int]) -> Sent:
-        with uow() as session:
-            ticket = ticket_queries.visible_ticket(session=session, number=number, viewer=viewer_of(principal))
-            actor = agents.Actor.of(people.get_user(session=session, username=principal.username))
-            outbox_id = action(session, actor, dt.datetime.now(dt.UTC))
-            return Sent(outbox_id=outbox_id, ticket=TicketSummary.of(ticket))
+        return send_on_ticket(uow=uow, number=number, principal=principal, action=action)
 
     @router.post("/{number}/assign", response_model=TicketSummary)
     def assign(number: int, body: AssignBody, principal: SignedIn) -> TicketSummary:
@@ -198,6 +190,28 @@ def tickets_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
     return router
 
 
+def act_on_ticket(*, uow: UnitOfWork, number: int, principal: Principal, action: TicketAction,
+                  also_visible: tuple[int, ...] = ()) -> TicketSummary:
+    """Run ``action`` as the signed-in user on a ticket they may see (and on the other tickets it names): the API's
+    and the console's way to act."""
+    with uow() as session:
+        viewer = viewer_of(principal)
+        for each in (number, *also_visible):
+            ticket_queries.visible_ticket(session=session, number=each, viewer=viewer)
+        actor = agents.Actor.of(people.get_user(session=session, username=principal.username))
+        return TicketSummary.of(action(session, actor, dt.datetime.now(dt.UTC)))
+
+
+def send_on_ticket(*, uow: UnitOfWork, number: int, principal: Principal,
+                   action: Callable[[Session, agents.Actor, dt.datetime], int]) -> Sent:
+    """Like ``act_on_ticket`` for an action that queues a message to the requester (``action`` answers its id)."""
+    with uow() as session:
+        ticket = ticket_queries.visible_ticket(session=session, number=number, viewer=viewer_of(principal))
+        actor = agents.Actor.of(people.get_user(session=session, username=principal.username))
+        outbox_id = action(session, actor, dt.datetime.now(dt.UTC))
+        return Sent(outbox_id=outbox_id, ticket=TicketSummary.of(ticket))
+
+
 def _earlier_reply(*, session: Session, key: str, text: str, idempotency_key: str) -> int:
     """The outbox row of the reply first sent with ``key``, which must have said the same."""
     before = agents.answered_before(session=session, key=key)
@@ -216,12 +230,13 @@ def _queued(row: OutboxRow | None) -> int:
     return row.id
 
 
-def _detail(*, session: Session, ticket: Ticket, viewer: Viewer, analyzer: Analyzer | None,
-            kb_url: str) -> TicketDetail:
+def detail_of(*, session: Session, ticket: Ticket, viewer: Viewer, analyzer: Analyzer | None, kb_url: str) -> TicketDetail:
+    """One ticket's whole story as ``viewer`` may see it (the API's detail, and what the console shows)."""
     messages = tickets.thread(session=session, ticket=ticket)
     authors = ticket_queries.author_usernames(session=session, messages=messages)
     conversation = [MessageOut.of(m, authors) for m in messages]
     decisions = [out for m, out in zip(messages, conversation) if _is_decision(m)]
+    reading, suggestions = _latest_reading(ticket, messages, analyzer, kb_url)
     others = ticket_queries.tickets_of_requester(session=session, requester_id=ticket.requester_id, viewer=viewer,
                                                  besides=ticket.id)
     return TicketDetail(
@@ -229,8 +244,9 @@ def _detail(*, session: Session, ticket: Ticket, viewer: Viewer, analyzer: Analy
         description=ticket.description, impact=ticket.impact, urgency=ticket.urgency,
         resolution_code=ticket.resolution_code, csat_score=ticket.csat_score,
         problem=ticket.parent.number if ticket.parent else None, tags=tickets.tags_of(session=session, ticket=ticket),
-        analysis=Analysis(intent=ticket.intent, confirmed_intent=ticket.confirmed_intent, decisions=decisions),
-        suggested_articles=_suggestions(ticket, messages, analyzer, kb_url),
+        analysis=Analysis(intent=ticket.intent, confirmed_intent=ticket.confirmed_intent, decisions=decisions,
+                          latest=reading),
+        suggested_articles=suggestions,
         conversation=conversation, audit=[AuditOut.of(e) for e in tickets.audit_trail(session=session, ticket=ticket)],
         requester_tickets=[TicketRef(number=t.number, subject=t.subject, status=t.status) for t in others])
 
@@ -240,13 +256,16 @@ def _is_decision(message: Message) -> bool:
             and message.text.startswith(DECISION_PREFIX))
 
 
-def _suggestions(ticket: Ticket, messages: Sequence[Message], analyzer: Analyzer | None,
-                 kb_url: str) -> list[SuggestedArticle] | None:
-    """The KB's best articles for the requester's latest message (the subject if they never wrote)."""
+def _latest_reading(ticket: Ticket, messages: Sequence[Message], analyzer: Analyzer | None,
+                    kb_url: str) -> tuple[Reading | None, list[SuggestedArticle] | None]:
+    """What the NLP reads now in the requester's latest message (the subject if they never wrote), and the KB's best
+    articles for it; (None, None) without the NLP."""
     if analyzer is None:
-        return None
+        return None, None
     inbound = [m.text for m in messages if m.direction is Direction.INBOUND]
     text = inbound[-1] if inbound else f"{ticket.subject}. {ticket.description}".strip()
-    hits = analyzer.analyze(text).kb_hits[:SUGGESTIONS]
-    return [SuggestedArticle(id=h.article_id, title=h.title, section=h.section, score=h.score,
-                             url=f"{kb_url}/{h.article_id}") for h in hits]
+    analysis = analyzer.analyze(text)
+    reading = Reading(intent=analysis.intent, confidence=analysis.confidence, out_of_scope=analysis.out_of_scope,
+                      sentiment=analysis.sentiment, frustration=analysis.frustration, frustrated=analysis.frustrated)
+    return reading, [SuggestedArticle(id=h.article_id, title=h.title, section=h.section, score=h.score,
+                                      url=f"{kb_url}/{h.article_id}") for h in analysis.kb_hits[:SUGGESTIONS]]

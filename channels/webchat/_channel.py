@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -31,6 +29,9 @@ from bot.conversation import (
     RateLimiter,
     Reply,
     SendError,
+    VerificationProblem,
+    VerificationRefused,
+    Verifier,
 )
 from channels.webchat._http import (
     NO_STORE,
@@ -39,13 +40,12 @@ from channels.webchat._http import (
     client_ip,
     parse_event_id,
     json_object,
-    normalise_email,
     too_many,
+    too_many_problem,
 )
 from channels.webchat._limits import SignInLimits
 from channels.webchat._page import render_page
 from channels.webchat._sessions import (
-    PendingCode,
     Session,
     SessionStore,
     StoreFull,
@@ -63,7 +63,13 @@ UNVERIFIED_IDLE = 1800.0  # seconds before an idle, unverified session is forgot
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_CODE = re.compile(r"[0-9]{6}")
+# How the verification service's refusals are answered: (status, the browser must start again).
+_REFUSAL_STATUS = {
+    VerificationProblem.NOT_SET_UP: (503, None), VerificationProblem.ADDRESS: (422, None),
+    VerificationProblem.NOT_SENT: (503, None), VerificationProblem.BAD_FORMAT: (422, None),
+    VerificationProblem.NO_CODE: (409, True), VerificationProblem.EXPIRED: (410, True),
+    VerificationProblem.UNAVAILABLE: (503, None),
+}
 
 
 def _seconds(value: dt.timedelta | float) -> float:
@@ -77,8 +83,8 @@ class WebChatChannel:
     route each browser to the same process (sticky sessions). The sign-in limits are counted
     by ``limiter``, which deskbot keeps in its database.
 
-    ``send_code`` None: no way to deliver a code, so sign-in is refused (503) rather than
-    codes shown to someone who could not prove the address.
+    Codes are the bot's one verification service (``verifier``): a code is issued for the identity
+    ``webchat:<address>`` that the session will write as, and the session remembers which address it asked for.
     """
 
     name = "webchat"
@@ -86,12 +92,9 @@ class WebChatChannel:
     def __init__(
         self,
         *,
-        send_code: Callable[[str, str], Awaitable[None]] | None,
+        verifier: Verifier,
         limiter: RateLimiter,
         limits: SignInLimits,
-        allowed_domains: Sequence[str],
-        code_ttl: dt.timedelta | float = dt.timedelta(minutes=10),
-        max_attempts: int = 5,
         base_path: str = "/chat",
         keepalive_interval: float = 15.0,
         buffer_size: int = 200,
@@ -103,17 +106,11 @@ class WebChatChannel:
         base = "/" + base_path.strip("/")
         if base == "/" or any(c in base for c in "?#{}\"'<> "):
             raise ValueError(f"base_path must be a path like '/chat', not {base_path!r}")
-        if min(max_attempts, buffer_size, max_sessions, max_streams) < 1 or keepalive_interval <= 0:
-            raise ValueError("max_attempts, buffer_size, max_sessions, max_streams and keepalive_interval must be "
-                             "positive")
-        self._allowed = tuple(d.strip().lower().lstrip("@") for d in allowed_domains if d.strip())
-        if not self._allowed:
-            raise ValueError("allowed_domains is empty: codes would go to any address in the world")
-        self._send_code = send_code
+        if min(buffer_size, max_sessions, max_streams) < 1 or keepalive_interval <= 0:
+            raise ValueError("buffer_size, max_sessions, max_streams and keepalive_interval must be positive")
+        self._verifier = verifier
         self._limiter = limiter
         self._limits = limits
-        self._code_ttl = _seconds(code_ttl)
-        self._max_attempts = max_attempts
         self._max_streams = max_streams
         self._base = base
         self._keepalive = keepalive_interval
@@ -125,7 +122,6 @@ class WebChatChannel:
             lifetime=_seconds(session_lifetime),
             max_sessions=max_sessions,
         )
-        self._pepper = secrets.token_bytes(32)  # keys the code HMACs; dies with the process like the codes
         self._on_message: OnMessage | None = None
         self._stopped = False
         self._open_streams = 0
@@ -209,7 +205,7 @@ class WebChatChannel:
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
         }
-        return HTMLResponse(render_page(base_path=self._base, nonce=nonce, code_minutes=max(1, round(self._code_ttl / 60))),
+        return HTMLResponse(render_page(base_path=self._base, nonce=nonce, code_minutes=max(1, round(self._verifier.code_ttl.total_seconds() / 60))),
                             headers=headers)
 
     def _session(self, request: Request) -> Session:
@@ -264,39 +260,28 @@ class WebChatChannel:
         if session.verified:
             raise Problem(409, "this chat is already verified; start a new session to use another address",
                            verified=True, email=session.email)
-        send_code = self._send_code
-        if send_code is None:
-            raise Problem(503, "sign-in by email is not set up on this desk")
         body, _ = await json_object(request)
-        email = normalise_email(body.get("email"))
-        if email is None:
+        email = body.get("email")
+        if not isinstance(email, str):
             raise Problem(422, "enter a valid work email address, like name@company.com")
-        if email.split("@")[1] not in self._allowed:
-            raise Problem(422, "only addresses at " + " or ".join(self._allowed) + " can sign in here")
+        email = email.strip().lower()
         store = self._store
         with store.lock:
             session_times = _window(session.code_times, store.clock())
             if len(session_times) >= CODES_PER_SESSION:
                 oldest_ends = CODE_WINDOW - (store.clock() - session_times[0])
                 too_many("too many codes requested", dt.timedelta(seconds=oldest_ends))
-        await self._count(self._limits.code_request(ip=client_ip(request), email=email), "too many codes requested")
+        try:
+            sent = await self._verifier.send_code(channel=self.name, external_id=_identity(email), email=email,
+                                                  also=self._limits.code_request(ip=client_ip(request)))
+        except VerificationRefused as refused:
+            raise _problem(refused) from None
         with store.lock:
             session_times.append(store.clock())
             codes_left = max(0, CODES_PER_SESSION - len(session_times))
-        code = f"{secrets.randbelow(1_000_000):06d}"
-        try:
-            await send_code(email, code)
-        except Exception:
-            log.exception("web chat: sending the verification code failed")
-            raise Problem(503, "the code could not be sent right now: please try again in a moment") from None
-        with store.lock:
-            session.pending = PendingCode(email=email, digest=self._code_digest(session, email, code),
-                                          expires_at=store.clock() + self._code_ttl)
-        return JSONResponse({"sent": True, "email": email, "expires_in": int(self._code_ttl), "codes_left": codes_left},
-                            headers=NO_STORE)
-
-    def _code_digest(self, session: Session, email: str, code: str) -> bytes:
-        return hmac.new(self._pepper, f"{session.key_id}\0{email}\0{code}".encode(), hashlib.sha256).digest()
+            session.pending_email = sent.email
+        return JSONResponse({"sent": True, "email": sent.email, "expires_in": int(sent.expires_in.total_seconds()),
+                             "codes_left": codes_left}, headers=NO_STORE)
 
     @api
     async def _verify_confirm(self, request: Request) -> Response:
@@ -305,47 +290,29 @@ class WebChatChannel:
             raise Problem(409, "this chat is already verified", verified=True, email=session.email)
         body, _ = await json_object(request)
         code = body.get("code")
-        code = "".join(code.split()) if isinstance(code, str) else ""
-        if not _CODE.fullmatch(code):
-            raise Problem(422, "enter the 6-digit code from the email")
-        pending = session.pending
-        if pending is None:
+        code = code if isinstance(code, str) else ""
+        email = session.pending_email
+        if email is None:
             raise Problem(409, "no code is waiting: ask for a new code", restart=True)
-        failures = self._limits.failed_code(ip=client_ip(request), email=pending.email)
-        wait = await self._ask_limiter(self._limiter.blocked_for, failures)
-        if wait is not None:
-            too_many("too many wrong codes", wait)
         try:
-            token = self._check_code(session, code)
-        except _WrongCode as wrong:
-            await self._ask_limiter(self._limiter.hit, failures)
-            raise wrong.problem from None
+            verified = await self._verifier.check_code(channel=self.name, external_id=_identity(email), code=code,
+                                                       also=self._limits.failed_code(ip=client_ip(request)))
+        except VerificationRefused as refused:
+            if refused.problem in (VerificationProblem.NO_CODE, VerificationProblem.EXPIRED) or (
+                    refused.problem is VerificationProblem.WRONG and not refused.attempts_left):
+                with self._store.lock:
+                    session.pending_email = None
+            raise _problem(refused) from None
+        with self._store.lock:
+            if session.verified:  # another request of this session verified meanwhile
+                raise Problem(409, "this chat is already verified", verified=True, email=session.email)
+            session.pending_email = None
+            session.email = verified
+            session.code_times.clear()
+            token = self._store.rotate(session)
         response = JSONResponse({"verified": True, "email": session.email, "session": token}, headers=NO_STORE)
         self._set_cookie(request, response, token)
         return response
-
-    def _check_code(self, session: Session, code: str) -> str:
-        """The session's new token if ``code`` is its pending code; else ``_WrongCode`` or another ``Problem``."""
-        with self._store.lock:
-            pending = session.pending
-            if pending is None:  # another request used it up meanwhile
-                raise Problem(409, "no code is waiting: ask for a new code", restart=True)
-            if self._store.clock() >= pending.expires_at:
-                session.pending = None
-                raise Problem(410, "the code has expired: ask for a new one", restart=True)
-            if hmac.compare_digest(pending.digest, self._code_digest(session, pending.email, code)):
-                session.pending = None
-                session.email = pending.email
-                session.code_times.clear()
-                return self._store.rotate(session)
-            pending.attempts += 1
-            left = self._max_attempts - pending.attempts
-            if left <= 0:
-                session.pending = None
-                raise _WrongCode(Problem(400, "wrong code, and no attempts are left: ask for a new code",
-                                          attempts_left=0, restart=True))
-            raise _WrongCode(Problem(400, f"wrong code: {left} attempt{'s' if left != 1 else ''} left",
-                                      attempts_left=left, restart=False))
 
     @api
     async def _post_message(self, request: Request) -> Response:
@@ -382,7 +349,7 @@ class WebChatChannel:
         message = InboundMessage(
             key=f"webchat:{session.key_id}:{client_id}",
             conversation=ConversationRef(self.name, address=session.address, thread=""),
-            sender=Identity(self.name, external_id=f"webchat:{session.email}", display_name=session.email,
+            sender=Identity(self.name, external_id=_identity(session.email), display_name=session.email,
                             email=session.email, email_verified=True),
             text=text,
             action=action,
@@ -448,12 +415,22 @@ class WebChatChannel:
                 self._open_streams -= 1
 
 
-class _WrongCode(Exception):
-    """A code that is not the pending one: counted against the failure limits, then answered."""
+def _identity(email: str) -> str:
+    """The web chat identity of a verified address: the one its messages come from and its code is issued for."""
+    return f"webchat:{email}"
 
-    def __init__(self, problem: Problem):
-        super().__init__(problem.message)
-        self.problem = problem
+
+def _problem(refused: VerificationRefused) -> Problem:
+    if refused.problem is VerificationProblem.TOO_MANY:
+        return too_many_problem(refused.message, refused.retry_after or dt.timedelta(minutes=1))
+    if refused.problem is VerificationProblem.WRONG:
+        left = refused.attempts_left or 0
+        return Problem(400, refused.message, attempts_left=left, restart=left == 0)
+    status, restart = _REFUSAL_STATUS[refused.problem]
+    extra = {"restart": restart} if restart is not None else {}
+    if refused.problem is VerificationProblem.UNAVAILABLE:
+        extra["retry"] = True
+    return Problem(status, refused.message, **extra)
 
 
 def _window(times: collections.deque[float], now: float) -> collections.deque[float]:

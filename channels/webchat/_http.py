@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import json
 import math
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -15,8 +14,6 @@ from fastapi.responses import JSONResponse, Response
 
 MAX_BODY = 64 * 1024  # bytes of one JSON request body
 NO_STORE = {"Cache-Control": "no-store"}
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
 
 class Problem(Exception):
@@ -41,23 +38,14 @@ def api(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[
     return wrapper
 
 
-def normalise_email(value: object) -> str | None:
-    """The address lower-cased, or None if it is not a plain ASCII ``local@domain.tld``."""
-    if not isinstance(value, str):
-        return None
-    email = value.strip().lower()
-    if len(email) > 254 or email.count("@") != 1:
-        return None
-    local, domain = email.split("@")
-    if len(local) > 64 or not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain):
-        return None
-    return email
+def too_many_problem(what: str, wait: dt.timedelta) -> Problem:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    return Problem(429, f"{what}: please try again in {-(-seconds // 60)} minute(s)",
+                   headers={"Retry-After": str(seconds)}, retry_after=seconds)
 
 
 def too_many(what: str, wait: dt.timedelta) -> NoReturn:
-    seconds = max(1, math.ceil(wait.total_seconds()))
-    raise Problem(429, f"{what}: please try again in {-(-seconds // 60)} minute(s)",
-                   headers={"Retry-After": str(seconds)}, retry_after=seconds)
+    raise too_many_problem(what, wait)
 
 
 def client_ip(request: Request) -> str:

@@ -29,14 +29,6 @@ def digest_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass
-class PendingCode:
-    email: str
-    digest: bytes  # HMAC of the code: the code itself is never stored
-    expires_at: float  # on the store's monotonic clock
-    attempts: int = 0
-
-
 class Waiter:
     """One open event stream, woken from any thread when a reply arrives or the channel stops."""
 
@@ -67,7 +59,7 @@ class Session:
     last_seen: float
     buffer_size: int
     email: str | None = None  # set once the email is verified
-    pending: PendingCode | None = None
+    pending_email: str | None = None  # the address a code was last sent to (the code is in the desk)
     code_times: collections.deque[float] = field(default_factory=collections.deque)
     replies: collections.deque[tuple[int, str]] = field(init=False)
     next_event_id: int = 1

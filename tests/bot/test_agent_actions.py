@@ -1,5 +1,5 @@
 """Agents' actions, group notices and Slack-shaped messages below the channels: inbox -> pipeline -> desk
--> outbox -> dispatcher, with channels that record what they were given. SQLite and PostgreSQL, the real model.
+-> outbox -> dispatcher, with channels that record what they were given. SQLite and PostgreSQL, the plumbing NLP.
 """
 
 from __future__ import annotations

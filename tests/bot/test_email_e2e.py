@@ -1,5 +1,5 @@
 """Email end to end: smtplib -> the real aiosmtpd server -> the bot -> replies through a relay
-that is a second aiosmtpd server on loopback (the sink). SQLite and PostgreSQL, the real model."""
+that is a second aiosmtpd server on loopback (the sink). SQLite and PostgreSQL, the plumbing NLP."""
 
 from __future__ import annotations
 
@@ -492,7 +492,7 @@ def test_one_sender_past_the_hourly_limit_is_held_without_tickets_or_notices_unt
         with smtplib.SMTP("127.0.0.1", port) as client:  # one session, as a relay delivers a queue
             client.ehlo()
             for i in range(limit + excess):
-                m = mail("SAP access", f"Please give me access to SAP for the finance project, request {i}.",
+                m = mail("SAP access", "Please give me access to SAP for the finance project.",
                          message_id=f"<flood{i}@corp.example>", sender=flooder)
                 client.mail(flooder)
                 client.rcpt(SUPPORT)

@@ -90,7 +90,7 @@ def _verified_chat(served, caplog: pytest.LogCaptureFixture) -> httpx.Client:
     """A web chat session signed in as the page does it; the code comes from the log (loopback public URL)."""
     browser = httpx.Client(base_url=f"{served.url}/chat", timeout=30)
     browser.post("/api/session").raise_for_status()
-    with caplog.at_level("WARNING", logger="deskbot.webchat"):
+    with caplog.at_level("WARNING", logger="deskbot.verification"):
         browser.post("/api/verify/start", json={"email": "ann@corp.example"}).raise_for_status()
     [code] = re.findall(r"code for ann@corp\.example: (\d{6})", caplog.text)
     browser.post("/api/verify/confirm", json={"code": code}).raise_for_status()

@@ -1,6 +1,7 @@
-"""The bot end to end below the channels: inbox -> real NLP -> policy -> desk -> outbox -> dispatcher.
+"""The bot end to end below the channels: inbox -> NLP -> policy -> desk -> outbox -> dispatcher.
 
-Runs on SQLite and PostgreSQL with the real packaged model (the ``analyzer`` fixture).
+Runs on SQLite and PostgreSQL with the plumbing NLP (the ``analyzer`` fixture: a fixed model; every text sent here is
+one of its set, tests/data/plumbing_nlp).
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> N
     workers = [Pipeline(uow=uow, analyzer=analyzer, settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
     for i in range(12):
-        workers[0].accept(message(f"please install Visio on my laptop, request {i}", who=f"u{i}@corp.example"))
+        workers[0].accept(message("please install Visio on my laptop", who=f"u{i}@corp.example"))
     start = threading.Barrier(2, timeout=30)
 
     def drain(pipeline: Pipeline) -> int:

@@ -22,7 +22,6 @@ from desk import QueueStatus, UnitOfWork, make_engine, session_factory
 from desk.models import InboxRow, OutboxRow
 
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -31,14 +30,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sigterm_drains_in_flight_work_and_keeps_the_rest(real_nlp, tmp_path: Path) -> None:  # noqa: ANN001
-    _, registry, kb_dir, _, _ = real_nlp
-    shutil.copytree(registry.root, tmp_path / "var" / "models")
-    shutil.copytree(kb_dir, tmp_path / "var" / "kb_index")
+def test_sigterm_drains_in_flight_work_and_keeps_the_rest(plumbing_nlp, tmp_path: Path) -> None:  # noqa: ANN001
+    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
+    shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(ROOT / "kb_articles"), COLUMNS="200",
-               DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
+    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
+               COLUMNS="200", DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
     subprocess.run([DESKBOT, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     server = subprocess.Popen([DESKBOT, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -61,7 +59,7 @@ def test_sigterm_drains_in_flight_work_and_keeps_the_rest(real_nlp, tmp_path: Pa
         http.post("/chat/api/verify/confirm", json={"code": codes[-1]}).raise_for_status()
         for i in range(30):
             response = http.post("/chat/api/messages",
-                                 json={"id": str(uuid.uuid4()), "text": f"please install Visio on my laptop ({i})"})
+                                 json={"id": str(uuid.uuid4()), "text": "please install Visio on my laptop"})
             assert response.status_code == 202
             sent += 1
     finally:

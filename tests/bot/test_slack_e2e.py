@@ -2,7 +2,7 @@
 app on a real uvicorn server -> the service as ``deskbot serve`` builds and runs it (workers, one dispatcher
 per channel) -> the desk; replies go to a fake Slack Web API on loopback, mail to an SMTP sink.
 
-SQLite and PostgreSQL, the real packaged model.
+SQLite and PostgreSQL, the plumbing NLP.
 """
 
 from __future__ import annotations
@@ -224,7 +224,9 @@ def test_no_opens_a_ticket_posted_to_the_agents_channel_assign_to_me_and_sla_in_
     assert "Tried by the requester without success: KB-0001" in text and "Suggested articles: KB-" in text
     labels = [b["text"]["text"] for b in _buttons(post)]
     assert labels[0] == "Assign to me" and labels[1].startswith("Send KB-") and "KB-0001" not in labels[1]
-    assert labels[2:] == ["Reply to requester"]  # no "Open in console" while there is no console
+    assert labels[2:] == ["Reply to requester", "Open in console"]
+    # The settings' public URL (the default here) and the console's ticket page.
+    assert _buttons(post)[3]["url"] == f"http://127.0.0.1:8080/console/tickets/{number}"
     post_ts = wait_for(lambda: _agent_thread(uow, number), "the agent thread's ts")
 
     # Someone who is not an agent cannot take it; Amy can.
@@ -352,7 +354,7 @@ def test_bad_signature_stale_timestamp_and_malformed_payloads_store_nothing(desk
     assert not desk.fake.posted()
 
 
-def test_deskbot_serve_runs_slack_from_its_settings(real_nlp, fake_slack, tmp_path) -> None:  # noqa: ANN001
+def test_deskbot_serve_runs_slack_from_its_settings(plumbing_nlp, fake_slack, tmp_path) -> None:  # noqa: ANN001
     """The real ``deskbot serve`` process with Slack configured by environment: health says on, a signed DM
     is answered through the fake Web API, and a new ticket is posted to the group's channel."""
     import os
@@ -363,16 +365,14 @@ def test_deskbot_serve_runs_slack_from_its_settings(real_nlp, fake_slack, tmp_pa
     from pathlib import Path
 
     deskbot = str(Path(sys.executable).with_name("deskbot"))
-    root = Path(__file__).resolve().parents[2]
-    _, registry, kb_dir, _, _ = real_nlp
-    shutil.copytree(registry.root, tmp_path / "var" / "models")
-    shutil.copytree(kb_dir, tmp_path / "var" / "kb_index")
+    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
+    shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
     fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(root / "kb_articles"), COLUMNS="200",
-               DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN, DESKBOT_SLACK_SIGNING_SECRET=SECRET,
-               DESKBOT_SLACK_API_URL=fake_slack.url)
+    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
+               COLUMNS="200", DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN,
+               DESKBOT_SLACK_SIGNING_SECRET=SECRET, DESKBOT_SLACK_API_URL=fake_slack.url)
     for args in (["db", "upgrade"], ["group", "notify", "Workplace", "--slack-channel", AGENTS]):
         subprocess.run([deskbot, *args], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     server = subprocess.Popen([deskbot, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

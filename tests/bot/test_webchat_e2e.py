@@ -1,7 +1,7 @@
 """End to end through the web chat: a browser's HTTP calls -> the real service loops -> the desk.
 
 The service as ``deskbot serve`` builds and runs it (HTTP app, web chat, worker, dispatcher)
-on a real uvicorn server on loopback, with the real packaged model; SQLite and PostgreSQL.
+on a real uvicorn server on loopback, with the plumbing NLP; SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from desk import ResolutionCode, Status, TicketType, kpis, tickets
 
 
 class CodeLog(logging.Handler):
-    """The operator's log, where a desk on loopback writes the web chat's one-time codes: (email, code) pairs."""
+    """The operator's log, where a desk on loopback writes the chat channels' one-time codes: (email, code) pairs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,11 +33,14 @@ class CodeLog(logging.Handler):
 
 @pytest.fixture
 def service(desk_settings, serving, analyzer):  # noqa: ANN001, ANN201
-    log, logger = CodeLog(), logging.getLogger("deskbot.webchat")
+    log, logger = CodeLog(), logging.getLogger("deskbot.verification")
     logger.addHandler(log)
     limits = {f"webchat_{name}": 100 for name in (
-        "sessions_per_ip_per_hour", "sessions_per_hour", "codes_per_ip_per_hour", "codes_per_address_per_hour",
-        "codes_per_hour", "failed_codes_per_ip_per_hour", "failed_codes_per_address_per_hour")}
+        "sessions_per_ip_per_hour", "sessions_per_hour", "codes_per_ip_per_hour", "codes_per_hour",
+        "failed_codes_per_ip_per_hour")}
+    limits |= {f"verification_{name}": 100 for name in (
+        "codes_per_address_per_hour", "codes_per_identity_per_hour", "failed_codes_per_address_per_hour",
+        "failed_codes_per_identity_per_hour")}
     settings = desk_settings(email_enabled=False, webchat_allowed_domains=["corp.example"], **limits)
     try:
         with serving(Deskbot(settings, analyzer=analyzer)) as running:

@@ -95,9 +95,9 @@ def test_a_code_goes_only_to_the_desks_own_domains(served, desk, sink: Sink) -> 
 
 
 def test_limits_hold_across_two_processes_and_a_restart(served, desk, caplog: pytest.LogCaptureFixture) -> None:
-    tight = {"webchat_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
+    tight = {"verification_codes_per_address_per_hour": 2, "webchat_sessions_per_ip_per_hour": 4,
              "webchat_allowed_domains": ["corp.example"]}
-    with caplog.at_level("WARNING", logger="deskbot.webchat"):
+    with caplog.at_level("WARNING", logger="deskbot.verification"):
         with served(desk(**tight)) as first, served(desk(**tight)) as second:
             assert _code_request(first, "ann@corp.example").status_code == 200
             assert _code_request(second, "ann@corp.example").status_code == 200
@@ -127,7 +127,7 @@ def test_without_a_relay_sign_in_is_refused_unless_only_this_machine_can_reach_i
     dev_desk = desk(dev_mode=True, **public)
     assert "because DESKBOT_DEV_MODE is on" in str(channel_states(dev_desk.settings)[0])
     caplog.clear()
-    with caplog.at_level("WARNING", logger="deskbot.webchat"), served(dev_desk) as chat:
+    with caplog.at_level("WARNING", logger="deskbot.verification"), served(dev_desk) as chat:
         assert _code_request(chat, "ann@corp.example").status_code == 200
     assert re.search(r"verification code for ann@corp\.example: \d{6}", caplog.text)
 

@@ -1,6 +1,7 @@
 """The web chat channel on a real uvicorn server on loopback, driven with httpx like a browser.
 
-``send_code`` records (email, code): that is the boundary, a real one would send an email.
+``send_code`` records (email, code): that is the boundary, a real one would send an email. Codes are
+the bot's verification service (``bot.verification``), kept in the same desk.
 ``on_message`` stands in for the bot's inbox: it records the message and says whether its
 key was new. The sign-in limits are counted in a real (SQLite) desk through the limiter that
 deskbot's composition builds; tests/bot/test_webchat_signin.py runs them on both backends.
@@ -9,6 +10,7 @@ deskbot's composition builds; tests/bot/test_webchat_signin.py runs them on both
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -25,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.composition import DeskRateLimiter
+from bot.verification import ChatVerification, VerificationLimits
 from bot.conversation import (
     ArticleLink,
     Button,
@@ -35,11 +38,12 @@ from bot.conversation import (
 )
 from channels.webchat import COOKIE_NAME, SignInLimits, WebChatChannel
 from desk import UnitOfWork, make_engine, migrate, session_factory
-from desk.models import RateCounter
+from desk.models import RateCounter, VerificationCode
 
 # Far above what any test here asks for, but for the tests of the limits themselves.
-ROOMY = SignInLimits(sessions_per_ip=1000, sessions=1000, codes_per_ip=1000, codes_per_address=1000, codes=1000,
-                     failed_codes_per_ip=1000, failed_codes_per_address=1000)
+ROOMY = SignInLimits(sessions_per_ip=1000, sessions=1000, codes_per_ip=1000, codes=1000, failed_codes_per_ip=1000)
+ROOMY_VERIFICATION = VerificationLimits(codes_per_address=1000, codes_per_identity=1000, failed_codes_per_address=1000,
+                                        failed_codes_per_identity=1000)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,9 @@ def desk_uow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnitOfWork]:
 
 @pytest.fixture
 def limiter(desk_uow: UnitOfWork) -> DeskRateLimiter:
-    with desk_uow() as session:  # every test starts with no sign-in counted
+    with desk_uow() as session:  # every test starts with no sign-in counted and no code pending
         session.query(RateCounter).delete()
+        session.query(VerificationCode).delete()
     return DeskRateLimiter(desk_uow)
 
 
@@ -74,11 +79,14 @@ class Harness:
         self.gate: threading.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's loop, seen by on_message
         self.clients: list[httpx.Client] = []
-        options.setdefault("allowed_domains", ("example.com",))
         options.setdefault("keepalive_interval", 0.5)
         options.setdefault("limits", ROOMY)
-        options.setdefault("send_code", self.send_code)
-        self.channel = WebChatChannel(limiter=limiter, **options)
+        code_ttl = options.pop("code_ttl", 600)
+        self.verifier = ChatVerification(
+            uow=limiter.uow, send_code=options.pop("send_code", self.send_code),
+            allowed_domains=options.pop("allowed_domains", ("example.com",)),
+            limits=options.pop("verification", ROOMY_VERIFICATION), code_ttl=dt.timedelta(seconds=code_ttl))
+        self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, **options)
         app = FastAPI()
         app.include_router(self.channel.router())
         port = _free_port()
@@ -564,6 +572,10 @@ def _limits(**tight: int) -> SignInLimits:
     return SignInLimits(**{**{f: getattr(ROOMY, f) for f in ROOMY.__dataclass_fields__ if f != "window"}, **tight})
 
 
+def _verification(**tight: int) -> VerificationLimits:
+    return dataclasses.replace(ROOMY_VERIFICATION, **tight)
+
+
 def test_new_sessions_per_client_are_limited_with_retry_after(limiter: DeskRateLimiter) -> None:
     chat = Harness(limiter, limits=_limits(sessions_per_ip=2))
     try:
@@ -577,7 +589,7 @@ def test_new_sessions_per_client_are_limited_with_retry_after(limiter: DeskRateL
 
 
 def test_wrong_codes_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
-    chat = Harness(limiter, limits=_limits(failed_codes_per_address=3))
+    chat = Harness(limiter, verification=_verification(failed_codes_per_address=3))
     try:
         first, second = chat.session(), chat.session()
         first.post("/api/verify/start", json={"email": "ann@example.com"})
@@ -599,7 +611,7 @@ def test_wrong_codes_per_address_are_limited_across_sessions(limiter: DeskRateLi
 
 
 def test_code_requests_per_address_are_limited_across_sessions(limiter: DeskRateLimiter) -> None:
-    chat = Harness(limiter, limits=_limits(codes_per_address=2))
+    chat = Harness(limiter, verification=_verification(codes_per_address=2))
     try:
         for _ in range(2):
             assert chat.session().post("/api/verify/start", json={"email": "ann@example.com"}).status_code == 200

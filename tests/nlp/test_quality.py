@@ -18,13 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def embedder(real_nlp) -> CachedEmbedder:  # noqa: ANN001
-    return real_nlp[0]
+    return real_nlp.embedder
 
 
 @pytest.fixture(scope="module")
-def trained(real_nlp, analyzer):  # noqa: ANN001, ANN201
-    _, _, _, result, index = real_nlp
-    return result, analyzer, index
+def trained(real_nlp, real_analyzer):  # noqa: ANN001, ANN201
+    return real_nlp.result, real_analyzer, real_nlp.index
 
 
 def test_intent_and_out_of_scope_on_the_held_out_split(trained) -> None:  # noqa: ANN001

@@ -59,8 +59,8 @@ def test_a_25_mb_text_costs_what_10_kb_cost_on_the_hashing_embedder(hashing_nlp)
     _check_bounded(*hashing_nlp)
 
 
-def test_a_25_mb_text_costs_what_10_kb_cost_on_the_real_model(analyzer, real_nlp) -> None:  # noqa: ANN001
-    _check_bounded(analyzer, real_nlp[0])
+def test_a_25_mb_text_costs_what_10_kb_cost_on_the_real_model(real_analyzer, real_nlp) -> None:  # noqa: ANN001
+    _check_bounded(real_analyzer, real_nlp.embedder)
 
 
 def test_the_model_reads_its_max_sequence_length_in_tokens() -> None:

@@ -80,7 +80,7 @@ def test_tuning_pulls_each_intents_texts_together_and_survives_pickling(embedder
 
 def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, real_nlp,  # noqa: ANN001
                                                               examples: list[IntentExample]) -> None:
-    cached, _, kb_dir, _, _ = real_nlp  # the packaged model, its embedding cache and KB index
+    cached, kb_dir = real_nlp.embedder, real_nlp.kb_dir  # the packaged model, its embedding cache and KB index
     registry = ModelRegistry(tmp_path / "models")
     result = train_and_register(data_dir=DATA, embedder=cached, registry=registry, intents=split_examples(examples),
                                 tune=True)
