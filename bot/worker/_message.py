@@ -124,7 +124,8 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     if conversation.ticket is None and message.ticket_hint is not None:
         _join_named_ticket(session, conversation, message, requester.id)
     state = _state(p, session, conversation, now)
-    reading = reading_of(analysis, text=readable_text(message), action=message.action,
+    # The NLP read the subject with the text; the policy's word rules (yes, no, "it works now") read what was written.
+    reading = reading_of(analysis, text=message.text, action=message.action,
                          forwarded_evidence=forwarded_evidence(message), articles=p.analyzer.kb.articles)
     thresholds = thresholds_for(analysis, answer_threshold=p.settings.answer_threshold,
                                 retrieval=p.settings.retrieval_threshold)
