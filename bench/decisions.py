@@ -76,7 +76,7 @@ def decide_all(cases: list[Case]) -> tuple[list[Outcome], dict[str, object]]:
     elapsed = time.perf_counter() - started
     outcomes = []
     for case, analysis in zip(cases, analyses):
-        decision = decide(reading_of(analysis, text=case.text), State(),
+        decision = decide(reading_of(analysis, text=case.text, articles=analyzer.kb.articles), State(),
                           thresholds_for(analysis, answer_threshold=bot_settings.answer_threshold,
                                          retrieval=bot_settings.retrieval_threshold))
         outcomes.append(Outcome(case, analysis.intent, analysis.confidence, analysis.out_of_scope,

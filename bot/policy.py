@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from desk import TicketType
+from desk.departments import Directory, packaged_directory
 from desk.taxonomy import IMPLIED_TICKET_TYPE, OUT_OF_SCOPE, Kind, Taxonomy, packaged_taxonomy
 
 
@@ -34,6 +35,9 @@ class Action(str, enum.Enum):
     NOT_SOLVED = "not_solved"
     OPEN_TICKET = "open_ticket"
     SECURITY_INCIDENT = "security_incident"
+    ASK_SECURITY = "ask_security"  # a security intent below its threshold: one question before the incident
+    NOT_SECURITY = "not_security"  # the requester said no to that question
+    REDIRECT = "redirect"  # for another department: who handles it and how to reach them, no IT ticket
     CLARIFY = "clarify"
 
 
@@ -48,6 +52,7 @@ class Decision:
     ticket_type: TicketType | None = None  # None: the intent's routing rule says
     impact: int | None = None  # ITIL impact, 1 (many people) .. 3 (one person)
     urgency_raise: int = 0  # steps above the intent's default urgency (frustration, time pressure)
+    department: str | None = None  # REDIRECT: the directory's department
 
     def explain(self) -> str:
         return "; ".join(self.reasons)
@@ -58,6 +63,7 @@ class Thresholds:
     answer_confidence: float  # intent confidence (the model's validated threshold unless overridden)
     retrieval: float  # cosine of the best KB section
     max_clarifications: int = 1
+    security_confidence: float = 0.0  # a security intent at or above it opens an incident at once
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Reading:
     top_article: str | None
     top_article_score: float
     action: str | None = None  # a button's value
+    forwarded_evidence: bool = False  # carries a forwarded mail with links or attachments (a phishing report)
 
 
 class _Hit(Protocol):
@@ -89,22 +96,35 @@ class Analysed(Protocol):
     frustrated: bool
     frustration: float
     answer_threshold: float
+    alarm_threshold: float
 
     @property
     def kb_hits(self) -> Sequence[_Hit]: ...
 
 
-def reading_of(analysis: Analysed, *, text: str, action: str | None = None) -> Reading:
-    hit = analysis.kb_hits[0] if analysis.kb_hits else None
+class _Article(Protocol):
+    intents: Sequence[str]
+
+
+def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forwarded_evidence: bool = False,
+               articles: Mapping[str, _Article] | None = None) -> Reading:
+    """The policy's view of ``analysis``. Given the KB's ``articles``, the article offered is the best hit written
+    for the intent read (an article for another intent answers the wrong question), else none."""
+    hits = analysis.kb_hits
+    if articles is not None:
+        hits = [h for h in hits if h.article_id in articles and analysis.intent in articles[h.article_id].intents]
+    hit = hits[0] if hits else None
     return Reading(text=text, intent=analysis.intent, confidence=analysis.confidence,
                    out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated,
                    frustration=analysis.frustration, top_article=hit.article_id if hit else None,
-                   top_article_score=hit.score if hit else 0.0, action=action)
+                   top_article_score=hit.score if hit else 0.0, action=action, forwarded_evidence=forwarded_evidence)
 
 
 def thresholds_for(analysis: Analysed, *, answer_threshold: float | None, retrieval: float) -> Thresholds:
-    """The settings' answer threshold when set, else the one the model's validation chose."""
-    return Thresholds(answer_confidence=answer_threshold or analysis.answer_threshold, retrieval=retrieval)
+    """The settings' answer threshold when set, else the one the model's validation chose; the security
+    threshold the model's validation chose."""
+    return Thresholds(answer_confidence=answer_threshold or analysis.answer_threshold, retrieval=retrieval,
+                      security_confidence=analysis.alarm_threshold)
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,7 @@ class State:
     awaiting_confirmation: bool = False
     offered_article: str | None = None
     clarifications: int = 0
+    security_question: str | None = None  # the security intent the bot asked about, awaiting the answer
 
 
 _YES = re.compile(r"^\s*(yes|yep|yeah|y|oui|ouais|ok|it worked|that worked|solved|resolved|ça marche|ca marche|"
@@ -129,6 +150,16 @@ _SCOPE_HIGH = re.compile(r"\b(everyone|everybody|whole (company|office|building)
                          r"production|prod is|tout le monde|toute l'entreprise)\b", re.IGNORECASE)
 _SCOPE_MEDIUM = re.compile(r"\b(whole team|entire team|our team|my team|several (people|users|of us)|"
                            r"whole floor|all of us|department|toute l'équipe|plusieurs)\b", re.IGNORECASE)
+# What is security whatever the classifier's confidence: credentials given away, a link or attachment opened.
+_CLEARLY_SECURITY = re.compile(
+    r"\b(clicked|opened|followed)\b[^.!?\n]{0,60}\b(link|attachment|file)\b[^.!?\n]{0,80}\b"
+    r"(entered|typed|gave|put in|logged in)\b[^.!?\n]{0,40}\b(password|credentials|login|pin)\b"
+    r"|\b(entered|typed|gave)\b[^.!?\n]{0,30}\b(my|our) (password|credentials)\b[^.!?\n]{0,40}"
+    r"\b(link|site|page|email|mail)\b"
+    r"|\b(cliqué|ouvert)\b[^.!?\n]{0,60}\b(lien|pièce jointe)\b[^.!?\n]{0,80}\b(saisi|tapé|entré|donné)\b"
+    r"[^.!?\n]{0,40}\b(mot de passe|identifiants)\b", re.IGNORECASE)
+# The question's buttons (typed back on channels without buttons) and the security intents they stand for.
+SECURITY_CHOICES = {"phishing": "phishing_report", "device": "lost_device", "virus": "malware_infection"}
 _TIME = re.compile(r"\b(urgent|asap|immediately|right now|since (this morning|yesterday|hours)|"
                    r"deadline|client meeting|customer|urgence|depuis ce matin|tout de suite)\b", re.IGNORECASE)
 
@@ -170,9 +201,32 @@ def kind_of(intent: str, taxonomy: Taxonomy) -> Kind:
     return spec.kind if spec is not None else Kind.INCIDENT
 
 
-def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: Taxonomy | None = None) -> Decision:
-    """Choose what to do with one message (kinds from ``taxonomy``, default the packaged one). Every branch
-    says why."""
+def clearly_security(reading: Reading) -> bool:
+    """A forwarded mail with links or attachments, or credentials given away: never delayed by a question."""
+    return reading.forwarded_evidence or bool(_CLEARLY_SECURITY.search(reading.text))
+
+
+def _security_answer(reading: Reading, asked: str) -> str | None:
+    """The security intent the requester's answer to the question names ("yes": the one asked about), "no",
+    or None (neither: the message is read afresh)."""
+    said = (reading.action or reading.text).strip().lower().rstrip(".!")
+    if said in SECURITY_CHOICES:
+        return SECURITY_CHOICES[said]
+    answer = yes_or_no(reading)
+    return asked if answer == "yes" else answer
+
+
+def _security_incident(reading: Reading, intent: str, reasons: tuple[str, ...]) -> Decision:
+    impact, _, why = impact_and_urgency(reading)
+    return Decision(Action.SECURITY_INCIDENT, (*reasons, *why), intent=intent,
+                    article_id=reading.top_article if reading.intent == intent else None,
+                    ticket_type=TicketType.INCIDENT, impact=min(impact, 2), urgency_raise=2)
+
+
+def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: Taxonomy | None = None,
+           directory: Directory | None = None) -> Decision:
+    """Choose what to do with one message (kinds from ``taxonomy``, other departments from ``directory``; by
+    default the packaged ones). Every branch says why."""
     kind = kind_of(reading.intent, taxonomy or packaged_taxonomy())
     said = f"intent {reading.intent} {reading.confidence:.2f}"
 
@@ -194,6 +248,14 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
         if answer == "no":
             return Decision(Action.NOT_SOLVED, (f"requester said {state.offered_article} did not help",),
                             intent=reading.intent, article_id=state.offered_article)
+
+    if state.security_question is not None:
+        answer = _security_answer(reading, state.security_question)
+        if answer == "no":
+            return Decision(Action.NOT_SECURITY, ("requester says it is not a security matter",),
+                            intent=reading.intent)
+        if answer is not None:
+            return _security_incident(reading, answer, (f"requester confirmed a security matter ({answer})",))
 
     if state.open_ticket is not None:
         if _WORKS_NOW.search(reading.text):  # whatever the classifier thinks ("never mind, thanks")
@@ -221,10 +283,17 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
                         ticket_type=TicketType.INCIDENT, impact=impact, urgency_raise=raised)
 
     if kind is Kind.SECURITY and not reading.out_of_scope:
-        impact, raised, why = impact_and_urgency(reading)
-        return Decision(Action.SECURITY_INCIDENT, ("security intent: incident opened at once", said, *why),
-                        intent=reading.intent, article_id=reading.top_article, ticket_type=TicketType.INCIDENT,
-                        impact=min(impact, 2), urgency_raise=2)
+        if clearly_security(reading):
+            return _security_incident(reading, reading.intent, ("clearly a security matter: incident opened at once",
+                                                                said))
+        if reading.confidence >= thresholds.security_confidence:
+            return _security_incident(reading, reading.intent, (
+                f"security intent at or above {thresholds.security_confidence:.2f}: incident opened at once", said))
+        if state.clarifications < thresholds.max_clarifications:
+            return Decision(Action.ASK_SECURITY, (
+                f"security intent below {thresholds.security_confidence:.2f}: asked whether it is one", said),
+                intent=reading.intent)
+        return _security_incident(reading, reading.intent, ("security intent, already asked once", said))
 
     if reading.frustrated:
         impact, raised, why = impact_and_urgency(reading)
@@ -238,6 +307,12 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
         return Decision(Action.ANSWER_FROM_KB, (f"answered with {reading.top_article}", said,
                                                 f"retrieval {reading.top_article_score:.2f}"),
                         intent=reading.intent, article_id=reading.top_article)
+
+    department = (directory or packaged_directory()).match(reading.text) if (
+        reading.out_of_scope or not confident) else None
+    if department is not None:
+        return Decision(Action.REDIRECT, (f"for {department.name}, not IT: redirected", said),
+                        intent=OUT_OF_SCOPE, department=department.name)
 
     if (reading.out_of_scope or not confident) and state.clarifications < thresholds.max_clarifications:
         why = "out of scope" if reading.out_of_scope else f"low confidence ({said})"

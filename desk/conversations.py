@@ -45,6 +45,29 @@ def await_clarification(*, session: Session, conversation: Conversation) -> None
     session.flush()
 
 
+def await_security_answer(*, session: Session, conversation: Conversation, intent: str, now: dt.datetime) -> None:
+    """The bot asked whether a message it read as ``intent`` (a security intent, not confidently) is a security
+    matter; the question counts as the conversation's one clarifying question. The intent is kept where an
+    offered article is: each is what the awaited answer is about."""
+    conversation.clarifications += 1
+    conversation.awaiting, conversation.awaiting_since, conversation.offered_article = (
+        ConversationWait.SECURITY_ANSWER, now, intent)
+    session.flush()
+
+
+REDIRECTED = "redirected to "  # how a redirect's note begins: the KPIs count these notes
+
+
+def record_redirect(*, session: Session, conversation: Conversation, key: str, department: str,
+                    now: dt.datetime) -> None:
+    """The bot sent the requester to another department: a note in the conversation, in no ticket (no IT
+    ticket opens), which the KPIs count as a redirect."""
+    session.add(Message(idempotency_key=key, conversation_id=conversation.id, ticket_id=None,
+                        direction=Direction.NOTE, author_kind=AuthorKind.BOT, channel="bot",
+                        text=f"{REDIRECTED}{department}", created_at=now))
+    session.flush()
+
+
 def stop_waiting(*, session: Session, conversation: Conversation) -> None:
     conversation.awaiting, conversation.awaiting_since = ConversationWait.NOTHING, None
     session.flush()

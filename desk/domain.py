@@ -149,6 +149,7 @@ class ConversationWait(str, enum.Enum):
     NOTHING = "nothing"
     CONFIRMATION = "confirmation"  # "did this solve it?"
     CLARIFICATION = "clarification"  # one clarifying question, at most
+    SECURITY_ANSWER = "security_answer"  # "is this about a suspicious email, a lost device or a virus?"
 
 
 class QueueStatus(str, enum.Enum):

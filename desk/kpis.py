@@ -18,6 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
+from desk.conversations import REDIRECTED
 from desk.domain import ACTIVE_STATUSES, AuthorKind, DeskError, Direction, Priority, ResolutionCode, Status
 from desk.models import Group, Message, Ticket
 
@@ -108,6 +109,7 @@ class Kpis(Counts):
     since: dt.datetime | None
     until: dt.datetime | None
     backlog: dict[tuple[str, Priority], int]  # open tickets now, by group and priority, whatever the period
+    redirected: int = 0  # messages the bot sent to another department in the period: no ticket, so apart
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,8 +182,16 @@ def compute(*, session: Session, since: dt.datetime | None = None, until: dt.dat
         .group_by(Group.name, Ticket.priority)
         .order_by(Group.name, Ticket.priority)
     ).all()
+    redirects = select(func.count(Message.id)).where(
+        Message.ticket_id.is_(None), Message.direction == Direction.NOTE, Message.author_kind == AuthorKind.BOT,
+        Message.text.startswith(REDIRECTED, autoescape=True))
+    if since is not None:
+        redirects = redirects.where(Message.created_at >= since)
+    if until is not None:
+        redirects = redirects.where(Message.created_at < until)
     return Kpis(since=since, until=until, **_read(row),
-                backlog={(name, Priority(p)): int(n) for name, p, n in backlog_rows})
+                backlog={(name, Priority(p)): int(n) for name, p, n in backlog_rows},
+                redirected=int(session.scalar(redirects) or 0))
 
 
 # --- by day ------------------------------------------------------------------------------------------------------

@@ -78,6 +78,10 @@ class Taxonomy:
         """The intents a ticket can be opened for (every kind but bot), in the file's order."""
         return tuple(s for s in self.intents.values() if s.group is not None)
 
+    def of_kind(self, kind: Kind) -> tuple[str, ...]:
+        """The intents of ``kind`` (the security ones are the NLP's alarm intents), in the file's order."""
+        return tuple(s.intent for s in self.intents.values() if s.kind is kind)
+
     def routable(self, intent: str) -> IntentSpec:
         """The spec of an intent a routing rule may name; ``UnknownIntent`` for any other."""
         spec = self.spec(intent)
@@ -105,15 +109,7 @@ class Taxonomy:
 
 def load_taxonomy(path: Path) -> Taxonomy:
     """The taxonomy in ``path``, or a ``TaxonomyError`` naming the file and the line of the first problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaxonomyError(f"{path}: cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        line = f" line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""
-        raise TaxonomyError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return _Reader(Path(path)).taxonomy(root)
+    return _Reader(Path(path)).taxonomy(compose(Path(path), TaxonomyError))
 
 
 @functools.cache
@@ -122,15 +118,29 @@ def packaged_taxonomy() -> Taxonomy:
     return load_taxonomy(PACKAGED_FILE)
 
 
+def compose(path: Path, error: type[DeskError]) -> yaml.Node | None:
+    """The YAML nodes of ``path`` (kept for their line numbers), or ``error`` naming the file and the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read: {exc}") from None
+    except yaml.YAMLError as exc:
+        line = f" line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""
+        raise error(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
 class _Reader:
     """Turns the YAML nodes into a ``Taxonomy``, keeping their line numbers for the errors."""
+
+    error: type[DeskError] = TaxonomyError
 
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, node: yaml.Node | None, problem: str) -> TaxonomyError:
+    def fail(self, node: yaml.Node | None, problem: str) -> DeskError:
         where = f" line {node.start_mark.line + 1}" if node is not None else ""
-        return TaxonomyError(f"{self.path}{where}: {problem}")
+        return self.error(f"{self.path}{where}: {problem}")
 
     def mapping(self, node: yaml.Node | None, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """key -> (key node, value node); a duplicate key is an error (YAML would keep the last silently)."""

@@ -29,6 +29,7 @@ class Analysis:
     answer_threshold: float  # the intent confidence the model's validation chose for KB answers
     cues: tuple[str, ...] = ()
     model_version: str = ""
+    alarm_threshold: float = 0.0  # the confidence the model's validation chose for a security incident at once
 
 
 class Analyzer:
@@ -139,6 +140,6 @@ class Analyzer:
                 intent=intent.intent, confidence=intent.confidence, out_of_scope=intent.out_of_scope,
                 sentiment=str(feeling.label), frustration=float(feeling.frustration), frustrated=feeling.frustration >= FRUSTRATED,
                 kb_hits=hits, language=language, answer_threshold=bundle.intent.answer_threshold,
-                cues=feeling.cues, model_version=version,
+                cues=feeling.cues, model_version=version, alarm_threshold=bundle.intent.alarm_threshold,
             ))
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -32,6 +32,8 @@ class IntentStack:
 
     model: IntentModel
     top_layer: TopLayer | None = None
+    # When training decided on tuning itself: the validation score with and without the tuned layer.
+    val_scores: dict[str, float] | None = None
 
     def embed(self, embedder: Embedder, texts: Sequence[str], *, progress: Progress | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -139,12 +141,37 @@ def _embed(embedder: Embedder, texts: list[str], progress: ProgressFactory | Non
     return _clocked(embedder, clock, len(texts), lambda: _embed_through(top_layer, embedder, texts, advance))
 
 
+MIN_TEXTS_PER_LABEL = 2  # a label with fewer cannot be learnt and measured
+
+
+def check_parts(parts: dict[str, list[IntentExample]]) -> None:
+    """Every problem of the labelled splits at once (``DataError``), before any embedding starts."""
+    from collections import Counter
+
+    counts = Counter(e.intent for e in parts["train"])
+    problems = [f"label {label!r} has {n} training text(s), it needs at least {MIN_TEXTS_PER_LABEL}"
+                for label, n in sorted(counts.items()) if n < MIN_TEXTS_PER_LABEL]
+    if len([label for label in counts if label != "oos"]) < 2:
+        problems.append("training needs at least two in-scope intents")
+    if not parts["val"]:
+        problems.append("training needs a validation split")
+    for part in ("val", "test"):
+        unknown = sorted({e.intent for e in parts[part]} - set(counts))
+        if unknown:
+            problems.append(f"the {part} texts have label(s) the training texts lack: {', '.join(unknown)}")
+    if problems:
+        raise DataError("; ".join(problems))
+
+
 def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
                  oos_recall_target: float | None, progress: ProgressFactory | None,
-                 clock: EmbeddingClock | None = None) -> tuple[IntentStack, dict[str, np.ndarray]]:
+                 clock: EmbeddingClock | None = None, alarm_intents: Collection[str] = (),
+                 ) -> tuple[IntentStack, dict[str, np.ndarray]]:
     """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
     the three splits."""
+    check_parts(parts)
+    decide_on_val = tune is None
     if tune is None:
         tune = worth_tuning([e.intent for e in parts["train"]])
     names = ("train", "val", "test")
@@ -162,10 +189,23 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
         vectors = top_layer.encode(states.states)
     else:
         vectors = _embed(embedder, texts, progress, "embedding intent texts", clock)[0]
-    split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
-    model = IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
-                              oos_recall_target=oos_recall_target, train_vectors_tuned=top_layer is not None)
-    return IntentStack(model, top_layer), split
+
+    def fit(vectors: np.ndarray, tuned: bool) -> tuple[IntentModel, dict[str, np.ndarray]]:
+        split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
+        return IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
+                                 oos_recall_target=oos_recall_target, alarm_intents=alarm_intents,
+                                 train_vectors_tuned=tuned), split
+
+    model, split = fit(vectors, top_layer is not None)
+    if top_layer is None or not decide_on_val:
+        return IntentStack(model, top_layer), split
+    # Tuning was the data's size's call, not the admin's: the tuned layer stays only if it helps on val.
+    plain, plain_split = fit(states.vectors, False)
+    scores = {"tuned": model.evaluate(parts["val"], split["val"]).selection_score,
+              "packaged": plain.evaluate(parts["val"], plain_split["val"]).selection_score}
+    if scores["tuned"] > scores["packaged"]:
+        return IntentStack(model, top_layer, scores), split
+    return IntentStack(plain, None, scores), plain_split
 
 
 def raw_throughput(embedder: Embedder, texts: Sequence[str], batch: int = 256) -> float:
@@ -193,7 +233,8 @@ def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
     intent_report = bundle.intent.evaluate(intent_test, intent_test_vectors)
     sentiment_report = bundle.sentiment.evaluate(sentiment_test, sentiment_vectors)
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
-            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold},
+            "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold,
+                           "alarm": bundle.intent.alarm_threshold},
             "top_layer": _top_layer_summary(bundle.top_layer)}
 
 
@@ -232,6 +273,7 @@ def train_and_register(
     intents: dict[str, list[IntentExample]] | None = None,
     oos_recall_target: float | None = None,
     tune: bool | None = None,
+    alarm_intents: Collection[str] = (),
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainResult:
@@ -239,18 +281,21 @@ def train_and_register(
     activate it if it is no worse than the active one on the same held-out split.
 
     With ``tune`` (None: when there are enough texts an intent) and an embedder with layers, MiniLM's
-    top layer is first fine-tuned on the training split, and the intent model learns on its vectors."""
+    top layer is first fine-tuned on the training split, and the intent model learns on its vectors.
+    ``alarm_intents`` (the bot's security intents) get a confidence threshold of their own, chosen on val."""
     started = time.perf_counter()
     clock = EmbeddingClock()
     data = load_training_data(data_dir, extra, intents)
     parts = data.intents
     stack, vectors = _fit_intents(parts, embedder, tune=tune, oos_recall_target=oos_recall_target,
-                                  progress=progress, clock=clock)
+                                  progress=progress, clock=clock, alarm_intents=alarm_intents)
     s_train = data.sentiment["train"] + data.sentiment["val"]
     sentiment = SentimentModel.train(
         s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock)[0])
     bundle = NlpBundle(embedder.model_id, stack.model, sentiment, stack.top_layer)
     report = evaluate_bundle(bundle, data, embedder, progress, clock, intent_test_vectors=vectors["test"])
+    if stack.val_scores is not None:
+        report["top_layer"]["val_scores"] = stack.val_scores
     new = headline(report)
 
     previous, previous_metrics, reason = registry.active_version(), None, "first model"

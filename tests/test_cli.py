@@ -239,3 +239,22 @@ def test_the_kb_seed_goes_into_the_desk_and_back_and_the_index_is_built_from_the
     assert len(list((tmp_path / "out").rglob("*.md"))) == count
     missing = run("kb", "import", str(tmp_path / "nowhere"), cwd=tmp_path, env=env, ok=False)
     assert missing.returncode != 0 and "is not a folder of articles" in missing.stderr
+
+
+def test_nlp_evaluate_on_a_closed_set_reports_accuracy_and_says_out_of_scope_was_not_measured(tmp_path: Path) -> None:
+    texts = {"vpn_connection": ["my vpn is down", "vpn keeps dropping", "cannot connect to the vpn", "vpn error 809",
+                                "globalprotect vpn fails", "vpn disconnects every hour"],
+             "printer_problem": ["the printer jams", "printer is offline", "cannot print anything", "printer error",
+                                 "paper jam in the printer", "the printer prints blank pages"]}
+    rows = [(t, label) for label, items in texts.items() for t in items]
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{label}\n" for t, label in rows))
+    (tmp_path / "test.csv").write_text("text,label\nvpn will not connect,vpn_connection\nprinter jammed,printer_problem\n")
+    env = {"DESKBOT_NLP_BACKEND": "hashing"}
+    result = run("nlp", "evaluate", "--train", "train.csv", "--test", "test.csv", cwd=tmp_path, env=env)
+    assert "intent accuracy (in scope)" in result.stdout and "intent macro-F1" in result.stdout
+    assert "not measured: a closed set" in result.stdout
+
+    (tmp_path / "bad.csv").write_text("text,label\nmy vpn is down,vpn_connection\n,printer_problem\nhello,\n")
+    bad = run("nlp", "evaluate", "--train", "bad.csv", "--test", "test.csv", cwd=tmp_path, env=env, ok=False)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "2 unusable row(s): line 3: the text is empty; line 4: the label is empty" in bad.stderr

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bot.cli import _common as common
 from bot.cli._common import out
+from desk.taxonomy import Kind
 
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
 kb_app = typer.Typer(help="The knowledge base: import and export the Markdown seed, index and search.",
@@ -59,14 +60,16 @@ def _print_report(report: dict, title: str) -> None:
 
 
 def _tune(deskbot, flag: bool | None) -> bool | None:  # noqa: ANN001
-    """--tune/--no-tune, else the setting; None lets training decide by the data's size."""
+    """--tune/--no-tune, else the setting; None lets training decide (by the data's size, then on val)."""
     return deskbot.settings.nlp_tune_top_layer if flag is None else flag
 
 
 def _top_layer(summary: dict) -> str:
+    val = summary.get("val_scores")
+    on_val = f" (val: tuned {val['tuned']:.3f}, packaged {val['packaged']:.3f})" if val else ""
     if not summary.get("tuned"):
-        return "MiniLM as packaged (not tuned)"
-    return f"tuned on {summary['texts']} texts, {summary['epochs']} epochs, {summary['seconds']:.0f} s"
+        return "MiniLM as packaged (not tuned)" + on_val
+    return f"tuned on {summary['texts']} texts, {summary['epochs']} epochs, {summary['seconds']:.0f} s" + on_val
 
 
 _TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or JSON [[text, label]]; label "
@@ -83,7 +86,9 @@ def _intent_table(report, title: str) -> Table:  # noqa: ANN001
     table = Table("metric", "value", title=title)
     for label, value in (
         ("intent accuracy (in scope)", _pct(report.accuracy)), ("intent macro-F1", f"{report.macro_f1:.3f}"),
-        ("out-of-scope precision", _pct(report.oos_precision)), ("out-of-scope recall", _pct(report.oos_recall)),
+        *((("out-of-scope", "not measured: a closed set (no 'oos' texts), trained without the detector"),)
+          if report.closed_set else
+          (("out-of-scope precision", _pct(report.oos_precision)), ("out-of-scope recall", _pct(report.oos_recall)))),
         ("calibration error (ECE)", f"{report.expected_calibration_error:.3f}"),
         ("test texts", str(report.support)),
     ):
@@ -133,7 +138,7 @@ def nlp_train(
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
                                     oos_recall_target=oos_recall, force=force, progress=progress,
-                                    tune=_tune(deskbot, tune))
+                                    tune=_tune(deskbot, tune), alarm_intents=deskbot.taxonomy.of_kind(Kind.SECURITY))
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
     raw = raw_throughput(deskbot.embedder, texts)

@@ -35,6 +35,7 @@ def report_kpis(
     table.add_row("self-service rate (confirmed)", str(k.self_service_rate), "30-50 %")
     table.add_row("potential deflection (unconfirmed)", str(k.potential_deflection_rate), "shown apart")
     table.add_row("reopen rate", str(k.reopen_rate), "< 5 %")
+    table.add_row("redirected to another department (no ticket)", str(k.redirected), "shown apart")
     table.add_row("CSAT", f"{'n/a' if k.csat_average is None else f'{k.csat_average:.2f} / 5'}; satisfied {k.csat_satisfied}", ">= 85 %")
     out.print(table)
     backlog = Table("group", "priority", "open tickets", title="backlog")

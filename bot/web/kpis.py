@@ -82,6 +82,7 @@ class KpisOut(Figures):
     since: dt.date | None
     until: dt.date | None
     backlog: list[BacklogOut]  # the open tickets now, by group and priority, whatever the period
+    redirected: int  # messages sent to another department in the period (no ticket, so not in the figures)
 
 
 class DayOut(Figures):
@@ -116,7 +117,7 @@ def kpis_router(*, uow: UnitOfWork) -> APIRouter:
                              until=kpis.start_of(query.until) if query.until else None)
         return KpisOut(**Figures.of(k), since=query.since, until=query.until,
                        backlog=[BacklogOut(group=group, priority=priority, tickets=n)
-                                for (group, priority), n in sorted(k.backlog.items())])
+                                for (group, priority), n in sorted(k.backlog.items())], redirected=k.redirected)
 
     @router.get("/daily", response_model=DailyOut)
     def daily(query: Annotated[Days, Query()]) -> DailyOut:

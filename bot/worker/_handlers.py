@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from bot.worker_settings import BotSettings
+    from desk.departments import Directory
     from desk.models import Conversation, Ticket
     from nlp import Analysis, Analyzer
 
@@ -40,10 +41,16 @@ class Turn:
     now: dt.datetime
     analyzer: Analyzer
     settings: BotSettings
+    directory: Directory
 
     @property
     def kb_url(self) -> str:
         return self.settings.kb_url
+
+    @property
+    def lang(self) -> str:
+        """The language the requester wrote in: the replies' language."""
+        return self.analysis.language
 
 
 Handler = Callable[[Turn], list[Reply]]
@@ -70,35 +77,53 @@ def _article_for_intent(turn: Turn, intent: str | None) -> say.Article | None:
 
 
 def greet(turn: Turn) -> list[Reply]:
-    return [Reply(say.GREETING)]
+    return [Reply(say.GREETING.in_(turn.lang))]
 
 
 def thank(turn: Turn) -> list[Reply]:
-    return [Reply(say.THANKS)]
+    return [Reply(say.THANKS.in_(turn.lang))]
 
 
 def ticket_status(turn: Turn) -> list[Reply]:
-    return [say.ticket_status(tickets.open_tickets_of(session=turn.session, requester_id=turn.requester_id))]
+    return [say.ticket_status(tickets.open_tickets_of(session=turn.session, requester_id=turn.requester_id),
+                              turn.lang)]
 
 
 def open_ticket(turn: Turn) -> list[Reply]:
     ticket = _open(turn, ticket_type=turn.decision.ticket_type, intent=turn.decision.intent)
-    replies = [say.with_ticket(ticket, say.PASSED_ON)]
+    replies = [say.with_ticket(ticket, say.PASSED_ON, turn.lang)]
     problem = known_problem(session=turn.session, ticket=ticket, analyzer=turn.analyzer, settings=turn.settings,
                             now=turn.now)
     if problem is not None:
-        replies.append(say.known_issue(ticket, problem))
+        replies.append(say.known_issue(ticket, problem, turn.lang))
     return replies
 
 
 def handoff(turn: Turn) -> list[Reply]:
     ticket = _open(turn, ticket_type=TicketType.INCIDENT, intent=None)
-    return [say.with_ticket(ticket, say.HANDED_OFF)]
+    return [say.with_ticket(ticket, say.HANDED_OFF, turn.lang)]
 
 
 def security_incident(turn: Turn) -> list[Reply]:
     ticket = _open(turn, ticket_type=TicketType.INCIDENT, intent=turn.decision.intent)
-    return [say.security_incident(ticket, _article_for_intent(turn, turn.decision.intent), turn.kb_url)]
+    return [say.security_incident(ticket, _article_for_intent(turn, turn.decision.intent), turn.kb_url, turn.lang)]
+
+
+def ask_security(turn: Turn) -> list[Reply]:
+    conversations.await_security_answer(session=turn.session, conversation=turn.conversation,
+                                        intent=turn.decision.intent or "", now=turn.now)
+    return [say.security_question(turn.lang)]
+
+
+def not_security(turn: Turn) -> list[Reply]:
+    return [Reply(say.NOT_SECURITY.in_(turn.lang))]
+
+
+def redirect(turn: Turn) -> list[Reply]:
+    department = turn.directory.department(turn.decision.department or "")
+    conversations.record_redirect(session=turn.session, conversation=turn.conversation,
+                                  key=f"{turn.message.key}:redirect", department=department.name, now=turn.now)
+    return [say.redirect(department, turn.lang)]
 
 
 def answer_from_kb(turn: Turn) -> list[Reply]:
@@ -121,7 +146,7 @@ def confirmed_solved(turn: Turn) -> list[Reply]:
     knowledge.record_feedback(session=turn.session, article_id=turn.conversation.offered_article,
                               outcome=Feedback.SOLVED)
     conversations.stop_waiting(session=turn.session, conversation=turn.conversation)
-    return [Reply(say.SOLVED)]
+    return [Reply(say.SOLVED.in_(turn.lang))]
 
 
 def not_solved(turn: Turn) -> list[Reply]:
@@ -141,7 +166,7 @@ def not_solved(turn: Turn) -> list[Reply]:
         # The message is a "no": the group's notice shows what the NLP reads in the ticket's own text instead.
         analysis = turn.analyzer.analyze_many([ticket.description or ticket.subject])[0]
         notices.explain(s, notices.Why(turn.decision.explain(), analysis, tried_article=turn.decision.article_id))
-    return [say.with_ticket(ticket, say.NOT_SOLVED)]
+    return [say.with_ticket(ticket, say.NOT_SOLVED, turn.lang)]
 
 
 def follow_up(turn: Turn) -> list[Reply]:
@@ -152,7 +177,7 @@ def follow_up(turn: Turn) -> list[Reply]:
     if ticket.status is Status.PENDING:
         tickets.change_status(session=turn.session, number=ticket.number, status=Status.OPEN, actor="requester",
                               now=turn.now)
-    return [say.follow_up(ticket)]
+    return [say.follow_up(ticket, turn.lang)]
 
 
 def resolved_by_requester(turn: Turn) -> list[Reply]:
@@ -160,7 +185,7 @@ def resolved_by_requester(turn: Turn) -> list[Reply]:
     assert ticket is not None
     tickets.resolve(session=turn.session, number=ticket.number, actor="requester",
                     resolution_code=ResolutionCode.REQUESTER, now=turn.now)
-    return [say.resolved(ticket, turn.settings.reopen_window.days)]
+    return [say.resolved(ticket, turn.settings.reopen_window.days, turn.lang)]
 
 
 def reopen(turn: Turn) -> list[Reply]:
@@ -169,12 +194,12 @@ def reopen(turn: Turn) -> list[Reply]:
     tickets.change_status(session=turn.session, number=ticket.number, status=Status.OPEN, actor="requester",
                           reopen_window=turn.settings.reopen_window, now=turn.now)
     tickets.ensure_assignee(session=turn.session, number=ticket.number, actor="bot", now=turn.now)
-    return [say.reopened(ticket)]
+    return [say.reopened(ticket, turn.lang)]
 
 
 def clarify(turn: Turn) -> list[Reply]:
     conversations.await_clarification(session=turn.session, conversation=turn.conversation)
-    return [Reply(say.CLARIFY_SCOPE if turn.analysis.out_of_scope else say.CLARIFY)]
+    return [Reply((say.CLARIFY_SCOPE if turn.analysis.out_of_scope else say.CLARIFY).in_(turn.lang))]
 
 
 HANDLERS: dict[Action, Handler] = {
@@ -184,6 +209,9 @@ HANDLERS: dict[Action, Handler] = {
     Action.OPEN_TICKET: open_ticket,
     Action.HANDOFF: handoff,
     Action.SECURITY_INCIDENT: security_incident,
+    Action.ASK_SECURITY: ask_security,
+    Action.NOT_SECURITY: not_security,
+    Action.REDIRECT: redirect,
     Action.ANSWER_FROM_KB: answer_from_kb,
     Action.CONFIRMED_SOLVED: confirmed_solved,
     Action.NOT_SOLVED: not_solved,

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import Refused, screen, without_refused
 from bot.conversation import ConversationRef, InboundMessage, Reply
-from bot.policy import Action, Reading, State, Thresholds, decide
+from bot.policy import Action, State, decide, reading_of, thresholds_for
 from bot.worker import _wording as say
 from bot.worker._handlers import Turn, carry_out
 from desk import AuthorKind, Direction, ResolutionCode, Status
@@ -32,6 +33,28 @@ log = logging.getLogger("deskbot.worker")
 # The decisions on a new request the KB could have answered: with no article at the retrieval threshold, the
 # message is a gap an editor should fill (greetings, follow-ups and "did this solve it?" answers are none).
 _READS_THE_KB = frozenset({Action.OPEN_TICKET, Action.CLARIFY})
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|tr|aw|wg)\s*:\s*)+", re.IGNORECASE)
+_TICKET_TAG = re.compile(r"\[#\d+\]")
+_LINK = re.compile(r"https?://", re.IGNORECASE)
+_FORWARDED = re.compile(r"-{2,}\s*(forwarded message|message transféré)\s*-{2,}|^begin forwarded message:",
+                        re.IGNORECASE | re.MULTILINE)
+
+
+def readable_text(message: InboundMessage) -> str:
+    """What the NLP reads of a message: its subject (a mail's, without "Re:"/"Fwd:" and the ticket tag) with its
+    new text, since a mail's subject often names the problem its body only describes."""
+    subject = _TICKET_TAG.sub("", _REPLY_PREFIX.sub("", message.subject or "")).strip()
+    text = message.text.strip()
+    if not subject or subject.lower() in text.lower():
+        return text or subject
+    return f"{subject}\n{text}" if text else subject
+
+
+def forwarded_evidence(message: InboundMessage) -> bool:
+    """A forwarded mail (attached, or inline) that carries links or attachments: what a phishing report is."""
+    attached = any(a.content_type == "message/rfc822" for a in message.attachments)
+    inline = bool(_FORWARDED.search(message.text))
+    return attached or (inline and (bool(_LINK.search(message.text)) or bool(message.attachments)))
 
 
 def _complete(p: Pipeline, session: Session, row_id: int, now: dt.datetime) -> None:
@@ -104,25 +127,21 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     if conversation.ticket is None and message.ticket_hint is not None:
         _join_named_ticket(session, conversation, message, requester.id)
     state = _state(p, session, conversation, now)
-    hit = analysis.kb_hits[0] if analysis.kb_hits else None
-    reading = Reading(
-        text=message.text, intent=analysis.intent, confidence=analysis.confidence,
-        out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated, frustration=analysis.frustration,
-        top_article=hit.article_id if hit else None, top_article_score=hit.score if hit else 0.0,
-        action=message.action,
-    )
-    thresholds = Thresholds(
-        answer_confidence=p.settings.answer_threshold or analysis.answer_threshold,
-        retrieval=p.settings.retrieval_threshold,
-    )
-    decision = decide(reading, state, thresholds)
+    # The NLP read the subject with the text; the policy's word rules (yes, no, "it works now") read what was written.
+    reading = reading_of(analysis, text=message.text, action=message.action,
+                         forwarded_evidence=forwarded_evidence(message), articles=p.analyzer.kb.articles)
+    thresholds = thresholds_for(analysis, answer_threshold=p.settings.answer_threshold,
+                                retrieval=p.settings.retrieval_threshold)
+    decision = decide(reading, state, thresholds, directory=p.directory)
+    if conversation.awaiting is ConversationWait.SECURITY_ANSWER:  # the question gets one answer, whatever it is
+        conversations.stop_waiting(session=session, conversation=conversation)
     if decision.action in _READS_THE_KB and reading.top_article_score < thresholds.retrieval:
         knowledge.record_gap(session=session, text=message.text or message.subject, channel=message.conversation.channel,
                              intent=analysis.intent, best_article=reading.top_article,
                              best_score=reading.top_article_score, now=now)
     replies = carry_out(Turn(session=session, message=message, analysis=analysis, conversation=conversation,
                              requester_id=requester.id, decision=decision, now=now, analyzer=p.analyzer,
-                             settings=p.settings))
+                             settings=p.settings, directory=p.directory))
     tickets.add_message(
         session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
         direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
@@ -259,9 +278,12 @@ def _state(p: Pipeline, session: Session, conversation: Conversation, now: dt.da
             and now - ticket.resolved_at <= p.settings.reopen_window
             and ticket.resolution_code not in (ResolutionCode.SELF_SERVICE, ResolutionCode.POTENTIAL_DEFLECTION)):
         resolved = ticket.number
+    asked = conversation.awaiting is ConversationWait.SECURITY_ANSWER
     return State(open_ticket=open_ticket, resolved_ticket=resolved,
                  awaiting_confirmation=conversation.awaiting is ConversationWait.CONFIRMATION,
-                 offered_article=conversation.offered_article, clarifications=conversation.clarifications)
+                 offered_article=None if asked else conversation.offered_article,
+                 clarifications=conversation.clarifications,
+                 security_question=conversation.offered_article if asked else None)
 
 
 def _sent_into(cited: OutboxRow | None, conversation: Conversation) -> bool:

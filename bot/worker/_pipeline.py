@@ -19,10 +19,11 @@ from bot import agents
 from bot.agents import AgentDesk
 from bot.conversation import DropAttachments, InboundMessage
 from bot.policy import labels
-from bot.worker._message import handle
+from bot.worker._message import handle, readable_text
 from bot.worker_settings import BotSettings
 from desk import ResolutionCode, UnitOfWork
 from desk import conversations, people, queue, sla, tickets
+from desk.departments import packaged_directory
 from desk.domain import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Pipeline:
         self.drop_from_raw = dict(drop_from_raw or {})  # per channel: refused attachments out of its raw payload
         self.analyzer = analyzer
         self.settings = settings
+        self.directory = packaged_directory()  # read now: a broken file stops the start, naming file and line
         self.worker = worker or worker_name()
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())
@@ -81,7 +83,7 @@ class Pipeline:
         readable = [i for i, m in enumerate(messages) if m.agent is None and m.action != "home"]
         analyses: list[Analysis | None] = [None] * len(messages)
         try:
-            for i, analysis in zip(readable, self.analyzer.analyze_many([messages[i].text or messages[i].subject
+            for i, analysis in zip(readable, self.analyzer.analyze_many([readable_text(messages[i])
                                                                           for i in readable]) if readable else ()):
                 analyses[i] = analysis
         except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages

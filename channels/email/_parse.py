@@ -29,6 +29,12 @@ _QUOTE_START = re.compile(
     r"|Begin forwarded message:",
     re.I,
 )
+# Where a forwarded mail starts (Gmail, Outlook, Apple Mail; English and French): what was forwarded is part of
+# the message (a forwarded phishing mail is the report), so it is kept after FORWARD_MARK, not cut as history.
+_FORWARD_START = re.compile(r"(?<!-)-{2,}\s*(?:Forwarded message|Message transféré)\s*-{2,}"
+                            r"|Begin forwarded message:|Début du message réexpédié\s?:", re.I)
+_FORWARD_HEADER = re.compile(r"^(From|De|Date|Sent|Envoyé|To|À|Cc|Reply-To|Subject|Objet)\s?:", re.I)
+FORWARD_MARK = "---------- Forwarded message ----------"
 _SIGNATURE = re.compile(r"^(--|-- |—)\s*$|^(Sent from (my )?[\w .-]{2,40}|Envoyé (de|depuis|à partir de) .{2,40})$", re.I)
 _CLOSING = re.compile(r"^(kind |best |warm |many )?(regards|thanks|thank you|cheers|cordialement|bien à vous|"
                       r"merci|bonne journée|sincerely)[,.!]?$", re.I)
@@ -124,10 +130,33 @@ def html_to_text(markup: str) -> str:
 
 
 def new_text(full: str) -> str:
-    """The part of a mail its author just wrote: above the quoted history and the signature.
+    """The part of a mail its author just wrote: above the quoted history and the signature; of a forward, what
+    the forwarder says, then FORWARD_MARK and what they forwarded (its subject, then its own new text).
 
     A bottom-posted reply (the new text under the quote) is found too.
     """
+    lines = full.splitlines()
+    at = next((i for i, line in enumerate(lines) if _FORWARD_START.match(line.strip())), None)
+    if at is None:
+        return _own_text(full)
+    return "\n".join(p for p in (_own_text("\n".join(lines[:at])), FORWARD_MARK, forwarded_text(lines[at + 1:])) if p)
+
+
+def forwarded_text(lines: list[str]) -> str:
+    """A forwarded mail's text: its header block gives only its subject, then its body's new text."""
+    subject, start = "", 0
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not _FORWARD_HEADER.match(stripped):
+            break
+        if stripped.lower().startswith(("subject:", "objet:", "objet :")):
+            subject = stripped.split(":", 1)[1].strip()
+        start = i + 1
+    body = _own_text("\n".join(lines[start:]))
+    return "\n".join(p for p in (subject, body) if p)
+
+
+def _own_text(full: str) -> str:
     lines = [line.replace("\ufeff", "") for line in full.splitlines()]
     kept: list[str] = []
     for i, line in enumerate(lines):
@@ -221,9 +250,31 @@ def _attachments(message: EmailMessage) -> tuple[Attachment, ...]:
             content = part.get_payload(decode=True) or b""
         except Exception:  # noqa: BLE001
             content = b""
+        if part.get_content_type() == "message/rfc822":  # an attached mail: its payload is the mail itself
+            inner = _attached_mail(part)
+            content = inner.as_bytes() if inner is not None else b""
         if isinstance(content, bytes) and content:
             found.append(Attachment(part.get_filename() or "attachment", part.get_content_type(), content))
     return tuple(found)
+
+
+def _attached_mail(part: EmailMessage) -> EmailMessage | None:
+    try:
+        payload = part.get_payload()
+        return payload[0] if isinstance(payload, list) and payload else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _forwarded_attachments(message: EmailMessage) -> str:
+    """The mails attached as message/rfc822 (a forward "as attachment"), each after FORWARD_MARK."""
+    texts = []
+    for part in message.iter_attachments() if message.is_multipart() else ():
+        inner = _attached_mail(part) if part.get_content_type() == "message/rfc822" else None
+        if inner is not None:
+            subject = " ".join(str(inner.get("Subject", "")).split())[:MAX_SUBJECT_CHARS]
+            texts.append("\n".join(p for p in (FORWARD_MARK, subject, _own_text(_body_text(inner))) if p))
+    return "\n".join(texts)
 
 
 def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
@@ -252,7 +303,7 @@ def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset()) -> Pa
         cites += _reported_message_ids(message)
     return ParsedMail(
         message_id=message_id, sender=sender.lower(), sender_name=name, subject=subject,
-        text=new_text(full), full_text=full, thread_root=references[0] if references else message_id,
+        text="\n".join(p for p in (new_text(full), _forwarded_attachments(message)) if p), full_text=full, thread_root=references[0] if references else message_id,
         automated=automated, attachments=_attachments(message),
         ticket_ref=int(ref.group(1)) if ref else None, cites=tuple(dict.fromkeys(cites)),
     )

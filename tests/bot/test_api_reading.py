@@ -298,6 +298,7 @@ def _as_cli_prints(figures: dict) -> dict[str, str]:
             "self-service rate (confirmed)": ratio(figures["self_service_rate"]),
             "potential deflection (unconfirmed)": ratio(figures["potential_deflection_rate"]),
             "reopen rate": ratio(figures["reopen_rate"]),
+            "redirected to another department (no ticket)": str(figures["redirected"]),
             "CSAT": f"{csat}; satisfied {ratio(figures['csat_satisfied'])}"}
 
 
@@ -311,6 +312,7 @@ def test_the_kpis_of_a_period_are_the_desks_and_the_clis(uow: UnitOfWork, engine
         everything = kpis.compute(session=session)
     assert got["since"] == "2026-03-02" and got["until"] == "2026-03-05" and got["tickets"] == desk.tickets == 6
     assert got["resolved"] == desk.resolved == 5
+    assert got["redirected"] == desk.redirected == 0  # the bot's redirects have no ticket: counted apart
     for name in ("first_contact_resolution", "sla_compliance", "self_service_rate", "potential_deflection_rate",
                  "reopen_rate", "csat_satisfied"):
         ratio = getattr(desk, name)

@@ -275,11 +275,11 @@ def test_messages_of_one_conversation_are_handled_in_order(uow, bot) -> None:  #
 
 def test_out_of_scope_gets_one_clarifying_question_then_triage(uow, bot) -> None:  # noqa: ANN001
     _, say, _, _ = bot
-    [question] = say("the coffee machine on the second floor is leaking")
+    [question] = say("what's the weather tomorrow")  # no department of the directory handles it
     assert "Is this about an IT problem?" in question.text
     with uow() as s:
         assert tickets.list_tickets(session=s, statuses=None) == []
-    [handed] = say("I mean the one in the kitchen, there is water all over the floor")
+    [handed] = say("can you recommend a good restaurant nearby")
     ticket = only_ticket(uow)
     assert ticket.ref in handed.text and ticket.intent == "oos"
     with uow() as s:
@@ -287,6 +287,15 @@ def test_out_of_scope_gets_one_clarifying_question_then_triage(uow, bot) -> None
         assert t.group.name == "Service Desk"
         inbound = [m.text for m in tickets.thread(session=s, ticket=t) if m.direction is Direction.INBOUND]
         assert len(inbound) == 2  # the first message came along with the ticket
+
+
+def test_what_another_department_handles_is_redirected_without_a_ticket(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [redirect] = say("the coffee machine on the second floor is leaking")
+    assert "Facilities" in redirect.text and "#facilities" in redirect.text
+    with uow() as s:
+        assert tickets.list_tickets(session=s, statuses=None) == []
+        assert kpis.compute(session=s).redirected == 1
 
 
 def test_it_works_now_resolves_and_a_later_message_reopens(uow, bot) -> None:  # noqa: ANN001

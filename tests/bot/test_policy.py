@@ -10,7 +10,7 @@ from bot.policy import Action, Reading, State, Thresholds, decide, yes_or_no
 from desk import TicketType
 from desk.taxonomy import load_taxonomy
 
-T = Thresholds(answer_confidence=0.8, retrieval=0.45)
+T = Thresholds(answer_confidence=0.8, retrieval=0.45, security_confidence=0.6)
 
 
 def reading(intent: str, text: str = "text", confidence: float = 0.95, **kw) -> Reading:  # noqa: ANN003
@@ -35,6 +35,30 @@ def reading(intent: str, text: str = "text", confidence: float = 0.95, **kw) -> 
         (reading("software_access"), State(), Action.OPEN_TICKET),
         (reading("network_outage"), State(), Action.OPEN_TICKET),
         (reading("phishing_report"), State(), Action.SECURITY_INCIDENT),
+        # a security intent: at once above its validated threshold, one question below it
+        (reading("malware_infection", "my computer freezes with two Excel files open", confidence=0.36), State(),
+         Action.ASK_SECURITY),
+        (reading("malware_infection", "a window says my files are encrypted", confidence=0.61), State(),
+         Action.SECURITY_INCIDENT),
+        (reading("malware_infection", confidence=0.36), State(clarifications=1), Action.SECURITY_INCIDENT),
+        # clearly security: never delayed, whatever the confidence
+        (reading("phishing_report", "I clicked a link in a mail and entered my password", confidence=0.3),
+         State(), Action.SECURITY_INCIDENT),
+        (reading("phishing_report", "see below", confidence=0.3, forwarded_evidence=True), State(),
+         Action.SECURITY_INCIDENT),
+        # the answer to the question: a choice or yes opens the incident, no does not
+        (reading("greeting", "", action="device"), State(security_question="malware_infection", clarifications=1),
+         Action.SECURITY_INCIDENT),
+        (reading("thanks", "yes"), State(security_question="malware_infection", clarifications=1),
+         Action.SECURITY_INCIDENT),
+        (reading("greeting", "", action="no"), State(security_question="lost_device", clarifications=1),
+         Action.NOT_SECURITY),
+        # for another department: who handles it, no IT ticket; truly unclear keeps the question
+        (reading("oos", "where is my payslip for March?", out_of_scope=True), State(), Action.REDIRECT),
+        (reading("lost_device", "lost my umbrella in meeting room 2", confidence=0.4), State(), Action.ASK_SECURITY),
+        (reading("oos", "can I book a parking space for Friday", confidence=0.5), State(), Action.REDIRECT),
+        (reading("vpn_connection", "VPN drops every time I book a flight", confidence=0.95), State(),
+         Action.ANSWER_FROM_KB),
         (reading("oos", out_of_scope=True), State(), Action.CLARIFY),
         (reading("vpn_connection", "also my wifi"), State(open_ticket=1001), Action.FOLLOW_UP),
         (reading("vpn_connection", "it works now, thanks"), State(open_ticket=1001), Action.RESOLVED_BY_REQUESTER),
@@ -50,6 +74,22 @@ def test_rules(r: Reading, state: State, action: Action) -> None:
     decision = decide(r, state, T)
     assert decision.action is action
     assert decision.reasons  # every decision says why
+
+
+def test_the_answer_to_the_security_question_names_the_intent() -> None:
+    d = decide(reading("greeting", "", action="phishing"), State(security_question="lost_device", clarifications=1), T)
+    assert (d.action, d.intent, d.ticket_type) == (Action.SECURITY_INCIDENT, "phishing_report", TicketType.INCIDENT)
+    d = decide(reading("thanks", "oui"), State(security_question="lost_device", clarifications=1), T)
+    assert d.intent == "lost_device" and d.urgency_raise == 2
+    # neither an answer nor a choice: the message is read afresh
+    d = decide(reading("vpn_connection", "actually my VPN is the problem"),
+               State(security_question="lost_device", clarifications=1), T)
+    assert d.action is Action.ANSWER_FROM_KB
+
+
+def test_a_redirect_names_the_department_and_opens_no_ticket() -> None:
+    d = decide(reading("oos", "I need to submit an expense claim", out_of_scope=True), State(), T)
+    assert (d.action, d.department, d.ticket_type) == (Action.REDIRECT, "Finance", None)
 
 
 def test_scope_and_time_words_raise_impact_and_urgency() -> None:

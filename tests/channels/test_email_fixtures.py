@@ -39,3 +39,10 @@ def test_fixture(case: dict) -> None:
         assert mail.ticket_ref == case.get("ticket_ref") or (mail.ticket_ref is None and cites_ours), mail
     if "attachments" in case:  # the channel hands every attachment over; the bot decides what is kept
         assert [a.filename for a in mail.attachments] == case["attachments"]
+
+
+def test_a_mail_forwarded_as_attachment_reads_as_the_forwarders_words_then_the_forwarded_mail() -> None:
+    mail = parse_mail((FIXTURES / "16-forwarded-rfc822.eml").read_bytes(), own_addresses=OWN)
+    said, forwarded = mail.text.split("---------- Forwarded message ----------")
+    assert "Looks like phishing to me" in said
+    assert "Action required: confirm your bank details" in forwarded and "verify your account within 24" in forwarded

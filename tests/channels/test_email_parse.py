@@ -131,3 +131,32 @@ def test_a_reply_keeps_its_subject_through_the_outbox() -> None:
     reply = Reply("Done", ticket_ref="#1042", subject="SAP access")
     assert Reply.from_json(reply.to_json()) == reply
     assert Reply.from_json('{"text": "an outbox row from before subjects"}').subject == ""
+
+
+@pytest.mark.parametrize("marker", ["---------- Forwarded message ---------", "Begin forwarded message:",
+                                    "-------- Message transféré --------"])
+def test_an_inline_forward_is_what_the_forwarder_says_plus_what_they_forwarded(marker: str) -> None:
+    body = (f"Got this, looks fake?\n\nAna\n\n{marker}\nFrom: Bank Support <alerts@bank-secure.example>\n"
+            "Date: Mon, 2 Mar 2026 at 09:12\nSubject: Verify your account now\nTo: <ana@corp.example>\n\n"
+            "Dear customer, confirm your password at https://bank-secure.example/login today.\n\n"
+            "On Sun, 1 Mar 2026, someone wrote:\n> older quoted text")
+    text = parse_mail(raw(BASE + "\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit", body)).text
+    lines = text.splitlines()
+    assert lines[0] == "Got this, looks fake?"
+    assert "---------- Forwarded message ----------" in lines
+    assert "Verify your account now" in lines and "https://bank-secure.example/login" in text
+    assert "older quoted text" not in text and "alerts@bank-secure.example" not in text
+
+
+def test_a_mail_forwarded_as_attachment_is_read_and_kept() -> None:
+    inner = ("From: Bank <alerts@bank-secure.example>\r\nSubject: Your invoice is overdue\r\n"
+             "Message-ID: <x1@bank-secure.example>\r\n\r\nOpen the attached invoice: https://bank-secure.example/i\r\n")
+    headers = BASE.replace("Subject: VPN", "Subject: Fwd: Your invoice is overdue") + (
+        '\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b1"')
+    body = ("--b1\nContent-Type: text/plain\n\nIs this one real?\n--b1\nContent-Type: message/rfc822\n"
+            "Content-Disposition: attachment; filename=\"invoice.eml\"\n\n" + inner.replace("\r\n", "\n") + "\n--b1--\n")
+    mail = parse_mail(raw(headers, body))
+    assert mail.text.startswith("Is this one real?\n---------- Forwarded message ----------\nYour invoice is overdue")
+    assert "https://bank-secure.example/i" in mail.text
+    [attached] = mail.attachments
+    assert attached.content_type == "message/rfc822" and b"Your invoice is overdue" in attached.content

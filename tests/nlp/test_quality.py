@@ -29,11 +29,14 @@ def trained(real_nlp, real_analyzer):  # noqa: ANN001, ANN201
 def test_intent_and_out_of_scope_on_the_held_out_split(trained) -> None:  # noqa: ANN001
     result, _, _ = trained
     intent = result.report["intent"]
-    # measured 2026-11-25: accuracy 0.851, macro-F1 0.829, OOS precision 0.923 / recall 0.600, ECE 0.022
-    assert intent["accuracy"] >= 0.80
-    assert intent["macro_f1"] >= 0.78
-    assert intent["oos_precision"] >= 0.80 and intent["oos_recall"] >= 0.45
+    # measured 2026-12-02 (4,122 texts): accuracy 0.893, macro-F1 0.902, OOS precision 0.779 / recall 0.869, ECE 0.012
+    assert intent["accuracy"] >= 0.85
+    assert intent["macro_f1"] >= 0.86
+    assert intent["oos_precision"] >= 0.72 and intent["oos_recall"] >= 0.75
     assert intent["expected_calibration_error"] <= 0.08
+    # enough texts an intent to try the tuned top layer: kept only if it scored better on val
+    top_layer = result.report["top_layer"]
+    assert top_layer["tuned"] == (top_layer["val_scores"]["tuned"] > top_layer["val_scores"]["packaged"])
     # the answer threshold was chosen for 95 % precision on validation; on test it must stay high
     assert intent["answer_threshold_precision"] >= 0.90 and intent["answer_threshold_coverage"] >= 0.5
 
@@ -101,3 +104,32 @@ def test_out_of_scope_and_frustration(trained) -> None:  # noqa: ANN001
     assert not calm.out_of_scope
     assert angry.sentiment == "negative" and angry.frustrated
     assert calm.sentiment == "neutral" and not calm.frustrated
+
+
+def test_the_bots_decisions_on_the_independent_held_out_set(trained) -> None:  # noqa: ANN001
+    """A handful of bench/decisions.py's figures, with a margin, so that a data change that breaks them fails.
+    The held-out set is only read here to measure; nothing is chosen on it (tests/data/heldout/README.md)."""
+    from bot.policy import Action, State, decide, reading_of, thresholds_for
+    from bot.worker import BotSettings
+    from desk.taxonomy import Kind, packaged_taxonomy
+
+    _, analyzer, _ = trained
+    with (ROOT / "tests" / "data" / "heldout" / "decisions.csv").open(encoding="utf-8") as handle:
+        rows = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
+    taxonomy, settings = packaged_taxonomy(), BotSettings.defaults()
+    answers = alarms = not_security = 0
+    fitting = 0
+    for (text, label), a in zip(rows, analyzer.analyze_many([text for text, _ in rows])):
+        d = decide(reading_of(a, text=text, articles=analyzer.kb.articles), State(), thresholds_for(
+            a, answer_threshold=settings.answer_threshold, retrieval=settings.retrieval_threshold))
+        if d.action is Action.ANSWER_FROM_KB:
+            answers += 1
+            fitting += label in analyzer.kb.articles[d.article_id].intents
+        if taxonomy.intents[label].kind is not Kind.SECURITY:
+            not_security += 1
+            alarms += d.action is Action.SECURITY_INCIDENT
+    # measured 2026-12-02 (bench/decisions.py, model v0002): answered 16.0 %, answer precision 96.7 %,
+    # security false alarms 1.2 % (issue #15's target is 0.5 %: not met yet)
+    assert answers >= len(rows) // 10
+    assert fitting / answers >= 0.95, f"answer precision {fitting}/{answers}"
+    assert alarms / not_security <= 0.02, f"security false alarms {alarms}/{not_security}"

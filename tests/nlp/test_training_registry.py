@@ -193,7 +193,7 @@ def test_labelled_files_are_read_as_csv_or_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.csv", "text,intent\nhello,greeting\n", "a.csv: the first line must name the columns 'text' and 'label'"),
-    ("b.csv", "text,label\nhello,greeting\n,greeting\n", "b.csv: line 3: the text is empty"),
+    ("b.csv", "text,label\nhello,greeting\n,greeting\n", "b.csv: 1 unusable row(s): line 3: the text is empty"),
     ("c.json", '[["hello", "greeting"], ["no label"]]', "c.json: item 2 is not a [text, label] pair"),
     ("d.json", '{"hello": "greeting"}', "d.json: expected a JSON list of [text, label] pairs"),
     ("e.json", '[["hello", "greeting"', "e.json: not valid JSON"),
@@ -237,3 +237,42 @@ def test_training_on_files_replaces_the_packaged_intents(tmp_path: Path) -> None
     assert bundle.intent.targets["oos_recall"] == 0.9
     assert json.loads((result.folder / "metadata.json").read_text())["intent_data"] == "files"
     assert result.wall_seconds > 0 and result.embedding.texts > 0
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting the texts it was asked to embed."""
+
+    embedded = 0
+
+    def encode(self, texts, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        CountingEmbedder.embedded += len(texts)
+        return super().encode(texts, **kwargs)
+
+
+def test_a_closed_set_trains_without_the_detector_and_says_out_of_scope_was_not_measured() -> None:
+    from nlp import evaluate_intents
+
+    parts = split_examples(_labelled(("password_reset", "printer_problem", "vpn_connection")))
+    model, report = evaluate_intents(test=parts["test"], embedder=EMBEDDER, train=parts["train"] + parts["val"])
+    assert model.model.detector is None and report.closed_set
+    assert report.accuracy > 0.5 and 0.0 < report.macro_f1 <= 1.0
+    assert not any(p.out_of_scope for p in model.model.predict(["printer jammed"], EMBEDDER.encode(["printer jammed"])))
+
+
+def test_every_data_problem_is_reported_before_any_embedding(tmp_path: Path) -> None:
+    from nlp import evaluate_intents, load_labelled_file
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhello,greeting\n,greeting\nvpn,\nok,thanks\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"2 unusable row\(s\): line 3: the text is empty; line 4: the label is empty"):
+        load_labelled_file(bad)
+    train = [IntentExample("vpn drops", "vpn_connection"), IntentExample("vpn again", "vpn_connection"),
+             IntentExample("printer jam", "printer_problem")]
+    embedder = CountingEmbedder(512)
+    with pytest.raises(DataError) as error:
+        evaluate_intents(test=[IntentExample("wifi", "wifi_connection")], embedder=embedder, train=train,
+                         val=[IntentExample("vpn", "vpn_connection")])
+    message = str(error.value)
+    assert "label 'printer_problem' has 1 training text(s)" in message
+    assert "the test texts have label(s) the training texts lack: wifi_connection" in message
+    assert CountingEmbedder.embedded == 0

@@ -99,6 +99,8 @@ def test_a_bundle_with_a_tuned_layer_is_registered_and_served(tmp_path: Path, re
 
 
 def test_by_default_only_enough_data_is_tuned(tmp_path: Path, examples: list[IntentExample]) -> None:
+    packaged = [e.intent for e in split_examples(load_intent_examples(DATA / "intents"))["train"]]
+    assert worth_tuning(packaged)  # about 70 training texts an intent: tried, and kept only if it helps on val
     assert not worth_tuning(["a"] * (TUNE_FROM_PER_INTENT - 1) + ["b"] * (TUNE_FROM_PER_INTENT - 1) + ["oos"] * 500)
     assert worth_tuning(["a"] * TUNE_FROM_PER_INTENT + ["b"] * TUNE_FROM_PER_INTENT + ["oos"] * 5)
     assert not worth_tuning(["oos"] * 500)
