@@ -21,12 +21,16 @@ from pathlib import Path
 import pytest
 
 import bot.kb_pages
+import bot.knowledge
 import bot.policy
+import bot.worker._message as worker_message
 import channels.email._channel as email_channel
 import channels.email._parse as email_parse
 import channels.slack._app as slack_app
+import channels.telegram._inbound as telegram_inbound
+import channels.telegram._render as telegram_render
 import channels.webchat._channel as webchat
-import channels.webchat._http as webchat_http
+import bot.verification as verification
 import desk.business_hours
 import nlp.kb
 import nlp.sentiment
@@ -90,14 +94,14 @@ CASES: list[Case] = [
     Case("web chat client id", webchat._CLIENT_ID, fill("a") + "!", "fullmatch of a bounded class on a long value",
          fullmatch_only=True),
     Case("web chat action", webchat._ACTION, fill("a.") + "!", "as above", fullmatch_only=True),
-    Case("web chat code", webchat._CODE, fill("1") + "x", "as above", fullmatch_only=True),
-    Case("email local part", webchat_http._LOCAL, fill("a.") + ".",
+    Case("web chat code", verification._CODE, fill("1") + "x", "as above", fullmatch_only=True),
+    Case("email local part", verification._LOCAL, fill("a.") + ".",
          "[..]+(\\.[..]+)*: the dot is not in the class, so the repeat cannot split a run two ways",
          fullmatch_only=True),
-    Case("email domain", webchat_http._DOMAIN, fill("a-a.") + "1",
+    Case("email domain", verification._DOMAIN, fill("a-a.") + "1",
          "labels (\\.)+ then a TLD that fails: every label given back, each tried as the TLD",
          fullmatch_only=True),
-    Case("email domain, one long label", webchat_http._DOMAIN, fill("a-"),
+    Case("email domain, one long label", verification._DOMAIN, fill("a-"),
          "[..-]{0,61}[..] on a hyphenated run: at most 61 ways a label, and no dot", fullmatch_only=True),
     Case("KB article ids", bot.kb_pages._ARTICLE_ID, fill("KB-123 KB-1234-a"), "\\d{4} and -[a-z]{2} near misses"),
     # --- policy --------------------------------------------------------------------------------------------
@@ -108,6 +112,21 @@ CASES: list[Case] = [
     Case("scope high", bot.policy._SCOPE_HIGH, fill("whole all "), "whole/all then the second word fails"),
     Case("scope medium", bot.policy._SCOPE_MEDIUM, fill("whole several "), "as above"),
     Case("time pressure", bot.policy._TIME, fill("since right "), "since/right then the second word fails"),
+    Case("clearly security", bot.policy._CLEARLY_SECURITY, fill("clicked link entered "),
+         "bounded gaps ({0,60}, {0,80}, {0,40}) between the words: at most 180 characters a try"),
+    # --- the worker: what the NLP reads of a mail -------------------------------------------------------------
+    Case("reply prefixes", worker_message._REPLY_PREFIX, fill("re "), "anchored; each 're' needs its ':'"),
+    Case("ticket tags", worker_message._TICKET_TAG, fill("[#1"), "\\d+ then no ']': one digit a try"),
+    Case("links", worker_message._LINK, fill("http:/"), "a literal prefix"),
+    Case("forward marks", worker_message._FORWARDED, fill("-") + "x",
+         "(?<!-)-{2,}: a dash run is tried from its first dash only (without it, from every dash: quadratic)"),
+    Case("forward marks in mail", P._FORWARD_START, fill("-") + "x", "as above; applied with match to one line"),
+    Case("forwarded headers", P._FORWARD_HEADER, fill("From "), "anchored, applied with match"),
+    Case("KB slugs", bot.knowledge._SLUG, fill("a!"), "a class with +: one run"),
+    # --- Telegram ----------------------------------------------------------------------------------------------
+    Case("Telegram link code", telegram_inbound._CODE, fill(" ") + "1", "applied with fullmatch", fullmatch_only=True),
+    Case("Telegram markup tags", telegram_render._TAG, fill("<"),
+         "[^<>]*: a '<' ends the try (with [^>]* every '<' scanned to the end: quadratic)"),
     # --- NLP -------------------------------------------------------------------------------------------------
     Case("sentiment tokens", nlp.sentiment._TOKEN, fill("a"), "\\w+ over one word of 100 KB"),
     Case("punctuation runs", nlp.sentiment._PUNCT_RUN, fill("!a"), "[!?]{2,} started and failed at every '!'"),

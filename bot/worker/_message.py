@@ -36,7 +36,7 @@ _READS_THE_KB = frozenset({Action.OPEN_TICKET, Action.CLARIFY})
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|tr|aw|wg)\s*:\s*)+", re.IGNORECASE)
 _TICKET_TAG = re.compile(r"\[#\d+\]")
 _LINK = re.compile(r"https?://", re.IGNORECASE)
-_FORWARDED = re.compile(r"-{2,}\s*(forwarded message|message transféré)\s*-{2,}|^begin forwarded message:",
+_FORWARDED = re.compile(r"(?<!-)-{2,}\s*(forwarded message|message transféré)\s*-{2,}|^begin forwarded message:",
                         re.IGNORECASE | re.MULTILINE)
 
 

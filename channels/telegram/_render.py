@@ -23,7 +23,7 @@ PARSE_MODE = "HTML"
 MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units of the text after its entities are parsed
 MAX_CALLBACK_DATA = 64  # bytes
 _SEPARATORS = ("\n\n", "\n", " ")
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
 
 
 @dataclass(frozen=True)
