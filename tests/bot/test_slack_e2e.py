@@ -7,7 +7,6 @@ SQLite and PostgreSQL, the plumbing NLP.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import smtplib
@@ -15,13 +14,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from aiosmtpd.smtp import SMTP
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
@@ -33,6 +30,7 @@ from desk import Direction, ResolutionCode, Status, people, tickets
 from desk.taxonomy import packaged_taxonomy
 from desk.domain import QueueStatus
 from desk.models import AgentThread, Identity, InboxRow, Message, OutboxRow
+from smtp_sink import Sink
 
 SECRET, TOKEN = "e2e-signing-secret", "xoxb-e2e-token"
 LEGACY = "legacy-verification-token-e2e"  # the ``token`` field Slack still puts in every payload
@@ -54,28 +52,6 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = 40.0) -> o
             return found
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-class Sink:
-    """The company's mail relay, in a loop of its own: keeps what deskbot mails."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            self.loop.create_server(lambda: SMTP(self), "127.0.0.1", 0), self.loop).result(10)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
-        return "250 OK"
-
-    def close(self) -> None:
-        self.server.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 class SlackDesk:

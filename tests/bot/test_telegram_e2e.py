@@ -7,24 +7,21 @@ polling mode.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 
 import httpx
 import pytest
-from aiosmtpd.smtp import SMTP
 from sqlalchemy import func, select
 
 from bot.composition import Deskbot
 from desk import Level, people, tickets
 from desk.domain import QueueStatus
 from desk.models import InboxRow, OutboxRow, Ticket
+from smtp_sink import Sink as MailSink
 
 SECRET = "e2e-webhook-secret"
 ANN = {"id": 555, "is_bot": False, "first_name": "Ann", "last_name": "Lee"}
@@ -48,21 +45,8 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = 40.0) -> o
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class Sink:
-    """The company's mail relay, in a loop of its own: keeps what deskbot mails."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            self.loop.create_server(lambda: SMTP(self), "127.0.0.1", 0), self.loop).result(10)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
-        return "250 OK"
+class Sink(MailSink):
+    """The relay's mails, and the sign-in codes in them."""
 
     def code(self, count: int) -> str:
         """The code in the ``count``-th mail."""
@@ -70,11 +54,6 @@ class Sink:
         found = re.search(r"\b(\d{6})\b", self.mails[count - 1].get_body(("plain",)).get_content())
         assert found, self.mails[count - 1]
         return found.group(1)
-
-    def close(self) -> None:
-        self.server.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 class Phone:

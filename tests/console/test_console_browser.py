@@ -7,23 +7,20 @@ Saves full-page screenshots of the queue and the ticket view under ``var/screens
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import smtplib
-import threading
 import time
 from collections.abc import Callable
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP
 
 from bot.composition import Deskbot
 from desk import Direction, accounts, people, tickets
 from desk.taxonomy import packaged_taxonomy
+from smtp_sink import Sink
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -45,28 +42,6 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = 60.0) -> o
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-class Sink:
-    """The company's mail relay, in a loop of its own: keeps what deskbot mails."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            self.loop.create_server(lambda: SMTP(self), "127.0.0.1", 0), self.loop).result(10)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
-        return "250 OK"
-
-    def close(self) -> None:
-        self.server.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def send_mail(port: int, subject: str, body: str, *, message_id: str,
