@@ -11,55 +11,18 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.composition import Deskbot, channel_states
-from bot.http import create_app
-from bot.settings import Settings
 from bot.web.api import PREFIX
-from desk import AuthorKind, Direction, ResolutionCode, Role, Status, UnitOfWork, accounts, kpis, people, tickets
+from desk import AuthorKind, Direction, ResolutionCode, Status, UnitOfWork, accounts, kpis, people, tickets
 
 REQUESTERS, KB, KPIS = f"{PREFIX}/requesters", f"{PREFIX}/kb", f"{PREFIX}/kpis"
 KB_URL = "http://127.0.0.1:8080/kb"  # the default public URL's article pages
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
-
-
-@pytest.fixture
-def served(on_loopback):  # noqa: ANN001, ANN201
-    """``with served(engine, analyzer) as client:``, ``create_app`` as ``deskbot serve`` builds it (with ``analyzer``
-    as its NLP), on a real server."""
-    @contextmanager
-    def serve(engine: Engine, analyzer: object = None) -> Iterator[httpx.Client]:
-        deskbot = Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False)))  # type: ignore[call-arg]
-        app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings),
-                         analyzer=lambda: analyzer)  # type: ignore[arg-type,return-value]
-        try:
-            with on_loopback(app) as client:
-                yield client
-        finally:
-            deskbot.close()
-    return serve
-
-
-@pytest.fixture
-def desk_users(uow: UnitOfWork) -> None:
-    with uow() as session:
-        for username, groups, role in (("alice", ["Network"], Role.AGENT), ("bob", ["Messaging"], Role.AGENT),
-                                       ("root", [], Role.ADMIN)):
-            people.add_user(session=session, username=username, display_name=username.title(), role=role,
-                            email=f"{username}@corp.example", groups=groups)
-
-
-@pytest.fixture
-def client(served, engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
-    with served(engine) as c:
-        yield c
 
 
 @pytest.fixture

@@ -8,61 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import httpx
-import pytest
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import Engine, select
 
-from bot.composition import Deskbot, channel_states
 from bot.dispatcher import Dispatcher
 from bot.worker_settings import BotSettings
-from bot.http import create_app
-from bot.settings import Settings
 from bot.web.api import PREFIX
 from channels.email import EmailChannel
-from desk import AuthorKind, Direction, Role, TicketType, UnitOfWork, accounts, people, tickets
+from desk import AuthorKind, Direction, TicketType, UnitOfWork, accounts, people, tickets
 from desk.models import OutboxRow
 
 TICKETS = f"{PREFIX}/tickets"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def served(on_loopback):  # noqa: ANN001, ANN201
-    """``with served(engine, analyzer) as client:``, ``create_app`` as ``deskbot serve`` builds it (with ``analyzer``
-    as its NLP), on a real server."""
-    @contextmanager
-    def serve(engine: Engine, analyzer: object = None) -> Iterator[httpx.Client]:
-        deskbot = Deskbot(Settings(database_url=engine.url.render_as_string(hide_password=False)))  # type: ignore[call-arg]
-        app = create_app(deskbot=deskbot, channels=channel_states(deskbot.settings),
-                         analyzer=lambda: analyzer)  # type: ignore[arg-type,return-value]
-        try:
-            with on_loopback(app) as client:
-                yield client
-        finally:
-            deskbot.close()
-    return serve
-
-
-@pytest.fixture
-def desk_users(uow: UnitOfWork) -> None:
-    """alice (Network; Service Desk is everyone's triage), bob (Messaging), root (admin)."""
-    with uow() as session:
-        for username, groups, role in (("alice", ["Network"], Role.AGENT), ("bob", ["Messaging"], Role.AGENT),
-                                       ("root", [], Role.ADMIN)):
-            people.add_user(session=session, username=username, display_name=username.title(), role=role,
-                            email=f"{username}@corp.example", groups=groups)
-
-
-@pytest.fixture
-def client(served, engine: Engine, desk_users: None) -> Iterator[httpx.Client]:
-    with served(engine) as c:
-        yield c
 
 
 def as_(uow: UnitOfWork, username: str) -> dict[str, str]:
