@@ -19,11 +19,12 @@ browser:
 # The benchmarks that need nothing beyond the repository print their tables (minutes each; the ticket API one
 # seeds 100,000 tickets on SQLite and PostgreSQL). The CLINC150 ones (bench/embeddings.py, bench/nlp_clinc150.py)
 # need that data set beside the checkout. Not part of `make test`.
-bench: setup
+bench: setup db nlp
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/kb_retrieval.py
 	$(BIN)/python bench/intent_oos.py
 	$(BIN)/python bench/api_tickets.py --database both
+	$(BIN)/python bench/decisions.py
 
 setup: $(STAMP)
 
