@@ -14,7 +14,7 @@ test: setup browser
 
 # Headless Chromium for the console's browser tests, from Debian, only when it is missing.
 browser:
-	command -v chromium >/dev/null || apt-get install -y chromium
+	command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
 
 # The benchmarks that need nothing beyond the repository print their tables (minutes each; the ticket API one
 # seeds 100,000 tickets on SQLite and PostgreSQL). The CLINC150 ones (bench/embeddings.py, bench/nlp_clinc150.py)
