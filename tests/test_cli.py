@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from loopback import free_port
 
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
 
@@ -129,15 +129,9 @@ def test_nlp_train_refuses_labels_outside_the_intent_taxonomy_in_one_line(tmp_pa
     assert not (tmp_path / "var" / "models").exists()  # nothing was trained
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_health_and_says_which_channels_are_off(tmp_path: Path) -> None:
     run("db", "upgrade", cwd=tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update({"DESKBOT_HTTP_PORT": str(port), "COLUMNS": "200"})
     server = subprocess.Popen([DESKBOT, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

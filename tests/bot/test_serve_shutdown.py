@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,20 +19,15 @@ from sqlalchemy import func, select
 
 from desk import QueueStatus, UnitOfWork, make_engine, session_factory
 from desk.models import InboxRow, OutboxRow
+from loopback import free_port
 
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_sigterm_drains_in_flight_work_and_keeps_the_rest(plumbing_nlp, tmp_path: Path) -> None:  # noqa: ANN001
     shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
     shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
                COLUMNS="200", DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')

@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import smtplib
-import socket
 import threading
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
@@ -31,27 +29,12 @@ from desk.taxonomy import packaged_taxonomy
 from desk.domain import QueueStatus
 from desk.models import AgentThread, Identity, InboxRow, Message, OutboxRow
 from smtp_sink import Sink
+from loopback import free_port, wait_for
 
 SECRET, TOKEN = "e2e-signing-secret", "xoxb-e2e-token"
 LEGACY = "legacy-verification-token-e2e"  # the ``token`` field Slack still puts in every payload
 AGENTS = "CAGENTS"
 SUPPORT = "support@deskbot.example"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float = 40.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class SlackDesk:
@@ -344,7 +327,7 @@ def test_deskbot_serve_runs_slack_from_its_settings(plumbing_nlp, fake_slack, tm
     shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
     shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
     fake_slack.users["U42"] = ("Ana Silva", "ana@corp.example")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
     env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
                COLUMNS="200", DESKBOT_EMAIL_ENABLED="false", DESKBOT_SLACK_BOT_TOKEN=TOKEN,

@@ -8,10 +8,9 @@ polling mode.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,27 +21,12 @@ from desk import Level, people, tickets
 from desk.domain import QueueStatus
 from desk.models import InboxRow, OutboxRow, Ticket
 from smtp_sink import Sink as MailSink
+from loopback import free_port, wait_for
 
 SECRET = "e2e-webhook-secret"
 ANN = {"id": 555, "is_bot": False, "first_name": "Ann", "last_name": "Lee"}
 CHAT = {"id": 555, "type": "private", "first_name": "Ann"}
 EMAIL = "ann@corp.example"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float = 40.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Sink(MailSink):
@@ -242,7 +226,7 @@ def test_deskbot_serve_in_polling_mode_answers_a_message(plumbing_nlp, fake_tele
         "message_id": 10, "date": int(time.time()), "chat": CHAT, "from": ANN,
         "text": "/new my laptop will not start at all", "entities": [{"type": "bot_command", "offset": 0, "length": 4}]}}]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(_free_port()), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), COLUMNS="200",
+    env.update(DESKBOT_HTTP_PORT=str(free_port()), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), COLUMNS="200",
                DESKBOT_NLP_BACKEND="hashing",
                DESKBOT_EMAIL_ENABLED="false", DESKBOT_TELEGRAM_BOT_TOKEN=fake_telegram.TOKEN,
                DESKBOT_TELEGRAM_API_URL=fake_telegram.api_url, DESKBOT_TELEGRAM_FILE_URL=fake_telegram.file_url)

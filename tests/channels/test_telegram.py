@@ -9,7 +9,6 @@ tests/bot/test_telegram_e2e.py.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -23,17 +22,12 @@ from fastapi import FastAPI
 from bot.conversation import ArticleLink, Button, ConversationRef, InboundMessage, RateLimited, Reply, SendError, \
     Undeliverable
 from channels.telegram import COMMANDS, MAX_MESSAGE, SECRET_HEADER, TelegramChannel, shown, split
+from loopback import free_port
 
 SECRET = "webhook-secret_42"
 USER = {"id": 555, "is_bot": False, "first_name": "Ann", "last_name": "Lee"}
 PRIVATE = {"id": 555, "type": "private", "first_name": "Ann"}
 GROUP = {"id": -100777, "type": "supergroup", "title": "Field staff"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
@@ -50,7 +44,7 @@ class Served:
         self.channel = self.run(self._build(polling, max_file_bytes))
         app = FastAPI()
         app.include_router(self.channel.router())
-        port = _free_port()
+        port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                     lifespan="off", timeout_graceful_shutdown=2))
         self.serving = asyncio.run_coroutine_threadsafe(self.server.serve(), self.loop)

@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import socket
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from bot.conversation import (
 from channels.webchat import COOKIE_NAME, SignInLimits, WebChatChannel
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.models import RateCounter, VerificationCode
+from loopback import free_port
 
 # Far above what any test here asks for, but for the tests of the limits themselves.
 ROOMY = SignInLimits(sessions_per_ip=1000, sessions=1000, codes_per_ip=1000, codes=1000, failed_codes_per_ip=1000)
@@ -62,12 +62,6 @@ def limiter(desk_uow: UnitOfWork) -> DeskRateLimiter:
     return DeskRateLimiter(desk_uow)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Harness:
     """A WebChatChannel mounted on a FastAPI app, served by uvicorn in a background thread."""
 
@@ -89,7 +83,7 @@ class Harness:
         self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, **options)
         app = FastAPI()
         app.include_router(self.channel.router())
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.base = f"{self.url}/chat"
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
