@@ -116,6 +116,9 @@ class InboundMessage:
     # Where to reach this sender privately (Slack: the app's DM with them), for answers others in the conversation
     # must not read (the sender's tickets); None where the conversation itself is private (email, web chat).
     private_ref: ConversationRef | None = None
+    # Came through an entry for a new request (Slack's /it and message shortcut, Telegram's /new): in a
+    # conversation that carries an open ticket, the bot asks whether it is about that ticket or a new problem.
+    new_request: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -148,6 +151,7 @@ class InboundMessage:
             overheard=data.get("overheard", False),
             native_id=data.get("native_id", ""),
             cites=tuple(data.get("cites", ())),
+            new_request=data.get("new_request", False),
             private_ref=ConversationRef(**data["private_ref"]) if data.get("private_ref") else None,
         )
 

@@ -39,6 +39,8 @@ class Action(str, enum.Enum):
     NOT_SECURITY = "not_security"  # the requester said no to that question
     REDIRECT = "redirect"  # for another department: who handles it and how to reach them, no IT ticket
     CLARIFY = "clarify"
+    ASK_NEW_PROBLEM = "ask_new_problem"  # in an open ticket's conversation, a message that reads as another problem
+    NEW_PROBLEM = "new_problem"  # the requester said it is: the held message goes through the policy afresh
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Reading:
     top_article_score: float
     action: str | None = None  # a button's value
     forwarded_evidence: bool = False  # carries a forwarded mail with links or attachments (a phishing report)
+    new_request: bool = False  # came through an entry for a new request (/it, /new, Slack's message shortcut)
 
 
 class _Hit(Protocol):
@@ -107,7 +110,7 @@ class _Article(Protocol):
 
 
 def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forwarded_evidence: bool = False,
-               articles: Mapping[str, _Article] | None = None) -> Reading:
+               new_request: bool = False, articles: Mapping[str, _Article] | None = None) -> Reading:
     """The policy's view of ``analysis``. Given the KB's ``articles``, the article offered is the best hit written
     for the intent read (an article for another intent answers the wrong question), else none."""
     hits = analysis.kb_hits
@@ -117,7 +120,8 @@ def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forw
     return Reading(text=text, intent=analysis.intent, confidence=analysis.confidence,
                    out_of_scope=analysis.out_of_scope, frustrated=analysis.frustrated,
                    frustration=analysis.frustration, top_article=hit.article_id if hit else None,
-                   top_article_score=hit.score if hit else 0.0, action=action, forwarded_evidence=forwarded_evidence)
+                   top_article_score=hit.score if hit else 0.0, action=action, forwarded_evidence=forwarded_evidence,
+                   new_request=new_request)
 
 
 def thresholds_for(analysis: Analysed, *, answer_threshold: float | None, retrieval: float) -> Thresholds:
@@ -132,6 +136,8 @@ class State:
     """Where the conversation stands."""
 
     open_ticket: int | None = None  # number of the conversation's active ticket
+    open_ticket_intent: str | None = None  # what that ticket is about (the agent-confirmed intent, else the bot's)
+    new_problem_question: bool = False  # the bot asked whether the last message is about it or a new problem
     resolved_ticket: int | None = None  # resolved, still inside the reopen window
     awaiting_confirmation: bool = False
     offered_article: str | None = None
@@ -158,6 +164,12 @@ _CLEARLY_SECURITY = re.compile(
     r"\b(link|site|page|email|mail)\b"
     r"|\b(cliqué|ouvert)\b[^.!?\n]{0,60}\b(lien|pièce jointe)\b[^.!?\n]{0,80}\b(saisi|tapé|entré|donné)\b"
     r"[^.!?\n]{0,40}\b(mot de passe|identifiants)\b", re.IGNORECASE)
+# The answers to "is this about #1001 or a new problem?" (button values, or typed back).
+SAME_PROBLEM, NEW_PROBLEM = "same", "new"
+_SAME = re.compile(r"^\s*(same|the same( one| problem)?|that one|it is|it's the same|yes|oui|même|le même|la même|"
+                   r"c'est le même)\b", re.IGNORECASE)
+_NEW = re.compile(r"^\s*(new|a new (one|problem|issue)|new (problem|issue)|different|another|something else|"
+                  r"nouveau|nouvelle|un nouveau|autre chose|un autre)\b", re.IGNORECASE)
 # The question's buttons (typed back on channels without buttons) and the security intents they stand for.
 SECURITY_CHOICES = {"phishing": "phishing_report", "device": "lost_device", "virus": "malware_infection"}
 _TIME = re.compile(r"\b(urgent|asap|immediately|right now|since (this morning|yesterday|hours)|"
@@ -206,6 +218,25 @@ def clearly_security(reading: Reading) -> bool:
     return reading.forwarded_evidence or bool(_CLEARLY_SECURITY.search(reading.text))
 
 
+def _new_problem_answer(reading: Reading, ticket: int) -> str | None:
+    """``SAME_PROBLEM``, ``NEW_PROBLEM`` or None (neither) for the answer to the new-problem question."""
+    if reading.action in (SAME_PROBLEM, NEW_PROBLEM):
+        return reading.action
+    if re.match(rf"^\s*#?{ticket}\b", reading.text) or _SAME.match(reading.text):
+        return SAME_PROBLEM
+    return NEW_PROBLEM if _NEW.match(reading.text) else None
+
+
+def _another_problem(reading: Reading, state: State, thresholds: Thresholds, kind: Kind) -> bool:
+    """In a conversation with an open ticket: a message through an entry for new requests, or one that reads,
+    confidently, as another intent than the ticket's (not one the bot answers itself, nor a triage ticket's,
+    whose follow-ups are what says what it is about)."""
+    if reading.new_request:
+        return True
+    return (not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence and kind is not Kind.BOT
+            and state.open_ticket_intent not in (None, OUT_OF_SCOPE) and reading.intent != state.open_ticket_intent)
+
+
 def _security_answer(reading: Reading, asked: str) -> str | None:
     """The security intent the requester's answer to the question names ("yes": the one asked about), "no",
     or None (neither: the message is read afresh)."""
@@ -229,6 +260,18 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
     default the packaged ones). Every branch says why."""
     kind = kind_of(reading.intent, taxonomy or packaged_taxonomy())
     said = f"intent {reading.intent} {reading.confidence:.2f}"
+
+    if state.open_ticket is not None and state.new_problem_question:
+        answer = _new_problem_answer(reading, state.open_ticket)
+        if answer == NEW_PROBLEM:
+            return Decision(Action.NEW_PROBLEM, (f"requester says it is a new problem, not #{state.open_ticket}",))
+        why = (f"requester says it is about #{state.open_ticket}" if answer == SAME_PROBLEM
+               else f"no answer to the new-problem question: kept on #{state.open_ticket}")
+        return Decision(Action.FOLLOW_UP, (why, said), intent=state.open_ticket_intent)
+
+    if state.open_ticket is not None and reading.new_request:
+        return Decision(Action.ASK_NEW_PROBLEM, (f"a new request while #{state.open_ticket} is open: asked whether "
+                                                 f"it is about it", said), intent=reading.intent)
 
     if reading.action == "open_ticket":  # the requester asked for a ticket outright (Slack's message shortcut)
         impact, raised, why = impact_and_urgency(reading)
@@ -262,6 +305,10 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
             return Decision(Action.RESOLVED_BY_REQUESTER, (f"requester says it works now (#{state.open_ticket})",))
         smalltalk = (reading.intent in ("greeting", "thanks", "ticket_status") and not reading.out_of_scope
                      and reading.confidence >= thresholds.answer_confidence)
+        if not smalltalk and _another_problem(reading, state, thresholds, kind):
+            return Decision(Action.ASK_NEW_PROBLEM, (
+                f"reads as {reading.intent}, not as #{state.open_ticket}'s {state.open_ticket_intent}: asked "
+                f"whether it is a new problem", said), intent=reading.intent)
         if not smalltalk:  # anything else said in a ticket's conversation belongs to that ticket
             return Decision(Action.FOLLOW_UP, (f"follow-up on open ticket #{state.open_ticket}", said),
                             intent=reading.intent)

@@ -55,6 +55,29 @@ def await_security_answer(*, session: Session, conversation: Conversation, inten
     session.flush()
 
 
+def await_new_problem_answer(*, session: Session, conversation: Conversation, now: dt.datetime) -> None:
+    """The bot asked whether a message is about the conversation's ticket or a new problem; the message waits,
+    in the conversation but in no ticket (``held_request``), for the answer."""
+    conversation.awaiting, conversation.awaiting_since = ConversationWait.NEW_PROBLEM_ANSWER, now
+    session.flush()
+
+
+def held_request(*, session: Session, conversation: Conversation) -> Message | None:
+    """The requester's latest message in the conversation that is in no ticket: the one a question held back."""
+    return session.scalar(select(Message).where(
+        Message.conversation_id == conversation.id, Message.ticket_id.is_(None),
+        Message.direction == Direction.INBOUND).order_by(Message.id.desc()).limit(1))
+
+
+def detach_ticket(*, session: Session, conversation: Conversation) -> None:
+    """The conversation moves on to a new problem: its ticket keeps its thread (and agents' answers still reach
+    the requester here), but the conversation's next messages no longer join it."""
+    conversation.ticket = None
+    conversation.clarifications = 0
+    conversation.awaiting, conversation.awaiting_since = ConversationWait.NOTHING, None
+    session.flush()
+
+
 REDIRECTED = "redirected to "  # how a redirect's note begins: the KPIs count these notes
 
 

@@ -150,6 +150,7 @@ class ConversationWait(str, enum.Enum):
     CONFIRMATION = "confirmation"  # "did this solve it?"
     CLARIFICATION = "clarification"  # one clarifying question, at most
     SECURITY_ANSWER = "security_answer"  # "is this about a suspicious email, a lost device or a virus?"
+    NEW_PROBLEM_ANSWER = "new_problem_answer"  # "is this about #1001 or a new problem?"
 
 
 class QueueStatus(str, enum.Enum):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot import notices
 from bot.conversation import InboundMessage, Reply
-from bot.policy import Action, Decision
+from bot.policy import Action, Decision, State, decide, reading_of, thresholds_for
 from bot.worker import _wording as say
 from bot.worker._major import known_problem
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
@@ -174,6 +174,8 @@ def follow_up(turn: Turn) -> list[Reply]:
     assert ticket is not None
     if turn.conversation.awaiting is ConversationWait.CONFIRMATION:  # an answer that is neither yes nor no
         return not_solved(turn)
+    # A message the new-problem question held back (in no ticket) joins the ticket it turned out to be about.
+    conversations.attach_ticket(session=turn.session, conversation=turn.conversation, ticket=ticket)
     if ticket.status is Status.PENDING:
         tickets.change_status(session=turn.session, number=ticket.number, status=Status.OPEN, actor="requester",
                               now=turn.now)
@@ -195,6 +197,29 @@ def reopen(turn: Turn) -> list[Reply]:
                           reopen_window=turn.settings.reopen_window, now=turn.now)
     tickets.ensure_assignee(session=turn.session, number=ticket.number, actor="bot", now=turn.now)
     return [say.reopened(ticket, turn.lang)]
+
+
+def ask_new_problem(turn: Turn) -> list[Reply]:
+    ticket = turn.conversation.ticket
+    assert ticket is not None
+    conversations.await_new_problem_answer(session=turn.session, conversation=turn.conversation, now=turn.now)
+    return [say.new_problem_question(ticket, turn.lang)]
+
+
+def new_problem(turn: Turn) -> list[Reply]:
+    """The message the question held back is read afresh, as the first of a new problem: the conversation leaves
+    its ticket (which keeps its thread) and the policy decides as if nothing were open."""
+    held = conversations.held_request(session=turn.session, conversation=turn.conversation)
+    conversations.detach_ticket(session=turn.session, conversation=turn.conversation)
+    if held is None:  # nothing held (an agent moved it): ask what the new problem is
+        return [Reply(say.CLARIFY.in_(turn.lang))]
+    analysis = turn.analyzer.analyze_many([held.text])[0]
+    reading = reading_of(analysis, text=held.text, articles=turn.analyzer.kb.articles)
+    thresholds = thresholds_for(analysis, answer_threshold=turn.settings.answer_threshold,
+                                retrieval=turn.settings.retrieval_threshold)
+    decision = decide(reading, State(), thresholds, directory=turn.directory)
+    return carry_out(replace(turn, message=replace(turn.message, text=held.text, subject="", action=None),
+                             analysis=analysis, decision=decision))
 
 
 def clarify(turn: Turn) -> list[Reply]:
@@ -219,6 +244,8 @@ HANDLERS: dict[Action, Handler] = {
     Action.RESOLVED_BY_REQUESTER: resolved_by_requester,
     Action.REOPEN: reopen,
     Action.CLARIFY: clarify,
+    Action.ASK_NEW_PROBLEM: ask_new_problem,
+    Action.NEW_PROBLEM: new_problem,
 }
 
 

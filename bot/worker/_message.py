@@ -33,6 +33,7 @@ log = logging.getLogger("deskbot.worker")
 # The decisions on a new request the KB could have answered: with no article at the retrieval threshold, the
 # message is a gap an editor should fill (greetings, follow-ups and "did this solve it?" answers are none).
 _READS_THE_KB = frozenset({Action.OPEN_TICKET, Action.CLARIFY})
+_QUESTIONS = frozenset({ConversationWait.SECURITY_ANSWER, ConversationWait.NEW_PROBLEM_ANSWER})
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|tr|aw|wg)\s*:\s*)+", re.IGNORECASE)
 _TICKET_TAG = re.compile(r"\[#\d+\]")
 _LINK = re.compile(r"https?://", re.IGNORECASE)
@@ -129,11 +130,12 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     state = _state(p, session, conversation, now)
     # The NLP read the subject with the text; the policy's word rules (yes, no, "it works now") read what was written.
     reading = reading_of(analysis, text=message.text, action=message.action,
-                         forwarded_evidence=forwarded_evidence(message), articles=p.analyzer.kb.articles)
+                         forwarded_evidence=forwarded_evidence(message), new_request=message.new_request,
+                         articles=p.analyzer.kb.articles)
     thresholds = thresholds_for(analysis, answer_threshold=p.settings.answer_threshold,
                                 retrieval=p.settings.retrieval_threshold)
     decision = decide(reading, state, thresholds, directory=p.directory)
-    if conversation.awaiting is ConversationWait.SECURITY_ANSWER:  # the question gets one answer, whatever it is
+    if conversation.awaiting in _QUESTIONS:  # a question gets one answer, whatever it is
         conversations.stop_waiting(session=session, conversation=conversation)
     if decision.action in _READS_THE_KB and reading.top_article_score < thresholds.retrieval:
         knowledge.record_gap(session=session, text=message.text or message.subject, channel=message.conversation.channel,
@@ -142,20 +144,22 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     replies = carry_out(Turn(session=session, message=message, analysis=analysis, conversation=conversation,
                              requester_id=requester.id, decision=decision, now=now, analyzer=p.analyzer,
                              settings=p.settings, directory=p.directory))
+    # A message held by the new-problem question, and the question, are in no ticket until it is answered.
+    ticket = None if decision.action is Action.ASK_NEW_PROBLEM else conversation.ticket
     tickets.add_message(
-        session=session, idempotency_key=message.key, ticket=conversation.ticket, conversation=conversation,
+        session=session, idempotency_key=message.key, ticket=ticket, conversation=conversation,
         direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, channel=message.conversation.channel,
         text=message.text, attachments=files, max_attachment_bytes=p.settings.max_attachment_bytes, now=now,
     )
-    _note_refused(session, message, conversation.ticket, conversation, refused, now)
+    _note_refused(session, message, ticket, conversation, refused, now)
     if refused and replies:  # the requester hears that the file did not arrive, and why
         replies[0] = replace(replies[0], text=say.refused_attachments(replies[0].text, refused))
-    if conversation.ticket is not None:
-        tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=conversation.ticket,
+    if ticket is not None:
+        tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=ticket,
                             conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,
                             channel="bot", text=f"decision {decision.action.value}: {decision.explain()}", now=now)
     # Replies keep the conversation's subject (email: "Re: <the mail's subject> [#1042]").
-    subject = message.subject or (conversation.ticket.subject if conversation.ticket else "")
+    subject = message.subject or (ticket.subject if ticket else "")
     replies = [r if r.subject else replace(r, subject=subject) for r in replies]
     replies = _within_reply_limit(p, session, message, conversation, replies, now)
     to = ConversationRef(conversation.channel, conversation.address, conversation.thread)
@@ -163,12 +167,11 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
         to = message.private_ref  # a list of the sender's tickets never goes where others read it
     for i, reply in enumerate(replies):
         key = f"{message.key}:reply:{i}"
-        tickets.add_message(session=session, idempotency_key=key, ticket=conversation.ticket,
+        tickets.add_message(session=session, idempotency_key=key, ticket=ticket,
                             conversation=conversation, direction=Direction.OUTBOUND, author_kind=AuthorKind.BOT,
                             channel=message.conversation.channel, text=reply.as_plain_text(), now=now)
         queue.enqueue_outbound(session=session, key=key, channel=to.channel, address=to.address, thread=to.thread,
-                               payload=reply.to_json(), now=now,
-                               ticket_id=conversation.ticket.id if conversation.ticket else None)
+                               payload=reply.to_json(), now=now, ticket_id=ticket.id if ticket else None)
     _complete(p, session, row_id, now)
     log.info("%s -> %s (%s)", message.key, decision.action.value, decision.explain())
 
@@ -280,6 +283,8 @@ def _state(p: Pipeline, session: Session, conversation: Conversation, now: dt.da
         resolved = ticket.number
     asked = conversation.awaiting is ConversationWait.SECURITY_ANSWER
     return State(open_ticket=open_ticket, resolved_ticket=resolved,
+                 open_ticket_intent=(ticket.confirmed_intent or ticket.intent) if open_ticket is not None else None,
+                 new_problem_question=conversation.awaiting is ConversationWait.NEW_PROBLEM_ANSWER,
                  awaiting_confirmation=conversation.awaiting is ConversationWait.CONFIRMATION,
                  offered_article=None if asked else conversation.offered_article,
                  clarifications=conversation.clarifications,

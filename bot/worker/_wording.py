@@ -139,6 +139,16 @@ def security_question(lang: str) -> Reply:
     return Reply(SECURITY_QUESTION.in_(lang), buttons=tuple(Button(p.in_(lang), v) for v, p in labels.items()))
 
 
+def new_problem_question(ticket: Ticket, lang: str) -> Reply:
+    """Asked when a message in an open ticket's conversation reads as something else; the values type back."""
+    about = ticket.subject if len(ticket.subject) <= 60 else ticket.subject[:57].rstrip() + "..."
+    return Reply(Phrase(f"Is this about {ticket.ref} ({about}) or a new problem?",
+                        f"S'agit-il de {ticket.ref} ({about}) ou d'un nouveau problème ?").in_(lang),
+                 buttons=(Button(Phrase(f"About {ticket.ref}", f"À propos de {ticket.ref}").in_(lang), "same"),
+                          Button(Phrase("A new problem", "Un nouveau problème").in_(lang), "new")),
+                 ticket_ref=ticket.ref)
+
+
 def redirect(department: Department, lang: str) -> Reply:
     return Reply(Phrase(f"That is not something IT handles: {department.name} does ({department.handles}). "
                         f"You can reach them at {department.contact}.",

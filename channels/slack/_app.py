@@ -167,7 +167,8 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
             return
         user = _need(body, "user_id")
         await message_from(key=f"slack:command:{_need(body, 'trigger_id')}", user=user,
-                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body, context=context)
+                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body, context=context,
+                           new_request=True)
         await ack("Got it: I'll answer in our direct messages.")
 
     @app.shortcut(SHORTCUT_CALLBACK)
@@ -178,7 +179,7 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         text = message.get("text") or ""
         await message_from(key=f"slack:shortcut:{channel}:{_need(message, 'ts')}:{user}", user=user,
                            ref=ConversationRef(CHANNEL, user, ""), text=text or "(a message without text)",
-                           raw=body, context=context, teams=_user_team(body), action="open_ticket")
+                           raw=body, context=context, teams=_user_team(body), action="open_ticket", new_request=True)
         await ack()
 
     @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))

@@ -151,7 +151,7 @@ class _Handlers:
         if not text:
             await _say(update, "Tell me what is wrong after /new, e.g. /new my VPN keeps dropping.")
             return
-        await self._hand_over(update, text=text, action="open_ticket")
+        await self._hand_over(update, text=text, action="open_ticket", new_request=True)
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._hand_over(update, text="/status", action="ticket_status")
@@ -193,7 +193,7 @@ class _Handlers:
 
     async def _hand_over(self, update: Update, *, text: str, action: str | None = None, key: str | None = None,
                          attachments: tuple[Attachment, ...] = (), chat: Chat | None = None,
-                         overheard: bool = False) -> None:
+                         overheard: bool = False, new_request: bool = False) -> None:
         user = update.effective_user
         chat = chat or update.effective_chat
         assert user is not None and chat is not None
@@ -204,7 +204,8 @@ class _Handlers:
             sender=Identity(CHANNEL, str(user.id), display_name=user.full_name or user.username or str(user.id)),
             text=text.strip(), received_at=dt.datetime.now(dt.UTC), action=action, attachments=attachments,
             raw=json.dumps(update.to_dict(), ensure_ascii=False)[:MAX_RAW],  # files by id only: no bytes in it
-            overheard=overheard, private_ref=None if private else ConversationRef(CHANNEL, str(user.id)))
+            overheard=overheard, private_ref=None if private else ConversationRef(CHANNEL, str(user.id)),
+            new_request=new_request)
         deliver = self.d.deliver()
         try:
             if deliver is None:

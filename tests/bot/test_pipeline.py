@@ -331,3 +331,49 @@ def test_a_rate_limited_reply_waits_for_retry_after(uow, bot) -> None:  # noqa: 
     assert channel.sent == []
     asyncio.run(dispatcher.dispatch_once(now=NOW + dt.timedelta(seconds=30)))
     assert len(channel.sent) == 1
+
+
+# --- a new problem is not a follow-up ---------------------------------------------------------------------------
+
+def test_another_problem_in_an_open_tickets_conversation_is_asked_about_and_a_new_one_gets_its_own_answer(
+        uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    say("Please give me access to SAP for the new finance project.")
+    first = only_ticket(uow)
+    [question] = say("I can't connect to the VPN from home")
+    assert first.ref in question.text and "new problem" in question.text
+    assert [b.value for b in question.buttons] == ["same", "new"]
+    with uow() as s:  # held back: the question's message is in no ticket yet
+        thread = tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=first.number))
+        assert [m.text for m in thread if m.direction is Direction.INBOUND] == [
+            "Please give me access to SAP for the new finance project."]
+    replies = say("", action="new")
+    assert replies and "Did this solve it?" in replies[0].text, [r.text for r in replies]  # the VPN article
+    with uow() as s:
+        found = {t.number: t for t in tickets.list_tickets(session=s)}
+        assert len(found) == 2
+        second = next(t for n, t in found.items() if n != first.number)
+        assert second.intent == "vpn_connection" and second.status is Status.PENDING
+        inbound = [m.text for m in tickets.thread(session=s, ticket=second) if m.direction is Direction.INBOUND]
+        assert inbound[0] == "I can't connect to the VPN from home"
+        old = [m.text for m in tickets.thread(session=s, ticket=found[first.number])
+               if m.direction is Direction.INBOUND]
+        assert old == ["Please give me access to SAP for the new finance project."]
+
+
+def test_the_same_problem_joins_the_open_ticket_after_the_question(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    say("Please give me access to SAP for the new finance project.")
+    ticket = only_ticket(uow)
+    [question] = say("I can't connect to the VPN from home")
+    [joined] = say(f"#{ticket.number}")
+    assert f"added that to ticket {ticket.ref}" in joined.text
+    assert only_ticket(uow).number == ticket.number  # no second ticket
+    with uow() as s:
+        thread = tickets.thread(session=s, ticket=tickets.get_ticket(session=s, number=ticket.number))
+        assert [m.text for m in thread if m.direction is Direction.INBOUND] == [
+            "Please give me access to SAP for the new finance project.", "I can't connect to the VPN from home",
+            f"#{ticket.number}"]
+    # a follow-up that reads as the ticket's own problem joins it without a question
+    [more] = say("I need SAP access too, for the audit.")
+    assert f"added that to ticket {ticket.ref}" in more.text

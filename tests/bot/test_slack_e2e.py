@@ -520,3 +520,24 @@ def test_an_agent_corrects_the_intent_from_the_ticket_post_and_the_audit_names_h
         ticket = tickets.get_ticket(session=s, number=number)
         assert ticket.confirmed_intent == "account_locked"
         assert ("user:amy", "confirmed_intent") in [(a.actor, a.field) for a in tickets.audit_trail(session=s, ticket=ticket)]
+
+
+def test_a_vpn_problem_typed_with_it_beside_an_open_ticket_is_asked_about_and_answered_as_new(desk, uow) -> None:  # noqa: ANN001
+    desk.dm("Please give me access to SAP for the new finance project.")
+    [opened] = desk.wait_posts("U42", 1)
+    with uow() as s:
+        [first] = tickets.list_tickets(session=s)
+    assert first.ref in opened["text"]
+    command = urlencode({"command": "/it", "text": "I can't connect to the VPN from home", "user_id": "U42",
+                         "channel_id": "CGEN", "trigger_id": "trig-vpn", "team_id": "T1", "token": "x",
+                         "response_url": "http://127.0.0.1:9/x"})
+    assert desk.post("/slack/commands", command, content_type="application/x-www-form-urlencoded").status_code == 200
+    question = desk.wait_posts("U42", 2)[1]
+    assert f"Is this about {first.ref}" in question["text"] and "new problem" in question["text"]
+    assert [b["value"] for b in _buttons(question)] == ["same", "new"]
+    assert desk.click("new", channel="D42", message_ts="1700000000.000300", user="U42").status_code == 200
+    answer = desk.wait_posts("U42", 3)[2]
+    assert "Did this solve it?" in answer["text"]  # the VPN article, not "added to #1000"
+    with uow() as s:
+        mine = tickets.list_tickets(session=s, statuses=None)
+        assert sorted(t.intent for t in mine) == ["software_access", "vpn_connection"]

@@ -246,6 +246,7 @@ def test_clicks_command_shortcut_and_home(slack) -> None:  # noqa: ANN001
         response = await http.post("/slack/commands", content=command, headers=signed(command, content_type=form["Content-Type"]))
         assert response.status_code == 200 and "direct messages" in response.text
         assert inbox.messages["slack:command:trig-cmd"].text == "my laptop will not start"
+        assert inbox.messages["slack:command:trig-cmd"].new_request  # /it is an entry for new requests
 
         shortcut = interactive({"type": "message_action", "callback_id": "deskbot_create_ticket", "trigger_id": "trig-s",
                                 "user": {"id": "U42"}, "team": {"id": "T1"}, "channel": {"id": "CGEN"},
@@ -255,6 +256,7 @@ def test_clicks_command_shortcut_and_home(slack) -> None:  # noqa: ANN001
                                 headers=signed(shortcut, content_type=form["Content-Type"]))).status_code == 200
         ticket_request = inbox.messages["slack:shortcut:CGEN:1700000009.000100:U42"]
         assert ticket_request.action == "open_ticket" and ticket_request.conversation == ConversationRef("slack", "U42", "")
+        assert ticket_request.new_request
 
         home = event({"type": "app_home_opened", "user": "U42", "channel": "D42", "tab": "home"}, "EvHome")
         assert (await http.post("/slack/events", content=home, headers=signed(home))).status_code == 200
