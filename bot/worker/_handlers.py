@@ -91,12 +91,11 @@ def ticket_status(turn: Turn) -> list[Reply]:
 
 def open_ticket(turn: Turn) -> list[Reply]:
     ticket = _open(turn, ticket_type=turn.decision.ticket_type, intent=turn.decision.intent)
-    replies = [say.with_ticket(ticket, say.PASSED_ON, turn.lang)]
     problem = known_problem(session=turn.session, ticket=ticket, analyzer=turn.analyzer, settings=turn.settings,
                             now=turn.now)
-    if problem is not None:
-        replies.append(say.known_issue(ticket, problem, turn.lang))
-    return replies
+    if problem is not None:  # one message: the known issue says where the report went
+        return [say.known_issue(ticket, problem, turn.lang)]
+    return [say.with_ticket(ticket, say.PASSED_ON, turn.lang)]
 
 
 def handoff(turn: Turn) -> list[Reply]:

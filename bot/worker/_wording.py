@@ -114,10 +114,10 @@ def with_ticket(ticket: Ticket, opening: Phrase, lang: str = "en") -> Reply:
 
 def known_issue(ticket: Ticket, problem: Ticket, lang: str = "en") -> Reply:
     return Reply(Phrase(f"This looks like a known issue that IT is already working on ({problem.ref}). Your report "
-                        f"is linked to it and you will hear when it is fixed.",
+                        f"{ticket.ref} is linked to it and you will hear when it is fixed.",
                         f"Cela ressemble à un problème connu sur lequel l'informatique travaille déjà "
-                        f"({problem.ref}). Votre signalement y est lié et vous serez prévenu de sa résolution."
-                        ).in_(lang), ticket_ref=ticket.ref)
+                        f"({problem.ref}). Votre signalement {ticket.ref} y est lié et vous serez prévenu de sa "
+                        f"résolution.").in_(lang), ticket_ref=ticket.ref)
 
 
 def security_incident(ticket: Ticket, article: Article | None, kb_url: str, lang: str = "en") -> Reply:

@@ -216,12 +216,14 @@ def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  
     _, say, _, _ = bot
     for who in ("a@corp.example", "b@corp.example", "c@corp.example"):
         say("the whole office has no network, nothing loads since 9am", who=who)
-    [first, known] = say("no network at all on our floor, cables plugged in", who="d@corp.example")
+    [known] = say("no network at all on our floor, cables plugged in", who="d@corp.example")  # one message
     assert "known issue" in known.text
     with uow() as s:
         problems = tickets.list_tickets(session=s, statuses=None)
         problem = next(t for t in problems if t.type is TicketType.PROBLEM)
         assert len(problem.children) == 4
+        report = next(t for t in problem.children if t.requester.email == "d@corp.example")
+        assert problem.ref in known.text and report.ref in known.text
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
