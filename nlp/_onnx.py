@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.embeddings import Progress, TokenStates, _normalise, covered_prefixes, packaged_model_path
+from nlp.embeddings import WARM_UP_TEXT, Progress, TokenStates, _normalise, covered_prefixes, packaged_model_path
 
 MODEL_FILE = "model-w8-states.onnx"
 # Bump (and rename MODEL_FILE) when the export or quantisation recipe changes: cached files of another
@@ -308,6 +308,9 @@ class OnnxEmbedder:
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         return self._run(texts, progress, with_states=False)[0]
+
+    def warm_up(self) -> None:
+        self.encode([WARM_UP_TEXT])
 
     def encode_states(self, texts: Sequence[str], *, progress: Progress | None = None) -> TokenStates:
         """The sentence embeddings and, per text, the token states below the top layer, from one pass."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlp.embeddings import Embedder
+from nlp.embeddings import WARM_UP_TEXT, Embedder
 from nlp.kb import Article, KbHit, KbIndex, guess_language, index_articles, saved_stamp
 from nlp.registry import ModelError, ModelRegistry
 from nlp.training import NlpBundle
@@ -98,6 +98,12 @@ class Analyzer:
             self._kb = index
         log.info("now serving %d KB articles (%d sections)", len(index.articles), len(index))
         return True
+
+    def warm_up(self) -> None:
+        """The embedding model loaded and run once, the classifier and the KB index used once: the first message
+        after start waits for none of them."""
+        self._embedder.warm_up()
+        self.analyze_many([WARM_UP_TEXT])
 
     def similarities(self, text: str, others: Sequence[str]) -> list[float]:
         """Cosine similarity of ``text`` to each of ``others`` (e.g. to spot many reports of one outage)."""

@@ -44,6 +44,10 @@ class Embedder(Protocol):
         """Each text cut to the prefix the model reads: its max sequence length in tokens."""
         ...
 
+    def warm_up(self) -> None:
+        """Load the model and run it once (past any cache), so the first message waits for neither."""
+        ...
+
 
 def covered_prefixes(texts: Sequence[str], *, max_tokens: int, offsets_of: Callable[[list[str]], list[Offsets]]
                      ) -> list[str]:
@@ -78,6 +82,9 @@ class StateEmbedder(Protocol):
     def model_path(self) -> Path: ...
 
     def encode_states(self, texts: Sequence[str], *, progress: Progress | None = None) -> TokenStates: ...
+
+
+WARM_UP_TEXT = "my laptop will not start"  # any sentence: the first forward pass is the slow one
 
 
 def packaged_model_path() -> Path:
@@ -130,6 +137,9 @@ class TorchEmbedder:
     @property
     def model_path(self) -> Path:
         return self._path
+
+    def warm_up(self) -> None:
+        self.encode([WARM_UP_TEXT])
 
     def _batches(self, texts: Sequence[str]) -> list[list[int]]:
         # Longest first across the whole call, as sentence-transformers does within one batch: batches
@@ -211,6 +221,9 @@ class HashingEmbedder:
     def readable(self, texts: Sequence[str]) -> list[str]:
         return [text[: self._max_chars] for text in texts]
 
+    def warm_up(self) -> None:
+        pass  # nothing to load
+
 
 class CachedEmbedder:
     """Wraps an embedder with an on-disk cache keyed by (model id, text hash).
@@ -241,6 +254,9 @@ class CachedEmbedder:
     @property
     def model_path(self) -> Path:
         return self.inner.model_path  # type: ignore[attr-defined]
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
 
     def readable(self, texts: Sequence[str]) -> list[str]:
         return self.inner.readable(texts)

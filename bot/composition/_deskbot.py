@@ -119,7 +119,9 @@ class Deskbot:
         from bot.worker import Pipeline
         from channels.email import drop_attachments
 
-        return Pipeline(uow=self.uow, analyzer=self.analyzer, settings=self.bot_settings(),
+        analyzer = self.analyzer
+        analyzer.warm_up()  # before serve or worker says it is ready: the first message waits for no model load
+        return Pipeline(uow=self.uow, analyzer=analyzer, settings=self.bot_settings(),
                         drop_from_raw={"email": drop_attachments})
 
     @property

@@ -38,3 +38,37 @@ def test_the_cache_never_holds_more_than_its_bound_and_still_returns_correct_vec
 def test_a_bound_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         CachedEmbedder(HashingEmbedder(), tmp_path / "e.sqlite", max_entries=0)
+
+
+class _LoadingEmbedder(HashingEmbedder):
+    """The hashing embedder with a model to load: counts its forward passes and whether it was loaded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded, self.passes = False, 0
+
+    def encode(self, texts, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        self.loaded, self.passes = True, self.passes + 1
+        return super().encode(texts, **kwargs)
+
+    def warm_up(self) -> None:
+        self.encode(["warm up"])
+
+
+def test_warming_up_reaches_the_model_even_when_the_cache_knows_every_text(tmp_path: Path) -> None:
+    first = CachedEmbedder(_LoadingEmbedder(), tmp_path / "e.sqlite")
+    first.encode(["warm up", "my laptop will not start"])
+    restarted = _LoadingEmbedder()  # a new process: the cache on disk has the texts, the model is not loaded
+    cache = CachedEmbedder(restarted, tmp_path / "e.sqlite")
+    cache.encode(["my laptop will not start"])
+    assert not restarted.loaded  # a cache hit never loads the model: the first miss would wait for it
+    cache.warm_up()
+    assert restarted.loaded and restarted.passes == 1
+
+
+def test_the_packaged_model_is_loaded_and_run_by_warming_up() -> None:
+    from nlp.embeddings import TorchEmbedder
+
+    embedder = TorchEmbedder(threads=1)
+    embedder.warm_up()
+    assert embedder._model is not None  # noqa: SLF001 - loaded now, not at the first message
