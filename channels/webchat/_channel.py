@@ -33,6 +33,7 @@ from bot.conversation import (
     VerificationRefused,
     Verifier,
 )
+from bot.rich_text import to_html, to_plain
 from channels.webchat._http import (
     NO_STORE,
     Problem,
@@ -139,7 +140,8 @@ class WebChatChannel:
             raise SendError("the web chat channel is stopped")
         data = json.dumps(
             {
-                "text": reply.text,
+                "text": to_plain(reply.text),  # what a screen reader or a copy gets; the page shows "html"
+                "html": to_html(reply.text),
                 "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
                 "ticket_ref": reply.ticket_ref,
                 "articles": [{"article_id": a.article_id, "title": a.title, "url": a.url} for a in reply.articles],
