@@ -23,6 +23,7 @@ import pytest
 import bot.kb_pages
 import bot.knowledge
 import bot.policy
+import bot.rich_text as rich_text
 import bot.worker._message as worker_message
 import channels.email._channel as email_channel
 import channels.email._parse as email_parse
@@ -127,6 +128,14 @@ CASES: list[Case] = [
     Case("Telegram link code", telegram_inbound._CODE, fill(" ") + "1", "applied with fullmatch", fullmatch_only=True),
     Case("Telegram markup tags", telegram_render._TAG, fill("<"),
          "[^<>]*: a '<' ends the try (with [^>]* every '<' scanned to the end: quadratic)"),
+    Case("Telegram markup atoms", telegram_render._ATOM, fill("&#a"),
+         "a tag, an escape of at most 32 characters, or one character: every try is short"),
+    # --- rich text (a reply's Markdown, with quoted user text in it) ------------------------------------------
+    Case("bare web addresses", rich_text._BARE_URL, fill("http://"), "a literal prefix, then one class run"),
+    Case("Markdown characters to quote", rich_text._INLINE_MARKUP, fill("*"), "a one-character class"),
+    Case("Markdown line starts to quote", rich_text._LINE_START_MARKUP, fill("1\n", "1"),
+         "anchored at line starts; at most 9 digits a try"),
+    Case("Slack formatting characters", rich_text._SLACK_FORMATTING, fill("_"), "a one-character class"),
     # --- NLP -------------------------------------------------------------------------------------------------
     Case("sentiment tokens", nlp.sentiment._TOKEN, fill("a"), "\\w+ over one word of 100 KB"),
     Case("punctuation runs", nlp.sentiment._PUNCT_RUN, fill("!a"), "[!?]{2,} started and failed at every '!'"),

@@ -1,7 +1,8 @@
 """Every sentence the worker writes to a requester, in one place: what each reply says, never what it does.
 
 Each sentence is in English and French; a reply is in the language the NLP read in the requester's message
-(``Analysis.language``), English for any other."""
+(``Analysis.language``), English for any other. A reply's text is Markdown (``bot.rich_text``): what others wrote
+(a ticket's subject, a file's name) goes in through ``quote``, so it is shown as written and never becomes markup."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.conversation import ArticleLink, Button, Reply
+from bot.rich_text import quote
 
 if TYPE_CHECKING:
     from bot.attachments import Refused
@@ -81,7 +83,7 @@ def eta(ticket: Ticket) -> str:
     tz = ticket.group.timezone if ticket.group else "UTC"
     local = due.astimezone(ZoneInfo(tz))
     what = "a first answer" if ticket.first_response_at is None else "a resolution"
-    return f"; expect {what} by {local:%a %d %b, %H:%M} ({tz}, business hours)"
+    return f"; expect {what} by {local:%a %d %b, %H:%M} ({quote(tz)}, business hours)"
 
 
 def ticket_status(mine: Sequence[Ticket], lang: str = "en") -> Reply:
@@ -89,8 +91,9 @@ def ticket_status(mine: Sequence[Ticket], lang: str = "en") -> Reply:
         return Reply(NO_OPEN_TICKETS.in_(lang))
     lines = [Phrase("Your open tickets:", "Vos tickets ouverts :").in_(lang)]
     for t in mine:
-        lines.append(f"{t.ref} {t.subject} ({t.status.value}, {t.group.name if t.group else 'service desk'}, "
-                     f"{t.priority.value}, via {t.channel}){eta(t)}")
+        group = quote(t.group.name) if t.group else "service desk"
+        lines.append(f"{t.ref} {quote(t.subject)} ({t.status.value}, {group}, {t.priority.value}, via {t.channel})"
+                     f"{eta(t)}")
     return Reply("\n".join(lines))
 
 
@@ -100,13 +103,13 @@ def home(mine: Sequence[Ticket]) -> Reply:
     for t in mine:
         due = t.first_response_due if t.first_response_at is None else t.resolution_due
         sla_text = f"SLA {t.sla_state.value}" + (f", due {due:%a %d %b %H:%M} UTC" if due else "")
-        lines.append(f"*{t.ref}* {t.subject} ({t.status.value}, {t.priority.value}, "
-                     f"{t.group.name if t.group else 'service desk'}; {sla_text})")
-    return Reply(("*Your open IT tickets*\n" + "\n".join(lines)) if lines else "You have no open IT tickets.")
+        lines.append(f"**{t.ref}** {quote(t.subject)} ({t.status.value}, {t.priority.value}, "
+                     f"{quote(t.group.name) if t.group else 'service desk'}; {sla_text})")
+    return Reply(("**Your open IT tickets**\n" + "\n".join(lines)) if lines else "You have no open IT tickets.")
 
 
 def with_ticket(ticket: Ticket, opening: Phrase, lang: str = "en") -> Reply:
-    group = ticket.group.name if ticket.group else Phrase("the service desk", "le support").in_(lang)
+    group = quote(ticket.group.name) if ticket.group else Phrase("the service desk", "le support").in_(lang)
     said = Phrase(f"Ticket {ticket.ref} is with {group} (priority {ticket.priority.value}){eta(ticket)}.",
                   f"Le ticket {ticket.ref} est chez {group} (priorité {ticket.priority.value}){eta(ticket)}.")
     return Reply(f"{opening.in_(lang)} {said.in_(lang)}", ticket_ref=ticket.ref)
@@ -159,7 +162,7 @@ def redirect(department: Department, lang: str) -> Reply:
 def kb_answer(article: Article, kb_url: str) -> Reply:
     french = article.lang == "fr"
     question = "Est-ce que cela a résolu le problème ?" if french else "Did this solve it?"
-    return Reply(f"{article.title}\n\n{article.steps}\n\n{question}",
+    return Reply(f"**{quote(article.title)}**\n\n{article.steps}\n\n{question}",  # the steps are Markdown
                  buttons=(Button("Oui, résolu" if french else "Yes, solved", "yes"),
                           Button("Non" if french else "No", "no")),
                  articles=(link(article, kb_url),))
@@ -185,6 +188,6 @@ def reopened(ticket: Ticket, lang: str = "en") -> Reply:
 
 def refused_attachments(text: str, refused: Sequence[Refused]) -> str:
     """``text`` (the first reply), telling the requester which files did not arrive, and why."""
-    names = "; ".join(f"{r.attachment.filename} ({r.reason})" for r in refused)
+    names = "; ".join(f"{quote(r.attachment.filename)} ({r.reason})" for r in refused)
     return (f"{text}\n\nI could not keep your attachment{'s' if len(refused) > 1 else ''}: {names}. "
             f"Your message itself was received.")

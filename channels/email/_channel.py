@@ -31,6 +31,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from bot.conversation import ConversationRef, Identity, InboundMessage, OnMessage, Reply, SendError
 from channels.email._parse import LOOP_HEADER, LOOP_VALUE, ParsedMail, parse_mail
+from channels.email._render import html_body, plain_body
 from channels.email._trust import SenderVerification, Verdict, trusted_peer
 
 log = logging.getLogger("deskbot.email")
@@ -324,10 +325,8 @@ class EmailChannel:
             mail["References"] = f"<{ref.thread}>"
         mail["Auto-Submitted"] = "auto-replied" if replying else "auto-generated"
         mail[LOOP_HEADER] = LOOP_VALUE
-        text = reply.as_plain_text().replace("(reply YES or NO)", "Reply YES or NO to this email.")
-        mail.set_content(text)
-        mail.add_alternative("<html><body>" + "".join(
-            f"<p>{_escape(p)}</p>" for p in text.split("\n\n")) + "</body></html>", subtype="html")
+        mail.set_content(plain_body(reply))
+        mail.add_alternative(html_body(reply), subtype="html")
         await self.relay.send(mail)
         return message_id
 
@@ -371,8 +370,3 @@ def reply_subject(original: str, ticket_ref: str | None, *, replying: bool = Tru
     base = (base[:_SUBJECT_SHOWN].rstrip() + "...") if len(base) > _SUBJECT_SHOWN else base
     return f"{'Re: ' if replying else ''}{base or 'your IT request'}" + (f" [{ticket_ref}]" if ticket_ref else "")
 
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text).replace("\n", "<br>")

@@ -1,13 +1,16 @@
-"""Reply -> Block Kit: the text in sections, the articles as links, the buttons in one actions block."""
+"""Reply -> Block Kit: the text (Markdown, ``bot.rich_text``) as mrkdwn in sections, the articles as links, the
+buttons in one actions block."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.conversation import Reply
+from bot.rich_text import to_slack
 
 ACTION_PREFIX = "deskbot:"  # every button's action_id starts so; the value travels in the button's value
 SECTION_LIMIT = 3000  # characters of one section's text
+FALLBACK_LIMIT = 3900  # characters of a message's top-level text Slack shows in full
 MAX_BUTTONS = 25  # elements of one actions block
 MAX_OPTIONS = 100  # options of one select menu
 
@@ -17,29 +20,42 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _cut(text: str, size: int) -> int:
+    """Where to end a piece of at most ``size`` characters of mrkdwn: at a paragraph, a line or a space where there
+    is one, and never inside a ``<url|text>`` link or an ``&amp;`` escape."""
+    cut = next((at for at in (text.rfind(s, 0, size) for s in ("\n\n", "\n", " ")) if at > 0), size)
+    for opening, closing in (("&", ";"), ("<", ">")):  # an escape may sit inside a link, not the other way
+        start = text.rfind(opening, 0, cut)
+        if start > 0 and text.find(closing, start, cut) < 0:
+            cut = start
+    return cut
+
+
 def _chunks(text: str, size: int = SECTION_LIMIT) -> list[str]:
     out: list[str] = []
     while text:
         if len(text) <= size:
             out.append(text)
             break
-        cut = text.rfind("\n", 0, size)
-        cut = cut if cut > 0 else size
-        out.append(text[:cut])
-        text = text[cut:].lstrip("\n")
+        cut = _cut(text, size)
+        out.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
     return out
 
 
 def fallback_text(reply: Reply, mentions: str = "") -> str:
-    """The notification text (and what clients without blocks show)."""
-    text = escape(reply.text)
-    text = text if len(text) <= 3900 else text[:3899] + "…"
+    """The notification text (and what clients without blocks show), in mrkdwn; a long one is cut where a section
+    would be."""
+    text = to_slack(reply.text)
+    if len(text) > FALLBACK_LIMIT:
+        text = text[:_cut(text, FALLBACK_LIMIT - 1)].rstrip() + "…"
     return f"{mentions}{text}" if mentions else text
 
 
 def reply_blocks(reply: Reply, mentions: str = "") -> list[dict[str, Any]]:
-    """``mentions`` is ready-made mrkdwn (``<@U123> ``) put before the text; ``*bold*`` in the text stays bold."""
-    text = mentions + escape(reply.text)  # the bot's and agents' text is shown as written, never as markup
+    """``mentions`` is ready-made mrkdwn (``<@U123> ``) put before the text; the text is Markdown, shown as mrkdwn
+    (``**bold**`` becomes ``*bold*``, ``[text](url)`` becomes ``<url|text>``)."""
+    text = mentions + to_slack(reply.text)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
                                     for chunk in _chunks(text or " ")]
     if reply.articles:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.conversation import ConversationRef, Identity, InboundMessage, OnMessage, Reply
+from bot.rich_text import to_plain
 
 
 class TerminalChannel:
@@ -33,7 +35,7 @@ class TerminalChannel:
         return await self._on_message(message)
 
     async def send(self, ref: ConversationRef, reply: Reply) -> None:
-        self._write(reply.as_plain_text())
+        self._write(replace(reply, text=to_plain(reply.text)).as_plain_text())  # the Markdown without its markup
 
     async def stop(self) -> None:
         self._on_message = None

@@ -33,6 +33,7 @@ from bot.conversation import (
     VerificationRefused,
     Verifier,
 )
+from bot.rich_text import to_html, to_plain
 from channels.webchat._http import (
     NO_STORE,
     Problem,
@@ -74,6 +75,21 @@ _REFUSAL_STATUS = {
 
 def _seconds(value: dt.timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def reply_event(reply: Reply) -> str:
+    """A reply as the data of one Server-Sent Event: the page shows "html" (rendered from the reply's Markdown,
+    sanitised); "text" is its plain form."""
+    return json.dumps(
+        {
+            "text": to_plain(reply.text),
+            "html": to_html(reply.text),
+            "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
+            "ticket_ref": reply.ticket_ref,
+            "articles": [{"article_id": a.article_id, "title": a.title, "url": a.url} for a in reply.articles],
+        },
+        ensure_ascii=False,
+    )
 
 
 class WebChatChannel:
@@ -137,15 +153,7 @@ class WebChatChannel:
             raise SendError(f"web chat cannot deliver to a {ref.channel!r} conversation")
         if self._stopped:
             raise SendError("the web chat channel is stopped")
-        data = json.dumps(
-            {
-                "text": reply.text,
-                "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
-                "ticket_ref": reply.ticket_ref,
-                "articles": [{"article_id": a.article_id, "title": a.title, "url": a.url} for a in reply.articles],
-            },
-            ensure_ascii=False,
-        )
+        data = reply_event(reply)
         with self._store.lock:
             session = self._store.by_address(ref.address)
             if session is None:

@@ -9,9 +9,12 @@ tests/bot/test_telegram_e2e.py.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import threading
 import time
 from collections.abc import Coroutine, Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from fastapi import FastAPI
 
 from bot.conversation import ArticleLink, Button, ConversationRef, InboundMessage, RateLimited, Reply, SendError, \
     Undeliverable
+from bot.rich_text import quote
 from channels.telegram import COMMANDS, MAX_MESSAGE, SECRET_HEADER, TelegramChannel, shown, split
 from loopback import free_port
 
@@ -221,7 +225,7 @@ def test_a_photo_is_fetched_with_getfile_and_a_50_mb_document_is_not(telegram: S
 
 
 def test_a_reply_is_html_with_everything_escaped_and_an_inline_keyboard(telegram: Served) -> None:
-    reply = Reply("Try this: <b>bold</b> *star* _under_ [x](javascript:alert(1)) & more",
+    reply = Reply("**Try this:** " + quote("<b>bold</b> *star* _under_ [x](javascript:alert(1)) & more"),
                   buttons=(Button("Yes, solved", "yes"), Button("No, I need help", "no")),
                   articles=(ArticleLink("KB-0001", "Reset <your> password", "http://127.0.0.1:8080/kb/KB-0001?a=1&b=2"),
                             ArticleLink("KB-0666", "Evil", "javascript:alert(1)")))
@@ -229,7 +233,7 @@ def test_a_reply_is_html_with_everything_escaped_and_an_inline_keyboard(telegram
     [sent] = telegram.fake.sent()
     assert native is not None and sent["parse_mode"] == "HTML"
     text = sent["text"]
-    assert text.startswith("Try this: &lt;b&gt;bold&lt;/b&gt; *star* _under_ [x](javascript:alert(1)) &amp; more")
+    assert text.startswith("<b>Try this:</b> &lt;b&gt;bold&lt;/b&gt; *star* _under_ [x](javascript:alert(1)) &amp; more")
     assert '<a href="http://127.0.0.1:8080/kb/KB-0001?a=1&amp;b=2">KB-0001 Reset &lt;your&gt; password</a>' in text
     assert 'href="javascript' not in text and "KB-0666 Evil: javascript:alert(1)" in text
     assert sent["reply_markup"] == {"inline_keyboard": [[{"text": "Yes, solved", "callback_data": "yes"},
@@ -253,9 +257,43 @@ def test_a_long_reply_is_split_at_paragraphs_and_the_buttons_go_with_the_last_pi
 
 
 def test_one_huge_word_is_cut_without_breaking_an_escape() -> None:
-    pieces = split("&" * 5000)
-    assert len(pieces) == 2 and "".join(pieces) == "&" * 5000
-    assert [len(p) for p in pieces] == [MAX_MESSAGE, 5000 - MAX_MESSAGE]  # Telegram counts "&amp;" as one "&"
+    pieces = split(html.escape("&" * 5000))
+    assert len(pieces) == 2 and "".join(pieces) == "&amp;" * 5000
+    assert [shown(p) for p in pieces] == [MAX_MESSAGE, 5000 - MAX_MESSAGE]  # Telegram counts "&amp;" as one "&"
+
+
+def test_a_split_never_breaks_an_entity_a_tag_open_at_a_cut_is_closed_and_reopened(telegram: Served) -> None:
+    bold = "**" + " ".join(f"word{i} & <more>" for i in range(900)) + "**"  # one bold run of about 14,000 characters
+    code = "```\n" + "\n".join(f"line {i} <b>x</b>" for i in range(400)) + "\n```"
+    link = "[" + "label " * 900 + "](https://kb.example.com/KB-0001?a=1&b=2)"
+    reply = Reply(f"{bold}\n\n{code}\n\n{link}", buttons=(Button("Yes, solved", "yes"),))
+    telegram.run(telegram.channel.send(ConversationRef("telegram", "555"), reply))
+    sent = telegram.fake.sent()
+    assert len(sent) >= 5 and all(shown(s["text"]) <= MAX_MESSAGE for s in sent)
+    for piece in sent:
+        assert entities_balanced(piece["text"]), piece["text"][:200]
+    texts = [s["text"] for s in sent]
+    assert texts[0].startswith("<b>word0 &amp; &lt;more&gt;") and texts[1].startswith("<b>word")  # reopened
+    assert any(t.startswith("<pre>") and t.endswith("</pre>") and "&lt;b&gt;x&lt;/b&gt;" in t for t in texts)
+    linked = [t for t in texts if "label" in t]
+    assert len(linked) >= 2 and all(t.startswith('<a href="https://kb.example.com/KB-0001?a=1&amp;b=2">')
+                                    for t in linked)
+    assert [bool(s.get("reply_markup")) for s in sent] == [False] * (len(sent) - 1) + [True]
+
+
+def entities_balanced(markup: str) -> bool:
+    """Every tag opened in ``markup`` is closed in order, and every ``&`` starts a whole escape."""
+    stack: list[str] = []
+
+    class Checker(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            stack.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            assert stack and stack.pop() == tag, f"</{tag}> closes nothing open"
+
+    Checker(convert_charrefs=True).feed(markup)
+    return not stack and all(re.match(r"&(amp|lt|gt|quot);", markup[m.start():]) for m in re.finditer("&", markup))
 
 
 def test_429_is_rate_limited_403_blocked_is_undeliverable_5xx_is_retried(telegram: Served) -> None:

@@ -447,8 +447,9 @@ def test_send_reaches_the_stream_with_buttons_and_a_click_comes_back(chat: Harne
         chat.run_on_server_loop(chat.channel.send(ConversationRef("webchat", address), reply))
         ((event_id, data),) = replies(events, 1)
     assert event_id == 1
-    assert data == {
-        "text": "Try this:\n1. Open GlobalProtect",
+    assert data == {  # the text is Markdown: the page shows the HTML rendered from it, "text" is its plain form
+        "text": "Try this:\n\n1. Open GlobalProtect",
+        "html": "<p>Try this:</p><ol><li>Open GlobalProtect</li></ol>",
         "buttons": [{"label": "Yes, solved", "value": "yes"}, {"label": "No", "value": "no"}],
         "ticket_ref": "#1042",
         "articles": [{"article_id": "KB-0006", "title": "Connect to the VPN", "url": "https://kb.example.com/KB-0006"}],
