@@ -144,7 +144,7 @@ def security_question(lang: str) -> Reply:
 
 def new_problem_question(ticket: Ticket, lang: str) -> Reply:
     """Asked when a message in an open ticket's conversation reads as something else; the values type back."""
-    about = ticket.subject if len(ticket.subject) <= 60 else ticket.subject[:57].rstrip() + "..."
+    about = quote(ticket.subject if len(ticket.subject) <= 60 else ticket.subject[:57].rstrip() + "...")
     return Reply(Phrase(f"Is this about {ticket.ref} ({about}) or a new problem?",
                         f"S'agit-il de {ticket.ref} ({about}) ou d'un nouveau problème ?").in_(lang),
                  buttons=(Button(Phrase(f"About {ticket.ref}", f"À propos de {ticket.ref}").in_(lang), "same"),
