@@ -184,7 +184,7 @@ CHANNELS: tuple[ChannelEntry, ...] = (
     ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=False), _webchat,
                  _build_webchat),
     ChannelEntry("email", "Email", Capabilities(buttons=False, threads=True, files=True), _email, _build_email),
-    ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=False), _slack, _build_slack),
+    ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=True), _slack, _build_slack),
     # Inline keyboards; photos and documents come in as attachments; a private chat has no threads.
     ChannelEntry("telegram", "Telegram", Capabilities(buttons=True, threads=False, files=True), _telegram,
                  _build_telegram),
