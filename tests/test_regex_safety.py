@@ -28,6 +28,7 @@ import bot.worker._message as worker_message
 import channels.email._channel as email_channel
 import channels.email._parse as email_parse
 import channels.slack._app as slack_app
+import channels.slack._markup as slack_markup
 import channels.telegram._inbound as telegram_inbound
 import channels.telegram._render as telegram_render
 import channels.webchat._channel as webchat
@@ -91,7 +92,9 @@ CASES: list[Case] = [
          "the optional [n] and spaces tried and dropped at every 'Re' without ':'"),
     Case("ticket tag", email_channel._TICKET_TAG, fill("[#" + "1" * 19), "\\d{1,18} with no ']' at every '[#'"),
     # --- Slack, web chat, KB pages ----------------------------------------------------------------------
-    Case("Slack mention", slack_app._MENTION, "<@U" + fill("A"), "[A-Z0-9]+ runs to the end and finds no '>'"),
+    Case("Slack markup", slack_markup._MARKUP, fill("<"),
+         "[^<>]*: a '<' ends the try (with [^>]* every '<' scanned to the end: quadratic)"),
+    Case("Slack escapes", slack_markup._ENTITY, fill("&am"), "a literal '&' then three short words"),
     Case("web chat client id", webchat._CLIENT_ID, fill("a") + "!", "fullmatch of a bounded class on a long value",
          fullmatch_only=True),
     Case("web chat action", webchat._ACTION, fill("a.") + "!", "as above", fullmatch_only=True),

@@ -168,6 +168,7 @@ def _build_telegram(deskbot: "Deskbot") -> BuiltChannel:
     """Telegram over PTB in the mode ``telegram_polling`` says; its /link codes from ``Deskbot.verification``.
 
     Polling mounts no route: without a secret token the webhook could only refuse every update."""
+    from bot.composition._deskbot import DeskRateLimiter
     from channels.telegram import TelegramChannel
 
     s = deskbot.settings
@@ -176,7 +177,8 @@ def _build_telegram(deskbot: "Deskbot") -> BuiltChannel:
     telegram = TelegramChannel(token=s.telegram_bot_token.get_secret_value(), api_url=s.telegram_api_url,
                                file_url=s.telegram_file_url, verifier=deskbot.verification, polling=s.telegram_polling,
                                webhook_secret=secret.get_secret_value() if secret else None,
-                               webhook_url=_telegram_webhook_url(s), max_file_bytes=s.max_attachment_bytes)
+                               webhook_url=_telegram_webhook_url(s), max_file_bytes=s.max_attachment_bytes,
+                               limiter=DeskRateLimiter(deskbot.uow))
     return BuiltChannel(telegram, None if s.telegram_polling else telegram.router())
 
 
@@ -184,7 +186,7 @@ CHANNELS: tuple[ChannelEntry, ...] = (
     ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=False), _webchat,
                  _build_webchat),
     ChannelEntry("email", "Email", Capabilities(buttons=False, threads=True, files=True), _email, _build_email),
-    ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=False), _slack, _build_slack),
+    ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=True), _slack, _build_slack),
     # Inline keyboards; photos and documents come in as attachments; a private chat has no threads.
     ChannelEntry("telegram", "Telegram", Capabilities(buttons=True, threads=False, files=True), _telegram,
                  _build_telegram),

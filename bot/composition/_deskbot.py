@@ -226,7 +226,7 @@ class Deskbot:
         return SlackChannel(bot_token=s.slack_bot_token.get_secret_value(),
                             signing_secret=s.slack_signing_secret.get_secret_value(), api_url=s.slack_api_url,
                             app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
-                            socket_mode=s.slack_socket_mode)
+                            socket_mode=s.slack_socket_mode, max_file_bytes=s.max_attachment_bytes)
 
     def terminal(self, *, user: str, display_name: str, email: str | None,
                  write: "Callable[[str], None]") -> "TerminalChannel":

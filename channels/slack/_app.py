@@ -30,13 +30,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversation import AgentAction, ConversationRef, InboundMessage
 from channels.slack._blocks import ACTION_PREFIX, reply_modal
+from channels.slack._files import FileFetcher
+from channels.slack._markup import ChannelNames, plain_text
 from channels.slack._users import CHANNEL, UserDirectory, Workspace, foreign_team, unverified
 
 log = logging.getLogger("deskbot.slack")
 
 SHORTCUT_CALLBACK = "deskbot_create_ticket"
 REPLY_CALLBACK = "deskbot_reply"
-_MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
 _PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 
@@ -86,8 +87,14 @@ def _without_tokens(value: Any) -> Any:
     return value
 
 
-def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirectory,
-              deliver: Callable[[], Deliver | None], command: str = "/it") -> AsyncApp:
+def _dm_thread(message: dict) -> str:
+    """The thread a DM message is in ("" for a top-level one: a parent with replies carries its own ts)."""
+    thread = message.get("thread_ts") or ""
+    return thread if thread != message.get("ts") else ""
+
+
+def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirectory, files: FileFetcher,
+              channels: ChannelNames, deliver: Callable[[], Deliver | None], command: str = "/it") -> AsyncApp:
     """The Bolt app with deskbot's listeners; ``deliver()`` is the bot's ``on_message`` (None when stopped)."""
     app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=True,
                    raise_error_for_unhandled_request=False)
@@ -99,9 +106,30 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         stored = await on_message(message)
         log.debug("%s %s", message.key, "stored" if stored else "seen before")
 
+    async def readable(text: str, context: AsyncBoltContext, *, without_bot: bool = False) -> str:
+        """The text as the person saw it (``bot.conversation``: plain text); ``without_bot``: the bot's own
+        mentions taken out (a mention addresses the bot, it is not part of the request)."""
+        home = _home(context)
+
+        async def person(user_id: str) -> str:
+            return (await users.identity(user_id, home=home)).display_name
+
+        return await plain_text(text, person=person, channels=channels,
+                                drop_user=context.get("bot_user_id") if without_bot else None)
+
+    async def with_files(text: str, event: dict) -> tuple[str, dict[str, Any]]:
+        """The text and the ``attachments`` of a message event's ``files[]`` (external ones as links in the text)."""
+        if not event.get("files"):
+            return text, {}
+        fetched = await files.fetch(event["files"])
+        text = "\n".join([text, *fetched.links]) if text else "\n".join(fetched.links)
+        return text, {"attachments": fetched.attachments}
+
     async def message_from(*, key: str, user: str, ref: ConversationRef, text: str, raw: dict,
-                           context: AsyncBoltContext, teams: tuple[str | None, ...] = (), **extra: Any) -> None:
-        """``teams``: the payload's own word on the sender's team (Slack Connect names the sender's organisation)."""
+                           context: AsyncBoltContext, teams: tuple[str | None, ...] = (), private: bool = False,
+                           **extra: Any) -> None:
+        """``teams``: the payload's own word on the sender's team (Slack Connect names the sender's organisation);
+        ``private``: the conversation is the sender's alone (a DM thread), so what is theirs is answered in it."""
         home = _home(context)
         sender = await users.identity(user, home=home)
         foreign = foreign_team(teams, home=home)
@@ -111,7 +139,8 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         await hand_over(InboundMessage(
             key=key, conversation=ref, sender=sender, text=text.strip(), received_at=_now(),
             raw=json.dumps(_without_tokens(raw), ensure_ascii=False)[:100_000],
-            private_ref=ConversationRef(CHANNEL, user, ""),  # chat.postMessage to a user id: the app's DM with them
+            # chat.postMessage to a user id: the app's DM with them
+            private_ref=None if private else ConversationRef(CHANNEL, user, ""),
             **extra))
 
     @app.error
@@ -129,9 +158,13 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
         text = event.get("text") or ""
         if event.get("channel_type") == "im":
-            ref = ConversationRef(CHANNEL, user, "")
+            # A top-level DM is the conversation with the user (addressed by their id); a thread in the DM
+            # is a conversation of its own, answered in that thread.
+            thread = _dm_thread(event)
+            ref = ConversationRef(CHANNEL, channel, thread) if thread else ConversationRef(CHANNEL, user, "")
+            text, attached = await with_files(await readable(text, context), event)
             await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body, context=context,
-                               teams=_event_teams(event))
+                               teams=_event_teams(event), private=bool(thread), **attached)
             return
         thread = event.get("thread_ts")
         bot_user = context.get("bot_user_id")
@@ -139,16 +172,17 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
             return  # a channel message not in a thread, or a mention (app_mention brings that one)
         # A reply in a thread of a channel: a ticket's agent thread, a requester's mention thread, or
         # nothing the desk knows (then the bot drops it).
+        text, attached = await with_files(await readable(text, context), event)
         await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ConversationRef(CHANNEL, channel, thread),
-                           text=_MENTION.sub("", text), raw=body, context=context, teams=_event_teams(event),
-                           overheard=True)
+                           text=text, raw=body, context=context, teams=_event_teams(event), overheard=True, **attached)
 
     @app.event("app_mention")
     async def on_mention(body: dict, event: dict, context: AsyncBoltContext) -> None:
         channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
         ref = ConversationRef(CHANNEL, channel, event.get("thread_ts") or ts)  # answered in the thread
-        await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=_MENTION.sub("", event.get("text") or ""),
-                           raw=body, context=context, teams=_event_teams(event))
+        text, attached = await with_files(await readable(event.get("text") or "", context, without_bot=True), event)
+        await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body, context=context,
+                           teams=_event_teams(event), **attached)
 
     @app.event("app_home_opened")
     async def on_home(body: dict, event: dict, context: AsyncBoltContext) -> None:
@@ -167,8 +201,8 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
             return
         user = _need(body, "user_id")
         await message_from(key=f"slack:command:{_need(body, 'trigger_id')}", user=user,
-                           ref=ConversationRef(CHANNEL, user, ""), text=text, raw=body, context=context,
-                           new_request=True)
+                           ref=ConversationRef(CHANNEL, user, ""), text=await readable(text, context), raw=body,
+                           context=context, new_request=True)
         await ack("Got it: I'll answer in our direct messages.")
 
     @app.shortcut(SHORTCUT_CALLBACK)
@@ -176,7 +210,7 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         user = _need(body, "user", "id")
         message = _need(body, "message")
         channel = _need(body, "channel", "id")
-        text = message.get("text") or ""
+        text = await readable(message.get("text") or "", context)
         await message_from(key=f"slack:shortcut:{channel}:{_need(message, 'ts')}:{user}", user=user,
                            ref=ConversationRef(CHANNEL, user, ""), text=text or "(a message without text)",
                            raw=body, context=context, teams=_user_team(body), action="open_ticket", new_request=True)
@@ -207,15 +241,18 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
                                     view=reply_modal(private_metadata=meta, ticket_ref=f"#{agent.ticket}"))
             await ack()
             return
+        private = False
         if agent is not None:
             ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
-        elif channel.startswith("D"):
-            ref = ConversationRef(CHANNEL, user, "")  # the 1:1 conversation is addressed by the user
+        elif channel.startswith("D"):  # the 1:1 conversation is addressed by the user; a DM thread by itself
+            thread = _dm_thread(message)
+            ref = ConversationRef(CHANNEL, channel, thread) if thread else ConversationRef(CHANNEL, user, "")
+            private = bool(thread)
         else:
             ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
         await message_from(key=f"slack:action:{channel}:{ts}:{value}:{user}", user=user, ref=ref,
                            text=(action.get("text") or {}).get("text", value), raw=body, context=context,
-                           teams=_user_team(body), action=None if agent else value, agent=agent)
+                           teams=_user_team(body), private=private, action=None if agent else value, agent=agent)
         await ack()
 
     @app.view(REPLY_CALLBACK)

@@ -20,6 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversation import ConversationRef, OnMessage, RateLimited, Reply, SendError
 from channels.slack._app import build_app
+from channels.slack._files import FileFetcher
+from channels.slack._markup import ChannelNames
 from channels.slack._users import CHANNEL, UserDirectory
 from channels.slack._blocks import fallback_text, home_view, reply_blocks
 
@@ -34,14 +36,19 @@ class SlackChannel:
 
     def __init__(self, *, bot_token: str, signing_secret: str, api_url: str = SLACK_API_URL,
                  app_token: str | None = None, socket_mode: bool = False, command: str = "/it",
-                 user_cache_seconds: float = 3600.0, timeout: int = 10):
+                 user_cache_seconds: float = 3600.0, timeout: int = 10, max_file_bytes: int = 10 * 1024 * 1024,
+                 file_deadline: float = 2.0):
+        """``max_file_bytes``: a shared file above it is not fetched (the bot refuses it by its size);
+        ``file_deadline``: seconds all of a message's files may take to fetch, before Slack's 3-second ack."""
         if socket_mode and not app_token:
             raise ValueError("Socket Mode needs an app-level token (xapp-...)")
         self.client = AsyncWebClient(token=bot_token, base_url=api_url if api_url.endswith("/") else api_url + "/",
                                      timeout=timeout)
         self.users = UserDirectory(self.client, ttl=user_cache_seconds)
         self._on_message: OnMessage | None = None
-        self.app = build_app(signing_secret=signing_secret, client=self.client, users=self.users,
+        files = FileFetcher(token=bot_token, api_url=api_url, max_bytes=max_file_bytes, deadline=file_deadline)
+        self.app = build_app(signing_secret=signing_secret, client=self.client, users=self.users, files=files,
+                             channels=ChannelNames(self.client, ttl=user_cache_seconds),
                              deliver=lambda: self._on_message, command=command)
         self._handler = AsyncSlackRequestHandler(self.app)
         self._app_token, self._socket_mode = app_token, socket_mode

@@ -26,7 +26,16 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.conversation import ConversationRef, OnMessage, RateLimited, Reply, SendError, Undeliverable, Verifier
+from bot.conversation import (
+    ConversationRef,
+    OnMessage,
+    RateLimited,
+    RateLimiter,
+    Reply,
+    SendError,
+    Undeliverable,
+    Verifier,
+)
 from channels.telegram._inbound import CHANNEL, COMMANDS, Delivery, install
 from channels.telegram._render import PARSE_MODE, render
 
@@ -47,7 +56,8 @@ class TelegramChannel:
 
     def __init__(self, *, token: str, verifier: Verifier | None, api_url: str = API_URL, file_url: str = FILE_URL,
                  polling: bool = False, webhook_secret: str | None = None, webhook_url: str | None = None,
-                 max_file_bytes: int = 10 * 1024 * 1024, poll_timeout: int = 25):
+                 max_file_bytes: int = 10 * 1024 * 1024, poll_timeout: int = 25, limiter: RateLimiter | None = None):
+        """``limiter``: the desk's counters, where a replayed /link is recognised (and answered no second time)."""
         if not polling and not webhook_secret:
             raise ValueError("webhook mode needs a secret token: every update must prove it comes from Telegram")
         self._polling, self._secret, self._webhook_url = polling, webhook_secret, webhook_url
@@ -57,7 +67,7 @@ class TelegramChannel:
         self.app = (Application.builder().token(token).base_url(api_url).base_file_url(file_url)
                     .updater(None).build())
         install(self.app, Delivery(deliver=lambda: self._on_message, verifier=verifier,
-                                   max_file_bytes=max_file_bytes, failures=self._failures))
+                                   max_file_bytes=max_file_bytes, failures=self._failures, limiter=limiter))
         self._task: asyncio.Task | None = None
         self._ready: asyncio.Event | None = None  # made in start(), on the loop that serves
 

@@ -4,6 +4,10 @@ itself (/start, /help, /link).
 Keys are Telegram's own ids, so a replayed update is stored once: a message ``telegram:<update_id>``; a
 button click ``telegram:action:<chat>:<message id>:<value>:<user>`` (a double click is one click).
 
+``/link <email>`` mails a code without going through the inbox; its update id is counted as a rate limit of one
+(``telegram.link.update``) in the same step as the code, so a replayed update mails nothing more and, when the
+channel has the desk's limiter, gets no second answer either.
+
 A private chat is one conversation (address: the chat id). In a group the bot reads only what is addressed
 to it (a mention, a reply to one of its messages) and each person there has a conversation of their own
 (thread: their user id); what is theirs alone (/status) goes to their private chat with the bot.
@@ -11,6 +15,7 @@ to it (a mention, a reply to one of its messages) and each person there has a co
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -28,6 +33,8 @@ from bot.conversation import (
     ConversationRef,
     Identity,
     InboundMessage,
+    RateLimit,
+    RateLimiter,
     VerificationProblem,
     VerificationRefused,
     Verifier,
@@ -48,6 +55,10 @@ COMMANDS = (
     ("link", "Link your work email: /link name@company.com, then /link CODE"),
 )
 _CODE = re.compile(r"\s*\d{3}\s?\d{3}\s*")
+# How long a /link update's id is remembered. Telegram keeps an unconfirmed update for 24 hours; the desk's
+# counters have fixed windows, so a replay is recognised unless a window boundary falls between the two
+# deliveries (one in a week's worth of replay delay: a webhook retry seconds later almost never).
+LINK_REPLAY_WINDOW = dt.timedelta(days=7)
 HELP = ("I'm the IT service desk assistant. Tell me what is not working and I'll answer from the knowledge base "
         "or open a ticket for IT.\n\n"
         "/new <problem> opens a ticket at once\n"
@@ -63,12 +74,14 @@ Deliver = Callable[[InboundMessage], Awaitable[bool]]
 @dataclass
 class Delivery:
     """What the adapter lends the handlers: the bot's inbox (None when stopped), the verification service, the
-    file limit, and where a failed commit is reported (by update id) for the webhook or poller to answer."""
+    file limit, where a failed commit is reported (by update id) for the webhook or poller to answer, and the
+    desk's limiter (which tells a replayed /link apart from one over the verifier's limits)."""
 
     deliver: Callable[[], Deliver | None]
     verifier: Verifier | None
     max_file_bytes: int
     failures: dict[int, BaseException]
+    limiter: RateLimiter | None = None
 
 
 def install(app: Application, delivery: Delivery) -> None:
@@ -121,14 +134,29 @@ class _Handlers:
         if self.d.verifier is None:
             await _say(update, "Linking accounts is not set up on this desk.")
             return
+        once = RateLimit("telegram.link.update", str(update.update_id), 1, LINK_REPLAY_WINDOW)
+        if await self._seen(once):
+            log.info("Telegram update %s: a replayed /link, its code was already sent", update.update_id)
+            return
         try:
-            sent = await self.d.verifier.send_code(channel=CHANNEL, external_id=_user_id(update), email=email)
+            sent = await self.d.verifier.send_code(channel=CHANNEL, external_id=_user_id(update), email=email,
+                                                   also=(once,))
         except VerificationRefused as refused:
+            if refused.problem is VerificationProblem.TOO_MANY and await self._seen(once):
+                log.info("Telegram update %s: a /link delivered twice at once, one code sent", update.update_id)
+                return
             await _say(update, _refusal(refused))
             return
         minutes = max(1, round(sent.expires_in.total_seconds() / 60))
         await _say(update, f"I've mailed a 6-digit code to {sent.email}. Send it here within {minutes} minutes "
                            "(the 6 digits, or /link and the code).")
+
+    async def _seen(self, once: RateLimit) -> bool:
+        """True when this update's /link was handled already (only the desk's limiter can say; without one the
+        verifier still refuses a second code, with its "too many codes" answer)."""
+        if self.d.limiter is None:
+            return False
+        return await asyncio.to_thread(self.d.limiter.blocked_for, (once,)) is not None
 
     async def _confirm(self, update: Update, code: str) -> None:
         if self.d.verifier is None:

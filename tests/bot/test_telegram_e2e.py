@@ -147,6 +147,23 @@ def test_link_with_the_mailed_code_joins_the_persons_tickets_wrong_codes_do_not(
     assert "No code is waiting" in reused["text"]
 
 
+def test_a_replayed_link_update_mails_no_second_code_and_gets_no_second_answer(phone: Phone) -> None:
+    """Telegram delivers an update again when its 200 did not arrive (a slow relay, a restart): the update id holds
+    for /link as it does for messages. A new /link (a new update) still gets its code."""
+    update = phone.update(f"/link {EMAIL}")
+    assert phone.post(update).status_code == 200
+    [sent] = wait_for(lambda: phone.fake.sent() or None, "the answer to /link")
+    assert EMAIL in sent["text"]
+    phone.sink.code(1)  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert phone.post(update).status_code == 200
+    again = phone.say(f"/link {EMAIL}")  # a later /link of her own: answered and mailed
+    assert EMAIL in again[0]["text"]
+    phone.sink.code(2)  # type: ignore[attr-defined]
+    assert len(phone.sink.mails) == 2  # type: ignore[attr-defined]
+    assert [m["text"] for m in phone.fake.sent()] == [sent["text"], again[0]["text"]]
+
+
 def test_the_sixth_try_is_refused_even_with_the_right_code(phone: Phone) -> None:
     phone.say(f"/link {EMAIL}")
     code = phone.sink.code(1)  # type: ignore[attr-defined]

@@ -14,43 +14,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from fastapi import FastAPI
-from slack_sdk.signature import SignatureVerifier
 
 from bot.conversation import AgentAction, ArticleLink, Button, ConversationRef, InboundMessage, RateLimited, Reply, SendError
 from channels.slack import SlackChannel
-
-SECRET = "test-signing-secret"
-TOKEN = "xoxb-test-token"
-
-
-class Inbox:
-    def __init__(self, fail: bool = False):
-        self.messages: dict[str, InboundMessage] = {}
-        self.fail = fail
-
-    async def accept(self, message: InboundMessage) -> bool:
-        if self.fail:
-            raise RuntimeError("database down")
-        if message.key in self.messages:
-            return False
-        self.messages[message.key] = message
-        return True
-
-
-def signed(body: str, *, secret: str = SECRET, at: float | None = None, retry: int | None = None,
-           content_type: str = "application/json") -> dict[str, str]:
-    ts = str(int(at if at is not None else time.time()))
-    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
-    if retry is not None:
-        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
-    return headers
-
-
-def event(inner: dict, event_id: str = "Ev1") -> str:
-    return json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
-                       "event_id": event_id, "event_time": int(time.time()), "event": inner})
-
+from slack_requests import SECRET, TOKEN, Inbox, event, signed
 
 def dm(text: str, ts: str = "1700000000.000100") -> dict:
     return {"type": "message", "channel": "D42", "channel_type": "im", "user": "U42", "text": text, "ts": ts}

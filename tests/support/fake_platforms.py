@@ -13,7 +13,10 @@ class FakeSlack:
 
     ``users`` maps user ids to (name, email) for ``users.info``/``users.lookupByEmail``, all full members of
     the workspace ``TEAM`` unless ``user_fields[id]`` says otherwise (``{"is_restricted": True}``, ``{"team_id": ...}``);
-    ``rate_limit[method] = n`` answers the next n calls of that method with 429 and ``Retry-After``.
+    ``rate_limit[method] = n`` answers the next n calls of that method with 429 and ``Retry-After``;
+    ``channels`` maps channel ids to names for ``conversations.info``. ``files[name] = bytes`` are served at
+    ``file_url(name)`` (GET with the bot token, like ``url_private_download``; ``file_delay`` seconds late) and
+    every fetch is recorded in ``file_gets`` as (name, Authorization header).
     """
 
     TEAM = "T1"  # the workspace the app is installed in (auth.test)
@@ -28,6 +31,10 @@ class FakeSlack:
         self.retry_after = 7
         self.delay: dict[str, float] = {}  # seconds a method takes to answer (a slow Slack)
         self.socket_url = ""  # what apps.connections.open hands out (a test's WebSocket server)
+        self.channels: dict[str, str] = {}
+        self.files: dict[str, bytes] = {}
+        self.file_delay = 0.0
+        self.file_gets: list[tuple[str, str | None]] = []
         self._ts = 1_700_000_000_000_100
         self._lock = threading.Lock()
         fake = self
@@ -48,7 +55,34 @@ class FakeSlack:
                 from urllib.parse import parse_qs, urlsplit
 
                 parts = urlsplit(self.path)
+                if parts.path.startswith(FakeSlack.FILES_PATH):
+                    self._file(parts.path[len(FakeSlack.FILES_PATH):])
+                    return
                 self._answer(parts.path.rsplit("/", 1)[-1], {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+            def _file(self, name: str) -> None:
+                auth = self.headers.get("Authorization")
+                with fake._lock:
+                    fake.file_gets.append((name, auth))
+                    content = fake.files.get(name)
+                if fake.file_delay:
+                    time.sleep(fake.file_delay)
+                if not (auth or "").startswith("Bearer xoxb-"):  # Slack sends the unsigned-in to its sign-in page
+                    status, data, kind = 302, b"", "text/html"
+                elif content is None:
+                    status, data, kind = 404, b"file not found", "text/plain"
+                else:
+                    status, data, kind = 200, content, "application/octet-stream"
+                try:
+                    self.send_response(status)
+                    if status == 302:
+                        self.send_header("Location", "https://slack.com/signin")
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a client that gave up waiting
+                    pass
 
             def _answer(self, method: str, args: dict) -> None:
 
@@ -69,6 +103,12 @@ class FakeSlack:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    FILES_PATH = "/files-pri/T1-F1/download/"
+
+    def file_url(self, name: str) -> str:
+        """Where ``files[name]`` is served, as a file object's ``url_private_download``."""
+        return self.url.removesuffix("/api/") + self.FILES_PATH + name
 
     def answer(self, method: str, args: dict, auth: str | None) -> tuple[int, dict, dict]:
         if self.delay.get(method):
@@ -95,6 +135,11 @@ class FakeSlack:
                 return 200, {"ok": True, "user": {"id": user, "name": name, "is_bot": False, "team_id": self.TEAM,
                                                   "profile": {"real_name": name, "email": email},
                                                   **self.user_fields.get(user, {})}}, {}
+            if method == "conversations.info":
+                channel = args.get("channel", "")
+                if channel not in self.channels:
+                    return 200, {"ok": False, "error": "channel_not_found"}, {}
+                return 200, {"ok": True, "channel": {"id": channel, "name": self.channels[channel]}}, {}
             if method == "users.lookupByEmail":
                 found = next((uid for uid, (_, email) in self.users.items() if email == args.get("email")), None)
                 if found is None:
