@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.conversation import AgentAction, ArticleLink, Button, Menu, Reply
+from bot.rich_text import quote
 from desk import conversations, queue
 from desk.people import get_group, notice_targets_of
 
@@ -148,18 +149,19 @@ class GroupNotifier:
 
     def new_ticket(self, session: Session, notice: TicketNotice, now: dt.datetime) -> None:
         slack, email = self._places(session, notice.group)
-        lines = [f"*New ticket {notice.ticket_ref}* ({notice.priority}, {notice.group or 'no group'}): {notice.subject}",
-                 f"Requester: {notice.requester or '?'} via {notice.channel or '?'}"
-                 f" · assignee: {notice.assignee or 'nobody yet'}"]
+        lines = [f"**New ticket {notice.ticket_ref}** ({notice.priority}, {quote(notice.group or 'no group')}): "
+                 f"{quote(notice.subject)}",
+                 f"Requester: {quote(notice.requester or '?')} via {notice.channel or '?'}"
+                 f" · assignee: {quote(notice.assignee or 'nobody yet')}"]
         if notice.due:
             lines.append(f"SLA: {notice.due}")
         if notice.analysis:
-            lines.append(f"Analysis: {notice.analysis}")
+            lines.append(f"Analysis: {quote(notice.analysis)}")
         if notice.reasons:
-            lines.append(f"Decision: {notice.reasons}")
-        lines.append("Suggested articles: " + ("; ".join(notice.suggested_articles) or "none"))
+            lines.append(f"Decision: {quote(notice.reasons)}")
+        lines.append("Suggested articles: " + (quote("; ".join(notice.suggested_articles)) or "none"))
         if notice.tried_article:
-            lines.append(f"Tried by the requester without success: {notice.tried_article}")
+            lines.append(f"Tried by the requester without success: {quote(notice.tried_article)}")
         text = "\n".join(lines)
         if slack:
             buttons = [Button("Assign to me", AgentAction("assign", notice.ticket_number).as_value())]
@@ -184,7 +186,7 @@ class GroupNotifier:
                                             address=slack, outbox_id=row.id, now=now)
         if email:
             queue.enqueue_outbound(session=session, key=f"{notice.key}:email", channel="email", address=email,
-                                   thread="", payload=Reply(text.replace("*", ""), ticket_ref=notice.ticket_ref,
+                                   thread="", payload=Reply(text, ticket_ref=notice.ticket_ref,
                                                             articles=notice.articles,
                                                             subject=f"New {notice.priority} ticket: {notice.subject}",
                                                             ).to_json(),
@@ -214,13 +216,13 @@ class GroupNotifier:
 
     def major_incident(self, session: Session, notice: MajorIncidentNotice, now: dt.datetime) -> None:
         slack, email = self._places(session, notice.group)
-        text = (f"*Major incident*: problem {notice.problem_ref} links {len(notice.incidents)} reports "
+        text = (f"**Major incident**: problem {notice.problem_ref} links {len(notice.incidents)} reports "
                 f"({notice.incident_refs()})")
         for channel, address in (("slack", slack), ("email", email)):
             if address:
                 queue.enqueue_outbound(session=session, key=f"{notice.key}:{channel}", channel=channel,
                                        address=address, thread="",
-                                       payload=Reply(text if channel == "slack" else text.replace("*", ""),
+                                       payload=Reply(text,
                                                      ticket_ref=notice.problem_ref,
                                                      subject=f"Major incident: {len(notice.incidents)} reports linked",
                                                      ).to_json(), now=now)

@@ -354,12 +354,14 @@ def _telegram_escape(text: str) -> str:
 
 def _slack_escape(text: str) -> str:
     """Slack asks for ``&``, ``<`` and ``>`` only; it has no escape for ``*``, ``_``, ``~`` or a backtick, so each
-    literal one is fenced with zero-width spaces, which keeps it from pairing with another into formatting."""
+    literal one that could open or close formatting (at a word's edge) is fenced with zero-width spaces, which
+    keeps it from pairing with another. Inside a word (``password_reset``) Slack formats nothing: it stays as is,
+    so agents can copy it."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SLACK_FORMATTING.sub(lambda m: f"\u200b{m[0]}\u200b", escaped)
 
 
-_SLACK_FORMATTING = re.compile(r"[*_~`]")
+_SLACK_FORMATTING = re.compile(r"(?<![^\W_])[*_~`]|[*_~`](?![^\W_])")
 
 
 def _slack_code(text: str) -> str:

@@ -418,7 +418,7 @@ def test_a_vpn_problem_typed_with_it_beside_an_open_ticket_is_asked_about_and_an
     assert desk.post("/slack/commands", command, content_type="application/x-www-form-urlencoded").status_code == 200
     question = desk.wait_posts("U42", 2)[1]
     assert f"Is this about {first.ref}" in question["text"] and "new problem" in question["text"]
-    assert [b["value"] for b in _buttons(question)] == ["same", "new"]
+    assert [b["value"] for b in buttons_of(question)] == ["same", "new"]
     assert desk.click("new", channel="D42", message_ts="1700000000.000300", user="U42").status_code == 200
     answer = desk.wait_posts("U42", 3)[2]
     assert "Did this solve it?" in answer["text"]  # the VPN article, not "added to #1000"
