@@ -2,12 +2,16 @@
 
 Flow: work email -> 6-digit code -> chat. Messages are POSTed with a client-generated id
 (a retry re-sends the same id, so it is never taken twice); replies arrive as Server-Sent
-Events. All bot text is inserted as text (never as HTML); links are http(s) only.
+Events. All bot text is inserted as text (never as HTML); links are http(s) only. A file is uploaded as
+the body of its own request; the page checks its size first, and says "sent", never "added": whether the
+desk kept it, the bot's reply says.
 """
 
 from __future__ import annotations
 
 import html
+
+from channels.webchat._files import megabytes
 
 _TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -61,7 +65,7 @@ a { color:var(--accent); }
 #composer textarea { resize:vertical; min-height:2.75rem; }
 </style>
 </head>
-<body data-base="__BASE__">
+<body data-base="__BASE__" data-max-file="__MAX_FILE__">
 <main>
 <h1>IT service desk chat</h1>
 <noscript><p class="card">This chat needs JavaScript. You can also write to the service desk by email.</p></noscript>
@@ -103,8 +107,11 @@ a { color:var(--accent); }
       <label for="text" class="sr-only">Your message</label>
       <textarea id="text" rows="2" maxlength="4000" placeholder="Describe your problem (Enter sends, Shift+Enter adds a line)"
                 aria-describedby="chat-error"></textarea>
+      <input type="file" id="file" hidden>
+      <button type="button" class="secondary" id="attach" aria-describedby="file-hint">Attach a file</button>
       <button type="submit">Send</button>
     </form>
+    <p id="file-hint" class="hint">Files up to __MAX_FILE_MB__; programs and scripts are not accepted.</p>
     <p id="chat-error" class="error" role="alert"></p>
   </div>
 </section>
@@ -114,6 +121,8 @@ a { color:var(--accent); }
   "use strict";
   const BASE = document.body.dataset.base;
   const MAX_TEXT = 4000;
+  const MAX_FILE = parseInt(document.body.dataset.maxFile, 10);
+  const files = new Map();  // item key -> the File being sent (kept in memory only, for "Send again")
   const $ = (id) => document.getElementById(id);
   const PREFIX = "deskbot-chat:";
   let stream = null;  // the open EventSource
@@ -343,7 +352,7 @@ a { color:var(--accent); }
     if (item.who === "me" && item.state === "failed") {
       li.classList.add("failed");
       const note = el("div", "note", "Not delivered.");
-      if (item.payload) {
+      if (item.payload || files.has(item.key)) {
         const retry = el("button", "secondary", "Send again");
         retry.type = "button";
         retry.addEventListener("click", () => deliver(item));
@@ -361,13 +370,27 @@ a { color:var(--accent); }
     return deliver(item);
   }
 
+  async function upload(item, file) {
+    const path = "/api/files?id=" + encodeURIComponent(item.key) + "&name=" + encodeURIComponent(file.name);
+    const init = { method: "POST", credentials: "same-origin", body: file,
+                   headers: { "Accept": "application/json", "Content-Type": file.type || "application/octet-stream" } };
+    let res;
+    try { res = await fetch(BASE + path, init); }
+    catch (e) { return { status: 0, data: { error: "The network is unreachable. Check your connection and try again." } }; }
+    let data = {};
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    return { status: res.status, data };
+  }
+
   async function deliver(item) {
     item.state = "sending"; saveItem(item); render(item);
-    const r = await api("POST", "/api/messages", Object.assign({ id: item.key }, item.payload));
+    const file = files.get(item.key);
+    const r = file ? await upload(item, file) : await api("POST", "/api/messages", Object.assign({ id: item.key }, item.payload));
+    if (r.status === 202) files.delete(item.key);
     if (r.status === 202) { item.state = "sent"; saveItem(item); render(item); fail("chat", ""); return; }
     if (r.status === 401 || r.status === 403) { await restart("Please sign in again to go on chatting."); return; }
     item.state = "failed";
-    if (r.status === 422) delete item.payload;  // the server will not take it as it is: no retry button
+    if (r.status === 422 || r.status === 413) { delete item.payload; files.delete(item.key); }  // not as it is: no retry
     saveItem(item); render(item);
     fail("chat", r.data.error || "Your message was not delivered.");
   }
@@ -380,6 +403,24 @@ a { color:var(--accent); }
     fail("chat", "");
     $("text").value = "";
     post({ text }, text);
+  });
+
+  $("attach").addEventListener("click", () => $("file").click());
+
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    $("file").value = "";
+    if (!file) return;
+    if (file.size > MAX_FILE) {
+      fail("chat", "The file " + file.name + " is too large: at most " + (MAX_FILE / 1048576).toFixed(1).replace(/\\.0$/, "") + " MB.");
+      return;
+    }
+    if (file.size === 0) { fail("chat", "The file " + file.name + " is empty."); return; }
+    fail("chat", "");
+    const item = { key: uuid(), who: "me", text: "File: " + file.name, state: "sending" };
+    files.set(item.key, file);
+    add(item);
+    deliver(item);
   });
 
   $("text").addEventListener("keydown", (ev) => {
@@ -402,9 +443,11 @@ a { color:var(--accent); }
 """
 
 
-def render_page(*, base_path: str, nonce: str, code_minutes: int) -> str:
+def render_page(*, base_path: str, nonce: str, code_minutes: int, max_file_bytes: int) -> str:
     return (
         _TEMPLATE.replace("__NONCE__", nonce)
         .replace("__BASE__", html.escape(base_path, quote=True))
         .replace("__MINUTES__", str(code_minutes))
+        .replace("__MAX_FILE_MB__", megabytes(max_file_bytes))
+        .replace("__MAX_FILE__", str(max_file_bytes))
     )

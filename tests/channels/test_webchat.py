@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bot.chat_sessions import DeskChatSessions
 from bot.composition import DeskRateLimiter
 from bot.verification import ChatVerification, VerificationLimits
 from bot.conversation import (
@@ -37,6 +38,7 @@ from bot.conversation import (
 )
 from channels.webchat import COOKIE_NAME, SignInLimits, WebChatChannel
 from desk import UnitOfWork, make_engine, migrate, session_factory
+from desk.access_models import ChatSession
 from desk.models import RateCounter, VerificationCode
 from loopback import free_port
 
@@ -56,9 +58,10 @@ def desk_uow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnitOfWork]:
 
 @pytest.fixture
 def limiter(desk_uow: UnitOfWork) -> DeskRateLimiter:
-    with desk_uow() as session:  # every test starts with no sign-in counted and no code pending
+    with desk_uow() as session:  # every test starts with no sign-in counted, no code pending and no session
         session.query(RateCounter).delete()
         session.query(VerificationCode).delete()
+        session.query(ChatSession).delete()
     return DeskRateLimiter(desk_uow)
 
 
@@ -80,7 +83,10 @@ class Harness:
             uow=limiter.uow, send_code=options.pop("send_code", self.send_code),
             allowed_domains=options.pop("allowed_domains", ("example.com",)),
             limits=options.pop("verification", ROOMY_VERIFICATION), code_ttl=dt.timedelta(seconds=code_ttl))
-        self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, **options)
+        self.sessions = DeskChatSessions(
+            uow=limiter.uow, idle=dt.timedelta(seconds=options.pop("session_idle", 3600)),
+            lifetime=dt.timedelta(seconds=options.pop("session_lifetime", 3600)), keep=options.pop("buffer_size", 200))
+        self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, sessions=self.sessions, **options)
         app = FastAPI()
         app.include_router(self.channel.router())
         port = free_port()
