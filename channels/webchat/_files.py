@@ -19,6 +19,9 @@ _TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{
 
 
 def megabytes(size: int) -> str:
+    """A size as people read it: "10 MB", "2.5 MB", "48 KB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, size // 1024)} KB"
     return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 

@@ -14,13 +14,13 @@ T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 EXPIRY = Expiry(idle=dt.timedelta(hours=2), unverified_idle=dt.timedelta(minutes=30), lifetime=dt.timedelta(hours=12))
 
 
-def _open(uow, digest: str = "d" * 64, address: str = "wc-1") -> int:  # noqa: ANN001
+def _open(uow, digest: str = "d" * 64, address: str = "wc-1") -> int:
     with uow() as s:
         return chat_sessions.open_session(session=s, channel="chat", digest=digest, address=address, now=T0,
                                           expiry=EXPIRY).id
 
 
-def _verify(uow, session_id: int, digest: str, at: dt.datetime = T0) -> None:  # noqa: ANN001
+def _verify(uow, session_id: int, digest: str, at: dt.datetime = T0) -> None:
     with uow() as s:
         chat_sessions.record_code(session=s, session_id=session_id, external_id="chat:ann@corp.example",
                                   email="ann@corp.example", now=at, window=dt.timedelta(minutes=10))
@@ -28,7 +28,7 @@ def _verify(uow, session_id: int, digest: str, at: dt.datetime = T0) -> None:  #
                                            email="ann@corp.example", digest=digest, now=at, expiry=EXPIRY)
 
 
-def test_a_session_is_found_by_its_digest_until_it_idles_out(uow) -> None:  # noqa: ANN001
+def test_a_session_is_found_by_its_digest_until_it_idles_out(uow) -> None:
     session_id = _open(uow)
     with uow() as s:
         assert chat_sessions.find(session=s, digest="e" * 64, now=T0, expiry=EXPIRY).ended is Ended.UNKNOWN
@@ -44,7 +44,7 @@ def test_a_session_is_found_by_its_digest_until_it_idles_out(uow) -> None:  # no
         assert s.get(ChatSession, session_id) is None
 
 
-def test_verification_rotates_the_digest_and_the_lifetime_ends_it_however_active(uow) -> None:  # noqa: ANN001
+def test_verification_rotates_the_digest_and_the_lifetime_ends_it_however_active(uow) -> None:
     session_id = _open(uow)
     _verify(uow, session_id, "f" * 64)
     with uow() as s:
@@ -62,7 +62,7 @@ def test_verification_rotates_the_digest_and_the_lifetime_ends_it_however_active
                                   expiry=EXPIRY).ended is Ended.LIFETIME
 
 
-def test_replies_are_numbered_per_session_and_only_the_newest_are_kept(uow) -> None:  # noqa: ANN001
+def test_replies_are_numbered_per_session_and_only_the_newest_are_kept(uow) -> None:
     first, second = _open(uow), _open(uow, digest="a" * 64, address="wc-2")
     with uow() as s:
         numbers = [chat_sessions.add_reply(session=s, channel="chat", address="wc-1", payload=f"r{n}", offers=(),
@@ -83,7 +83,7 @@ def test_replies_are_numbered_per_session_and_only_the_newest_are_kept(uow) -> N
                                                now=T0 + dt.timedelta(hours=1)).live  # unverified: idle after 30 min
 
 
-def test_offered_buttons_map_a_click_back_to_the_newest_label(uow) -> None:  # noqa: ANN001
+def test_offered_buttons_map_a_click_back_to_the_newest_label(uow) -> None:
     session_id = _open(uow)
     with uow() as s:
         chat_sessions.add_reply(session=s, channel="chat", address="wc-1", payload="p", now=T0, keep=10,
@@ -96,7 +96,7 @@ def test_offered_buttons_map_a_click_back_to_the_newest_label(uow) -> None:  # n
         assert s.scalar(select(func.count()).select_from(ChatOffer)) == chat_sessions.MAX_OFFERS
 
 
-def test_purging_removes_ended_sessions_with_their_replies_and_offers(uow) -> None:  # noqa: ANN001
+def test_purging_removes_ended_sessions_with_their_replies_and_offers(uow) -> None:
     ended, live = _open(uow), _open(uow, digest="a" * 64, address="wc-2")
     _verify(uow, live, "b" * 64, at=T0 + dt.timedelta(minutes=20))
     with uow() as s:
