@@ -107,7 +107,8 @@ def find(*, session: Session, digest: str, now: dt.datetime, expiry: Expiry) -> 
         ended = Ended.LIFETIME if now >= row.ends_at else Ended.IDLE
         session.delete(row)
         return Found(None, ended)
-    if now - row.last_seen_at >= expiry.touch_every:
+    # Not a write on every request; but often enough that a session in use never idles out.
+    if now - row.last_seen_at >= min(expiry.touch_every, expiry.idle_for(verified=row.verified) / 4):
         _move_on(row, now=now, expiry=expiry)
     return Found(_state(row))
 

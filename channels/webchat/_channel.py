@@ -214,8 +214,8 @@ class WebChatChannel:
         if found is SessionEnd.IDLE:
             message = "this chat session has expired after a while without use: please sign in again"
         elif found is SessionEnd.LIFETIME:
-            hours = self._sessions.lifetime.total_seconds() / 3600
-            message = f"this chat session has ended (a chat lasts at most {hours:g} hours): please sign in again"
+            message = (f"this chat session has ended (a chat lasts at most {_duration(self._sessions.lifetime)}): "
+                       "please sign in again")
         else:
             message = f"unknown or expired chat session: start one with POST {self._base}/api/session"
         raise Problem(401, message, restart=True, ended=found.value)
@@ -434,6 +434,14 @@ class WebChatChannel:
             log.exception("web chat: the reply stream of %s ended on an error", session.address)
         finally:
             self._streams.close(session.address, waiter)
+
+
+def _duration(span: dt.timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}{'s' if seconds != size else ''}"
+    return f"{seconds:g} seconds"
 
 
 def _client_id(value: object) -> str:

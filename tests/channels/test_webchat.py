@@ -666,7 +666,43 @@ def test_a_session_ends_after_its_lifetime_however_active(limiter: DeskRateLimit
         time.sleep(max(0.0, started + 3.2 - time.monotonic()))
         ended = browser.post("/api/messages", json={"id": "h1", "text": "still there?"})
         assert ended.status_code == 401 and ended.json()["restart"] is True
+        assert ended.json()["error"] == "this chat session has ended (a chat lasts at most 3 seconds): please sign in again"
         with pytest.raises(SendError):
             chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
     finally:
         chat.close()
+
+
+def test_an_idle_session_ends_with_a_message_that_says_so(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, session_idle=1)
+    try:
+        browser = chat.verified()
+        for _ in range(4):  # in use: it does not idle out
+            time.sleep(0.4)
+            assert browser.get("/api/session").status_code == 200
+        time.sleep(1.3)
+        ended = browser.get("/api/session")
+        assert ended.status_code == 401 and ended.json()["restart"] is True and ended.json()["ended"] == "idle"
+        assert ended.json()["error"] == "this chat session has expired after a while without use: please sign in again"
+        again = browser.get("/api/session")  # the ended session is gone: now it is just unknown
+        assert again.status_code == 401 and again.json()["ended"] == "unknown"
+    finally:
+        chat.close()
+
+
+def test_a_file_becomes_an_attachment_of_the_message(chat: Harness) -> None:
+    browser = chat.verified()
+    sent = browser.post("/api/files", params={"id": "f1", "name": "C:\\Users\\ann\\screen shot.png"},
+                        content=b"\x89PNG...", headers={"Content-Type": "image/png"})
+    assert sent.status_code == 202 and sent.json() == {"accepted": True, "duplicate": False, "file": "screen shot.png"}
+    message = chat.calls[-1]
+    assert message.text == "" and message.key.endswith(":f1") and message.sender.email == "ann@example.com"
+    assert [(a.filename, a.content_type, a.content) for a in message.attachments] == [
+        ("screen shot.png", "image/png", b"\x89PNG...")]
+    assert InboundMessage.from_json(message.to_json()) == message
+    for params, content in (({"id": "f2"}, b"x"), ({"id": "f3", "name": "empty.txt"}, b""),
+                            ({"name": "no-id.txt"}, b"x")):
+        refused = browser.post("/api/files", params=params, content=content)
+        assert refused.status_code == 422 and refused.json()["error"], refused.text
+    assert len(chat.calls) == 1
+    assert chat.session().post("/api/files", params={"id": "f4", "name": "a.txt"}, content=b"x").status_code == 403
