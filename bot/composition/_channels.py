@@ -188,7 +188,7 @@ def _build_telegram(deskbot: "Deskbot") -> BuiltChannel:
 
 
 CHANNELS: tuple[ChannelEntry, ...] = (
-    ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=False), _webchat,
+    ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=True), _webchat,
                  _build_webchat),
     ChannelEntry("email", "Email", Capabilities(buttons=False, threads=True, files=True), _email, _build_email),
     ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=False), _slack, _build_slack),
