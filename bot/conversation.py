@@ -331,3 +331,67 @@ class Verifier(Protocol):
     async def pending(self, *, channel: str, external_id: str) -> str | None:
         """The address a live code of this identity went to, if any."""
         ...
+
+
+class SessionEnd(enum.Enum):
+    """Why a chat session's token opens nothing; the channel words the answer."""
+
+    UNKNOWN = "unknown"  # never issued (a forged or made-up token), or cleaned away long ago
+    IDLE = "idle"  # unused for longer than the idle timeout
+    LIFETIME = "lifetime"  # past its absolute lifetime
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """A chat channel's session as the desk keeps it (``ChatSessions``); its token is only the channel's."""
+
+    id: int
+    address: str  # its conversation's ConversationRef.address: stable, no secret
+    external_id: str | None  # the identity it speaks for: verified, or the one a code is pending for
+    email: str | None
+    verified: bool
+
+
+class ChatSessions(Protocol):
+    """Where a chat channel keeps its sessions and the replies waiting for their streams (deskbot: the desk), so
+    that a restart forgets none and every process on the database serves every session. Sessions are found by
+    the SHA-256 ``digest`` of their token, never by the token. The store ends idle and old sessions itself."""
+
+    @property
+    def lifetime(self) -> dt.timedelta:
+        """How long a session lasts at most, however active (a cookie needs to live no longer)."""
+        ...
+
+    async def open(self, *, channel: str, digest: str, address: str) -> ChatSession: ...
+
+    async def find(self, *, digest: str) -> ChatSession | SessionEnd:
+        """The live session of ``digest`` (its use recorded), or why there is none."""
+        ...
+
+    async def touch(self, *, session_id: int) -> bool:
+        """Record a use (an open stream); False once the session has ended."""
+        ...
+
+    async def codes_sent(self, *, session_id: int, window: dt.timedelta) -> tuple[int, dt.timedelta]:
+        """Codes the session asked for in its current ``window``, and how long until that window ends."""
+        ...
+
+    async def code_sent(self, *, session_id: int, external_id: str, email: str, window: dt.timedelta) -> int:
+        """A code went out: the session speaks for ``external_id`` (unverified); how many it has had in the window."""
+        ...
+
+    async def forget_pending(self, *, session_id: int) -> None: ...
+
+    async def verified(self, *, session_id: int, external_id: str, email: str, digest: str) -> ChatSession | None:
+        """The session verified under a new token's ``digest``; None if it was verified already or has ended."""
+        ...
+
+    async def add_reply(self, *, channel: str, address: str, payload: str, offers: Sequence[Button]) -> int | None:
+        """Queue a reply for the session of ``address``: its event number, or None when no live session has it."""
+        ...
+
+    async def replies_after(self, *, session_id: int, after: int) -> tuple[tuple[int, str], ...] | None:
+        """(event number, payload) of the replies after ``after``; None once the session has ended."""
+        ...
+
+    async def offered_label(self, *, session_id: int, value: str) -> str | None: ...

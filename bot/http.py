@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,8 +18,9 @@ VERSION = "0.1.0"
 
 
 def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = (),
-               analyzer: AnalyzerSource = lambda: None) -> FastAPI:
-    """``analyzer``: the NLP when this process loaded it (the API's suggested articles), else None."""
+               analyzer: AnalyzerSource = lambda: None, body_limits: Mapping[str, int] | None = None) -> FastAPI:
+    """``analyzer``: the NLP when this process loaded it (the API's suggested articles), else None. ``body_limits``:
+    the channels' paths that need more room for a body (an upload); the operator's own prefixes win."""
     settings = deskbot.settings
     docs = settings.http_docs
     app = FastAPI(title="deskbot", version=VERSION, docs_url="/docs" if docs else None,
@@ -29,7 +30,7 @@ def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Seque
         app.include_router(router)
     # Outermost, so that no handler, Bolt's included, reads a byte of a body past the limit.
     app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes,
-                       per_prefix=settings.http_max_body_bytes_by_prefix, answers={f"{API_PREFIX}/": too_large_body})
+                       per_prefix={**(body_limits or {}), **settings.http_max_body_bytes_by_prefix}, answers={f"{API_PREFIX}/": too_large_body})
 
     @app.get("/health")
     def health(request: Request) -> JSONResponse:

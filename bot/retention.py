@@ -1,5 +1,6 @@
 """Inbox retention: the raw content of handled messages (the raw mail, attachment bytes) and the text of sent
-replies leave the queues after the retention period; the tickets keep what agents need."""
+replies leave the queues after the retention period; the tickets keep what agents need. Ended chat sessions
+(and the replies that waited for them) go at every housekeeping pass."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.conversation import InboundMessage, Reply
-from desk import UnitOfWork, queue
+from desk import UnitOfWork, chat_sessions, queue
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -44,6 +45,15 @@ def purge_expired(*, uow: UnitOfWork, retention: dt.timedelta, now: dt.datetime 
     if total:
         log.info("retention: purged the payloads of %d handled message(s) and sent replies", total)
     return total
+
+
+def purge_ended_chat_sessions(*, uow: UnitOfWork, now: dt.datetime | None = None) -> int:
+    """Delete the chat sessions past their end (those read meanwhile are deleted on read). Returns how many."""
+    with uow() as session:
+        done = chat_sessions.purge_ended(session=session, now=now or dt.datetime.now(dt.UTC))
+    if done:
+        log.info("retention: removed %d ended chat session(s)", done)
+    return done
 
 
 def _in_batches(uow: UnitOfWork, batch: int, purge: Callable[[Session], int]) -> int:

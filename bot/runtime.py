@@ -16,7 +16,7 @@ import uvicorn
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
 from bot.worker import Pipeline
-from bot.retention import purge_expired
+from bot.retention import purge_ended_chat_sessions, purge_expired
 
 log = logging.getLogger("deskbot.runtime")
 PURGE_EVERY = 3600.0  # seconds: retention counts in days, and its query reads every handled row
@@ -84,6 +84,7 @@ class Loops:
                 await anyio.to_thread.run_sync(self.pipeline.scan_sla)
                 await anyio.to_thread.run_sync(self.pipeline.analyzer.reload)
                 await anyio.to_thread.run_sync(self._purge_expired)
+                await anyio.to_thread.run_sync(lambda: purge_ended_chat_sessions(uow=self.pipeline.uow))
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping error")
             await self._sleep(self.housekeeping_every)

@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     verification_failed_codes_per_identity_per_hour: int = Field(10, ge=1)
     webchat_streams_per_session: int = Field(3, ge=1)  # open reply streams (browser tabs) of one chat
     webchat_session_hours: float = Field(12, gt=0)  # a session's absolute lifetime, however active it is
+    # A chat session ends after this long without a request (an open chat window keeps it going).
+    webchat_session_idle_minutes: int = Field(120, ge=1)
 
     # Agents' and admins' sign-in to the API and the console (bot/web). A console session ends after this long
     # without a request, and in any case this many hours after sign-in (a working day), however active.

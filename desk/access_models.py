@@ -1,11 +1,12 @@
-"""The desk's access tables: sign-in rate counters, agents' API tokens, console sessions and chat verification codes."""
+"""The desk's access tables: sign-in rate counters, agents' API tokens, console sessions, chat verification codes
+and chat sessions with their waiting replies."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk._base import Base, UTCDateTime
@@ -87,3 +88,54 @@ class VerificationCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChatSession(Base):
+    """A browser's chat session (or any channel's that keeps its own): the cookie holds the token, the desk its
+    SHA-256. ``external_id`` is the identity it speaks for: the one a code is pending for until ``verified``.
+
+    Ends at ``expires_at``: ``ends_at`` (absolute, however active) or an idle timeout after ``last_seen_at``,
+    whichever is sooner; every use moves it on. Rows past it are deleted on read and by the housekeeping loop.
+    """
+
+    __tablename__ = "chat_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the token
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64), unique=True)  # the conversation's address: stable, no secret
+    external_id: Mapped[str | None] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    codes_sent: Mapped[int] = mapped_column(Integer, default=0)  # in the window that began at codes_since
+    codes_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_reply: Mapped[int] = mapped_column(Integer, default=0)  # the sequence number of its newest reply
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChatReply(Base):
+    """A reply waiting for a chat session's streams, numbered per session (the stream's event id): whichever
+    process holds a stream open reads it from here, so a reply sent by any process reaches it."""
+
+    __tablename__ = "chat_replies"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)  # as the channel renders it
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ChatOffer(Base):
+    """A button value offered in a chat session and its label, so that a click is taken only for what was offered."""
+
+    __tablename__ = "chat_offers"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

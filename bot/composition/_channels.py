@@ -4,8 +4,8 @@ render, how it is built and which HTTP routes it brings). Adding a channel is on
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
@@ -46,6 +46,8 @@ class ChannelState:
 class BuiltChannel:
     adapter: "ChannelAdapter"  # started with the inbox's accept, stopped at shutdown (``bot.runtime.run_service``)
     router: "APIRouter | None" = None  # its webhooks or pages, mounted on the one HTTP app
+    # Paths whose request bodies need more room than DESKBOT_HTTP_MAX_BODY_BYTES (an upload), and how much.
+    body_limits: "Mapping[str, int]" = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class ChannelEntry:
     def state(self, settings: Settings) -> ChannelState:
         found = self.availability(settings)
         return ChannelState(self.title, found.on and self.build is not None, found.reason)
+
+
+UPLOAD_OVERHEAD = 64 * 1024  # bytes beyond the attachment limit an upload's body may have
 
 
 class CodeDelivery(enum.Enum):
@@ -152,7 +157,9 @@ def _telegram_webhook_url(settings: Settings) -> str:
 
 def _build_webchat(deskbot: "Deskbot") -> BuiltChannel:
     webchat = deskbot.webchat()
-    return BuiltChannel(webchat, webchat.router())
+    # Room for a whole file and a little more: a file above the attachment limit gets the channel's own answer.
+    room = deskbot.settings.max_attachment_bytes + UPLOAD_OVERHEAD
+    return BuiltChannel(webchat, webchat.router(), body_limits={webchat.files_path: room})
 
 
 def _build_email(deskbot: "Deskbot") -> BuiltChannel:
@@ -183,7 +190,7 @@ def _build_telegram(deskbot: "Deskbot") -> BuiltChannel:
 
 
 CHANNELS: tuple[ChannelEntry, ...] = (
-    ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=False), _webchat,
+    ChannelEntry("webchat", "Web chat", Capabilities(buttons=True, threads=False, files=True), _webchat,
                  _build_webchat),
     ChannelEntry("email", "Email", Capabilities(buttons=False, threads=True, files=True), _email, _build_email),
     ChannelEntry("slack", "Slack", Capabilities(buttons=True, threads=True, files=True), _slack, _build_slack),

@@ -160,7 +160,8 @@ class Deskbot:
                                     failed_codes_per_identity=s.verification_failed_codes_per_identity_per_hour))
 
     def webchat(self) -> "WebChatChannel":
-        """The web chat, its sign-in limits counted in the desk, its codes from ``verification``."""
+        """The web chat, its sessions and sign-in limits kept in the desk, its codes from ``verification``."""
+        from bot.chat_sessions import DeskChatSessions
         from channels.webchat import SignInLimits, WebChatChannel
 
         s = self.settings
@@ -169,8 +170,11 @@ class Deskbot:
             codes_per_ip=s.webchat_codes_per_ip_per_hour, codes=s.webchat_codes_per_hour,
             failed_codes_per_ip=s.webchat_failed_codes_per_ip_per_hour)
         return WebChatChannel(verifier=self.verification, limiter=DeskRateLimiter(self.uow), limits=sign_in_limits,
-                              max_streams=s.webchat_streams_per_session,
-                              session_lifetime=dt.timedelta(hours=s.webchat_session_hours))
+                              sessions=DeskChatSessions(uow=self.uow,
+                                                        idle=dt.timedelta(minutes=s.webchat_session_idle_minutes),
+                                                        lifetime=dt.timedelta(hours=s.webchat_session_hours)),
+                              max_streams=s.webchat_streams_per_session, max_file_bytes=s.max_attachment_bytes,
+                              secure_cookies=s.public_url_is_https)
 
     def _code_sender(self) -> "Callable[[str, str], Awaitable[None]] | None":
         delivery = code_delivery(self.settings)

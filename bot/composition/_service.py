@@ -64,7 +64,7 @@ def build_service(deskbot: Deskbot) -> Service:
 
     channels = [entry.state(deskbot.settings) for entry in CHANNELS]
     published = DeskArticles(deskbot.uow)  # the pages read the desk: they need no NLP in this process
-    routers, adapters = [kb_router(articles=published, viewed=published.viewed)], {}
+    routers, adapters, body_limits = [kb_router(articles=published, viewed=published.viewed)], {}, {}
     try:
         pipeline = deskbot.pipeline  # loads the active model and the KB index
     except (ModelError, FileNotFoundError) as exc:
@@ -78,8 +78,9 @@ def build_service(deskbot: Deskbot) -> Service:
                 adapters[built.adapter.name] = built.adapter
                 if built.router is not None:
                     routers.append(built.router)
+                body_limits.update(built.body_limits)
         bot = f"on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections"
     analyzer = (lambda: deskbot.analyzer) if pipeline is not None else (lambda: None)
     routers.append(console_router(uow=deskbot.uow, analyzer=analyzer, kb_url=deskbot.bot_settings().kb_url))
-    app = create_app(deskbot=deskbot, channels=channels, routers=routers, analyzer=analyzer)
+    app = create_app(deskbot=deskbot, channels=channels, routers=routers, analyzer=analyzer, body_limits=body_limits)
     return Service(deskbot=deskbot, app=app, channels=channels, adapters=adapters, pipeline=pipeline, bot=bot)

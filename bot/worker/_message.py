@@ -153,7 +153,10 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     )
     _note_refused(session, message, ticket, conversation, refused, now)
     if refused and replies:  # the requester hears that the file did not arrive, and why
-        replies[0] = replace(replies[0], text=say.refused_attachments(replies[0].text, refused))
+        # Only refused files and no words: nothing reached the ticket, so the reply must not say it was added.
+        only_refused = not kept and not message.text.strip()
+        replies[0] = replace(replies[0], text=say.refused_attachments(None if only_refused else replies[0].text,
+                                                                      refused))
     if ticket is not None:
         tickets.add_message(session=session, idempotency_key=f"{message.key}:decision", ticket=ticket,
                             conversation=conversation, direction=Direction.NOTE, author_kind=AuthorKind.BOT,

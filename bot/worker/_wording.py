@@ -186,8 +186,12 @@ def reopened(ticket: Ticket, lang: str = "en") -> Reply:
                  ticket_ref=ticket.ref)
 
 
-def refused_attachments(text: str, refused: Sequence[Refused]) -> str:
-    """``text`` (the first reply), telling the requester which files did not arrive, and why."""
+def refused_attachments(text: str | None, refused: Sequence[Refused]) -> str:
+    """``text`` (the first reply), telling the requester which files did not arrive, and why; None: the message was
+    those files alone, so the reply is only that."""
     names = "; ".join(f"{quote(r.attachment.filename)} ({r.reason})" for r in refused)
+    if text is None:
+        return (f"I could not keep your attachment{'s' if len(refused) > 1 else ''}: {names}. "
+                "Please send it in another form, such as a PDF or a screenshot, or describe it in words.")
     return (f"{text}\n\nI could not keep your attachment{'s' if len(refused) > 1 else ''}: {names}. "
             f"Your message itself was received.")

@@ -1,8 +1,9 @@
-"""The web chat channel: a page, email verification by one-time code, messages over HTTP
+"""The web chat channel: a page, email verification by one-time code, messages and files over HTTP
 and replies over Server-Sent Events. Mount ``WebChatChannel(...).router()`` on the app and
 hand the channel to the bot like any ``ChannelAdapter``.
 
-Sessions are kept in memory: a deployment with several HTTP processes needs sticky sessions.
+Sessions and the replies waiting for them are kept by an injected ``ChatSessions`` (deskbot: the desk), so
+several HTTP processes on one database need no sticky sessions and a restart forgets nothing.
 One-time codes are the bot's verification service (an injected ``Verifier``, codes kept in the desk);
 the chat's own sign-in limits (``SignInLimits``) are counted by an injected ``RateLimiter``.
 """

@@ -1,26 +1,29 @@
-"""The web chat channel: a FastAPI router (page, verification, messages, Server-Sent Events)
+"""The web chat channel: a FastAPI router (page, verification, messages, files, Server-Sent Events)
 and the ``ChannelAdapter`` that turns posts into ``InboundMessage`` and ``Reply`` into events.
 
 It only translates: every message goes to ``on_message`` (the bot's inbox) and the HTTP
 answer is given only after that returned; every reply the dispatcher hands to ``send``
-is buffered for the session and pushed to its open streams.
+is queued for the session in the injected ``ChatSessions`` and read from there by its open streams.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from bot.conversation import (
+    Attachment,
+    ChatSession,
+    ChatSessions,
     ConversationRef,
     Identity,
     InboundMessage,
@@ -29,38 +32,42 @@ from bot.conversation import (
     RateLimiter,
     Reply,
     SendError,
+    SessionEnd,
     VerificationProblem,
     VerificationRefused,
     Verifier,
 )
 from bot.rich_text import to_html, to_plain
+from channels.webchat._files import file_name, read_file
 from channels.webchat._http import (
     NO_STORE,
     Problem,
     api,
     client_ip,
-    parse_event_id,
     json_object,
+    parse_event_id,
     too_many,
     too_many_problem,
 )
 from channels.webchat._limits import SignInLimits
 from channels.webchat._page import render_page
 from channels.webchat._sessions import (
-    Session,
-    SessionStore,
-    StoreFull,
+    Streams,
     Waiter,
+    digest_token,
+    new_address,
+    new_token,
 )
 
 log = logging.getLogger("channels.webchat")
+T = TypeVar("T")
 
 COOKIE_NAME = "deskbot_chat"
 SESSION_HEADER = "X-Chat-Session"
 MAX_TEXT = 4000
-CODE_WINDOW = 600.0  # seconds: the rate-limit window for codes
+CODE_WINDOW = dt.timedelta(minutes=10)  # the rate-limit window for codes
 CODES_PER_SESSION = 3  # codes per session per window (addresses, clients and all of them: SignInLimits)
-UNVERIFIED_IDLE = 1800.0  # seconds before an idle, unverified session is forgotten
+_UNAVAILABLE = "the chat is not available right now: please try again in a moment"
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -71,10 +78,6 @@ _REFUSAL_STATUS = {
     VerificationProblem.NO_CODE: (409, True), VerificationProblem.EXPIRED: (410, True),
     VerificationProblem.UNAVAILABLE: (503, None),
 }
-
-
-def _seconds(value: dt.timedelta | float) -> float:
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
 def reply_event(reply: Reply) -> str:
@@ -95,9 +98,8 @@ def reply_event(reply: Reply) -> str:
 class WebChatChannel:
     """The web chat: mount ``router()`` on the app, hand the adapter to the bot.
 
-    Sessions are in memory (see ``channels.webchat._sessions``): run one HTTP process, or
-    route each browser to the same process (sticky sessions). The sign-in limits are counted
-    by ``limiter``, which deskbot keeps in its database.
+    Sessions and the replies waiting for them are kept by ``sessions`` (deskbot: the desk), so any process on the
+    database serves any session and a restart keeps them. The sign-in limits are counted by ``limiter``.
 
     Codes are the bot's one verification service (``verifier``): a code is issued for the identity
     ``webchat:<address>`` that the session will write as, and the session remembers which address it asked for.
@@ -111,36 +113,40 @@ class WebChatChannel:
         verifier: Verifier,
         limiter: RateLimiter,
         limits: SignInLimits,
+        sessions: ChatSessions,
         base_path: str = "/chat",
         keepalive_interval: float = 15.0,
-        buffer_size: int = 200,
-        session_idle_timeout: dt.timedelta | float = dt.timedelta(hours=24),
-        session_lifetime: dt.timedelta | float = dt.timedelta(hours=12),
+        poll_interval: float = 1.0,
         max_streams: int = 3,
-        max_sessions: int = 10_000,
+        max_file_bytes: int = 10 * 1024 * 1024,
+        secure_cookies: bool = False,
     ) -> None:
+        """``poll_interval``: how often an open stream looks for replies another process queued (this process's
+        own wake it at once). ``secure_cookies``: Secure cookies even where a proxy in front speaks https."""
         base = "/" + base_path.strip("/")
         if base == "/" or any(c in base for c in "?#{}\"'<> "):
             raise ValueError(f"base_path must be a path like '/chat', not {base_path!r}")
-        if min(buffer_size, max_sessions, max_streams) < 1 or keepalive_interval <= 0:
-            raise ValueError("buffer_size, max_sessions, max_streams and keepalive_interval must be positive")
+        if min(max_streams, max_file_bytes) < 1 or keepalive_interval <= 0 or not 0 < poll_interval <= 1:
+            raise ValueError("max_streams, max_file_bytes and keepalive_interval must be positive, "
+                             "poll_interval at most 1 s")
         self._verifier = verifier
         self._limiter = limiter
         self._limits = limits
-        self._max_streams = max_streams
+        self._sessions = sessions
         self._base = base
         self._keepalive = keepalive_interval
-        self._idle = _seconds(session_idle_timeout)
-        self._store = SessionStore(
-            buffer_size=buffer_size,
-            idle_timeout=self._idle,
-            unverified_idle_timeout=min(UNVERIFIED_IDLE, self._idle),
-            lifetime=_seconds(session_lifetime),
-            max_sessions=max_sessions,
-        )
+        self._poll = poll_interval
+        self._max_streams = max_streams
+        self._max_file_bytes = max_file_bytes
+        self._secure_cookies = secure_cookies
+        self._streams = Streams(per_session=max_streams)
         self._on_message: OnMessage | None = None
         self._stopped = False
-        self._open_streams = 0
+
+    @property
+    def files_path(self) -> str:
+        """Where the page uploads files (its request bodies need room for a whole file)."""
+        return f"{self._base}/api/files"
 
     # --- the ChannelAdapter protocol ---------------------------------------------------------
 
@@ -154,39 +160,29 @@ class WebChatChannel:
         if self._stopped:
             raise SendError("the web chat channel is stopped")
         data = reply_event(reply)
-        with self._store.lock:
-            session = self._store.by_address(ref.address)
-            if session is None:
-                raise SendError(f"no web chat session has conversation {ref.address!r} (it expired or the server restarted)")
-            event_id = session.next_event_id
-            session.next_event_id += 1
-            session.replies.append((event_id, data))
-            for button in reply.buttons:
-                session.offer(button.value, button.label)
-            waiters = list(session.waiters)
-        for waiter in waiters:
-            waiter.wake()
+        try:
+            queued = await self._sessions.add_reply(channel=self.name, address=ref.address, payload=data,
+                                                    offers=reply.buttons)
+        except Exception as exc:
+            raise SendError(f"the web chat could not queue the reply for {ref.address!r}: {exc}") from exc
+        if queued is None:
+            raise SendError(f"no web chat session has conversation {ref.address!r} (it expired or ended)")
+        self._streams.wake(ref.address)
 
     async def stop(self) -> None:
         """Refuse new messages and streams (503) and end the open streams."""
         self._stopped = True
         self._on_message = None
-        self._wake_all()
+        self._streams.wake()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5.0
-        while self._open_streams and loop.time() < deadline:
+        while self._streams.count() and loop.time() < deadline:
             await asyncio.sleep(0.01)
 
     @property
     def open_streams(self) -> int:
-        """How many event streams are open now (for health checks and tests)."""
-        return self._open_streams
-
-    def _wake_all(self) -> None:
-        with self._store.lock:
-            waiters = [w for s in self._store.all() for w in s.waiters]
-        for waiter in waiters:
-            waiter.wake()
+        """How many event streams are open in this process now (for health checks and tests)."""
+        return self._streams.count()
 
     # --- HTTP --------------------------------------------------------------------------------
 
@@ -199,6 +195,7 @@ class WebChatChannel:
         router.add_api_route(f"{base}/api/verify/start", self._verify_start, methods=["POST"], response_model=None)
         router.add_api_route(f"{base}/api/verify/confirm", self._verify_confirm, methods=["POST"], response_model=None)
         router.add_api_route(f"{base}/api/messages", self._post_message, methods=["POST"], response_model=None)
+        router.add_api_route(self.files_path, self._post_file, methods=["POST"], response_model=None)
         router.add_api_route(f"{base}/api/events", self._events, methods=["GET"], response_model=None)
         return router
 
@@ -213,21 +210,36 @@ class WebChatChannel:
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
         }
-        return HTMLResponse(render_page(base_path=self._base, nonce=nonce, code_minutes=max(1, round(self._verifier.code_ttl.total_seconds() / 60))),
-                            headers=headers)
+        minutes = max(1, round(self._verifier.code_ttl.total_seconds() / 60))
+        return HTMLResponse(render_page(base_path=self._base, nonce=nonce, code_minutes=minutes,
+                                        max_file_bytes=self._max_file_bytes), headers=headers)
 
-    def _session(self, request: Request) -> Session:
+    async def _session(self, request: Request) -> ChatSession:
         token = request.headers.get(SESSION_HEADER) or request.cookies.get(COOKIE_NAME)
-        with self._store.lock:
-            session = self._store.get(token) if token else None
-        if session is None:
-            raise Problem(401, f"unknown or expired chat session: start one with POST {self._base}/api/session", restart=True)
-        return session
+        found = await self._desk(self._sessions.find(digest=digest_token(token))) if token else SessionEnd.UNKNOWN
+        if isinstance(found, ChatSession):
+            return found
+        if found is SessionEnd.IDLE:
+            message = "this chat session has expired after a while without use: please sign in again"
+        elif found is SessionEnd.LIFETIME:
+            message = (f"this chat session has ended (a chat lasts at most {_duration(self._sessions.lifetime)}): "
+                       "please sign in again")
+        else:
+            message = f"unknown or expired chat session: start one with POST {self._base}/api/session"
+        raise Problem(401, message, restart=True, ended=found.value)
+
+    async def _desk(self, call: Awaitable[T]) -> T:
+        """Await the session store; a store that cannot answer is a 503, never a traceback."""
+        try:
+            return await call
+        except Exception:
+            log.exception("web chat: the session store did not answer")
+            raise Problem(503, _UNAVAILABLE, retry=True) from None
 
     def _set_cookie(self, request: Request, response: Response, token: str) -> None:
         response.set_cookie(
-            COOKIE_NAME, token, max_age=int(min(self._idle, self._store.lifetime)), path=self._base, httponly=True,
-            samesite="strict", secure=request.url.scheme == "https",
+            COOKIE_NAME, token, max_age=int(self._sessions.lifetime.total_seconds()), path=self._base, httponly=True,
+            samesite="strict", secure=self._secure_cookies or request.url.scheme == "https",
         )
 
     async def _count(self, limits: Sequence[RateLimit], refusal: str) -> None:
@@ -243,63 +255,57 @@ class WebChatChannel:
         except Exception:
             # Limits that cannot be counted are no limits: refuse rather than let sign-ins through unchecked.
             log.exception("web chat: the sign-in limits could not be counted")
-            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True) from None
+            raise Problem(503, _UNAVAILABLE, retry=True) from None
 
     @api
     async def _create_session(self, request: Request) -> Response:
         await self._count(self._limits.new_session(ip=client_ip(request)), "too many new chats")
-        try:
-            with self._store.lock:
-                token, _ = self._store.create()
-        except StoreFull:
-            raise Problem(503, "the chat is full right now: please try again in a few minutes") from None
+        token = new_token()
+        await self._desk(self._sessions.open(channel=self.name, digest=digest_token(token), address=new_address()))
         response = JSONResponse({"session": token}, headers=NO_STORE)
         self._set_cookie(request, response, token)
         return response
 
     @api
     async def _session_status(self, request: Request) -> Response:
-        session = self._session(request)
-        return JSONResponse({"verified": session.verified, "email": session.email}, headers=NO_STORE)
+        session = await self._session(request)
+        return JSONResponse({"verified": session.verified, "email": session.email if session.verified else None},
+                            headers=NO_STORE)
 
     @api
     async def _verify_start(self, request: Request) -> Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session.verified:
             raise Problem(409, "this chat is already verified; start a new session to use another address",
-                           verified=True, email=session.email)
+                          verified=True, email=session.email)
         body, _ = await json_object(request)
         email = body.get("email")
         if not isinstance(email, str):
             raise Problem(422, "enter a valid work email address, like name@company.com")
         email = email.strip().lower()
-        store = self._store
-        with store.lock:
-            session_times = _window(session.code_times, store.clock())
-            if len(session_times) >= CODES_PER_SESSION:
-                oldest_ends = CODE_WINDOW - (store.clock() - session_times[0])
-                too_many("too many codes requested", dt.timedelta(seconds=oldest_ends))
+        sent_before, window_left = await self._desk(self._sessions.codes_sent(session_id=session.id,
+                                                                              window=CODE_WINDOW))
+        if sent_before >= CODES_PER_SESSION:
+            too_many("too many codes requested", window_left)
         try:
             sent = await self._verifier.send_code(channel=self.name, external_id=_identity(email), email=email,
                                                   also=self._limits.code_request(ip=client_ip(request)))
         except VerificationRefused as refused:
             raise _problem(refused) from None
-        with store.lock:
-            session_times.append(store.clock())
-            codes_left = max(0, CODES_PER_SESSION - len(session_times))
-            session.pending_email = sent.email
+        count = await self._desk(self._sessions.code_sent(session_id=session.id, external_id=_identity(sent.email),
+                                                          email=sent.email, window=CODE_WINDOW))
         return JSONResponse({"sent": True, "email": sent.email, "expires_in": int(sent.expires_in.total_seconds()),
-                             "codes_left": codes_left}, headers=NO_STORE)
+                             "codes_left": max(0, CODES_PER_SESSION - count)}, headers=NO_STORE)
 
     @api
     async def _verify_confirm(self, request: Request) -> Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session.verified:
             raise Problem(409, "this chat is already verified", verified=True, email=session.email)
         body, _ = await json_object(request)
         code = body.get("code")
         code = code if isinstance(code, str) else ""
-        email = session.pending_email
+        email = session.email
         if email is None:
             raise Problem(409, "no code is waiting: ask for a new code", restart=True)
         try:
@@ -308,40 +314,38 @@ class WebChatChannel:
         except VerificationRefused as refused:
             if refused.problem in (VerificationProblem.NO_CODE, VerificationProblem.EXPIRED) or (
                     refused.problem is VerificationProblem.WRONG and not refused.attempts_left):
-                with self._store.lock:
-                    session.pending_email = None
+                await self._desk(self._sessions.forget_pending(session_id=session.id))
             raise _problem(refused) from None
-        with self._store.lock:
-            if session.verified:  # another request of this session verified meanwhile
-                raise Problem(409, "this chat is already verified", verified=True, email=session.email)
-            session.pending_email = None
-            session.email = verified
-            session.code_times.clear()
-            token = self._store.rotate(session)
-        response = JSONResponse({"verified": True, "email": session.email, "session": token}, headers=NO_STORE)
+        token = new_token()  # a token seen before verification is worthless after it
+        done = await self._desk(self._sessions.verified(session_id=session.id, external_id=_identity(verified),
+                                                        email=verified, digest=digest_token(token)))
+        if done is None:  # another request of this session verified meanwhile
+            raise Problem(409, "this chat is already verified", verified=True, email=verified)
+        response = JSONResponse({"verified": True, "email": done.email, "session": token}, headers=NO_STORE)
         self._set_cookie(request, response, token)
         return response
 
-    @api
-    async def _post_message(self, request: Request) -> Response:
-        session = self._session(request)
+    async def _writer(self, request: Request) -> tuple[ChatSession, OnMessage]:
+        session = await self._session(request)
         if not session.verified:
             raise Problem(403, "verify your email address before sending messages")
         on_message = self._on_message
         if on_message is None or self._stopped:
-            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
+            raise Problem(503, _UNAVAILABLE, retry=True)
+        return session, on_message
+
+    @api
+    async def _post_message(self, request: Request) -> Response:
+        session, on_message = await self._writer(request)
         body, raw = await json_object(request)
-        client_id = body.get("id")
-        if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
-            raise Problem(422, "'id' is required: a client-generated id (a UUID) of at most 64 letters, digits, '-' or '_'")
+        client_id = _client_id(body.get("id"))
         text, action = body.get("text"), body.get("action")
         if (text is None) == (action is None):
             raise Problem(422, "send either 'text' or 'action'")
         if action is not None:
             if not isinstance(action, str) or not _ACTION.fullmatch(action):
                 raise Problem(422, "'action' must be the value of a button")
-            with self._store.lock:
-                label = session.actions.get(action)
+            label = await self._desk(self._sessions.offered_label(session_id=session.id, value=action))
             if label is None:
                 raise Problem(422, "this button was not offered in this chat")
             text = label
@@ -353,75 +357,105 @@ class WebChatChannel:
                 raise Problem(422, f"the message is too long: at most {MAX_TEXT} characters ({len(text)} sent)")
             if "\x00" in text:
                 raise Problem(422, "the message contains a NUL character")
-        assert session.email is not None
-        message = InboundMessage(
-            key=f"webchat:{session.key_id}:{client_id}",
-            conversation=ConversationRef(self.name, address=session.address, thread=""),
-            sender=Identity(self.name, external_id=_identity(session.email), display_name=session.email,
-                            email=session.email, email_verified=True),
-            text=text,
-            action=action,
-            received_at=dt.datetime.now(dt.UTC),
-            raw=raw,
-        )
-        try:
-            # shielded: a browser that goes away mid-commit does not cancel the commit half way
-            committed = await asyncio.shield(on_message(message))
-        except Exception:
-            log.exception("web chat: the inbox did not take message %s", message.key)
-            raise Problem(503, "the message could not be saved: please send it again", retry=True) from None
+        committed = await self._accept(on_message, self._message(session, client_id, text=text, action=action,
+                                                                 raw=raw))
         return JSONResponse({"accepted": True, "duplicate": not committed}, status_code=202, headers=NO_STORE)
 
     @api
+    async def _post_file(self, request: Request) -> Response:
+        """One file, the request's body (``?id=<client id>&name=<file name>``, its type in Content-Type). It goes to
+        the inbox like a mail's attachment: the bot keeps it or says in its reply why not."""
+        session, on_message = await self._writer(request)
+        client_id = _client_id(request.query_params.get("id"))
+        name = file_name(request.query_params.get("name"))
+        attachment = await read_file(request, name=name, max_bytes=self._max_file_bytes)
+        raw = json.dumps({"id": client_id, "file": name, "content_type": attachment.content_type,
+                          "bytes": len(attachment.content)}, ensure_ascii=False)
+        message = self._message(session, client_id, text="", action=None, raw=raw, attachments=(attachment,))
+        committed = await self._accept(on_message, message)
+        return JSONResponse({"accepted": True, "duplicate": not committed, "file": name}, status_code=202,
+                            headers=NO_STORE)
+
+    def _message(self, session: ChatSession, client_id: str, *, text: str, action: str | None, raw: str,
+                 attachments: tuple[Attachment, ...] = ()) -> InboundMessage:
+        assert session.email is not None
+        return InboundMessage(
+            key=f"webchat:{session.address}:{client_id}",
+            conversation=ConversationRef(self.name, address=session.address, thread=""),
+            sender=Identity(self.name, external_id=_identity(session.email), display_name=session.email,
+                            email=session.email, email_verified=True),
+            text=text, action=action, attachments=attachments, received_at=dt.datetime.now(dt.UTC), raw=raw)
+
+    async def _accept(self, on_message: OnMessage, message: InboundMessage) -> bool:
+        try:
+            # shielded: a browser that goes away mid-commit does not cancel the commit half way
+            return await asyncio.shield(on_message(message))
+        except Exception:
+            log.exception("web chat: the inbox did not take message %s", message.key)
+            raise Problem(503, "the message could not be saved: please send it again", retry=True) from None
+
+    @api
     async def _events(self, request: Request) -> Response:
-        session = self._session(request)
+        session = await self._session(request)
         if not session.verified:
             raise Problem(403, "verify your email address before reading replies")
         if self._stopped:
-            raise Problem(503, "the chat is not available right now: please try again in a moment", retry=True)
-        with self._store.lock:
-            streams = len(session.waiters)
-        if streams >= self._max_streams:
+            raise Problem(503, _UNAVAILABLE, retry=True)
+        if self._streams.full(session.address):
             raise Problem(429, f"this chat is open in too many windows (at most {self._max_streams}): close one and "
-                                "reload")
+                               "reload")
         after = parse_event_id(request.headers.get("last-event-id"))
         if after is None:
             after = parse_event_id(request.query_params.get("last_event_id"))
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(self._stream(session, after), media_type="text/event-stream", headers=headers)
 
-    async def _stream(self, session: Session, after: int | None) -> AsyncIterator[str]:
+    async def _stream(self, session: ChatSession, after: int | None) -> AsyncIterator[str]:
         waiter = Waiter()
-        lock = self._store.lock
-        with lock:
-            if len(session.waiters) >= self._max_streams:
-                return  # two streams raced past the check in _events: this one ends, its reconnect gets the 429
-            session.waiters.add(waiter)
-            self._open_streams += 1
-            last = 0 if after is None else after  # a stream without Last-Event-ID gets all that is buffered
+        if not self._streams.open(session.address, waiter):
+            return  # two streams raced past the check in _events: this one ends, its reconnect gets the 429
+        last = 0 if after is None else after  # a stream without Last-Event-ID gets all that is kept
+        loop = asyncio.get_running_loop()
+        keepalive_at = loop.time() + self._keepalive
         try:
             yield "retry: 3000\n\n"
-            while not self._stopped and not self._store.ended(session):
-                with lock:
-                    waiter.event.clear()
-                    if self._stopped:  # stop() may have woken us just before the clear
-                        break
-                    batch = [(n, data) for n, data in session.replies if n > last]
+            while not self._stopped:
+                waiter.event.clear()
+                batch = await self._sessions.replies_after(session_id=session.id, after=last)
+                if batch is None or self._stopped:  # the session ended, or stop() woke us
+                    break
                 for event_id, data in batch:
                     yield f"id: {event_id}\ndata: {data}\n\n"
                     last = event_id
                 if batch:
                     continue
                 try:
-                    await asyncio.wait_for(waiter.event.wait(), timeout=self._keepalive)
+                    await asyncio.wait_for(waiter.event.wait(), timeout=min(self._poll, keepalive_at - loop.time()))
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    if loop.time() >= keepalive_at:
+                        yield ": keep-alive\n\n"
+                        keepalive_at = loop.time() + self._keepalive
+                        if not await self._sessions.touch(session_id=session.id):
+                            break
+        except Exception:
+            # The store failed mid-stream: end it, the browser reconnects (and gets a 503 while it is down).
+            log.exception("web chat: the reply stream of %s ended on an error", session.address)
         finally:
-            with lock:
-                session.waiters.discard(waiter)
-                session.last_seen = self._store.clock()
-                self._open_streams -= 1
+            self._streams.close(session.address, waiter)
 
+
+def _duration(span: dt.timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}{'s' if seconds != size else ''}"
+    return f"{seconds:g} seconds"
+
+
+def _client_id(value: object) -> str:
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
+        raise Problem(422, "'id' is required: a client-generated id (a UUID) of at most 64 letters, digits, '-' or '_'")
+    return value
 
 def _identity(email: str) -> str:
     """The web chat identity of a verified address: the one its messages come from and its code is issued for."""
@@ -440,8 +474,3 @@ def _problem(refused: VerificationRefused) -> Problem:
         extra["retry"] = True
     return Problem(status, refused.message, **extra)
 
-
-def _window(times: collections.deque[float], now: float) -> collections.deque[float]:
-    while times and now - times[0] >= CODE_WINDOW:
-        times.popleft()
-    return times

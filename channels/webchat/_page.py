@@ -5,13 +5,16 @@ Flow: work email -> 6-digit code -> chat. Messages are POSTed with a client-gene
 Events. A bot reply arrives as HTML the server rendered from its Markdown (``bot.rich_text.to_html``: sanitised,
 every character of text escaped); the page checks it again against the same short allow-list of tags before it
 shows it, and folds an answer longer than about a dozen lines behind a "Show all" button. Everything else (the
-person's own messages, button labels, article titles) is inserted as text; links are http(s) only.
+person's own messages, button labels, article titles) is inserted as text; links are http(s) only. A file is
+uploaded as the body of its own request; the page checks its size first, and says "sent", never "added": whether
+the desk kept it, the bot's reply says.
 """
 
 from __future__ import annotations
 
 import html
 
+from channels.webchat._files import megabytes
 from channels.webchat._script import SCRIPT
 
 _TEMPLATE = """<!doctype html>
@@ -75,7 +78,7 @@ button.fold { margin-top:.35rem; padding:.1rem .6rem; font-size:.9rem; }
 #composer textarea { resize:vertical; min-height:2.75rem; }
 </style>
 </head>
-<body data-base="__BASE__">
+<body data-base="__BASE__" data-max-file="__MAX_FILE__">
 <main>
 <h1>IT service desk chat</h1>
 <noscript><p class="card">This chat needs JavaScript. You can also write to the service desk by email.</p></noscript>
@@ -117,8 +120,11 @@ button.fold { margin-top:.35rem; padding:.1rem .6rem; font-size:.9rem; }
       <label for="text" class="sr-only">Your message</label>
       <textarea id="text" rows="2" maxlength="4000" placeholder="Describe your problem (Enter sends, Shift+Enter adds a line)"
                 aria-describedby="chat-error"></textarea>
+      <input type="file" id="file" hidden>
+      <button type="button" class="secondary" id="attach" aria-describedby="file-hint">Attach a file</button>
       <button type="submit">Send</button>
     </form>
+    <p id="file-hint" class="hint">Files up to __MAX_FILE_MB__; programs and scripts are not accepted.</p>
     <p id="chat-error" class="error" role="alert"></p>
   </div>
 </section>
@@ -130,10 +136,12 @@ __SCRIPT__</script>
 """
 
 
-def render_page(*, base_path: str, nonce: str, code_minutes: int) -> str:
+def render_page(*, base_path: str, nonce: str, code_minutes: int, max_file_bytes: int) -> str:
     return (
         _TEMPLATE.replace("__SCRIPT__", SCRIPT)
         .replace("__NONCE__", nonce)
         .replace("__BASE__", html.escape(base_path, quote=True))
         .replace("__MINUTES__", str(code_minutes))
+        .replace("__MAX_FILE_MB__", megabytes(max_file_bytes))
+        .replace("__MAX_FILE__", str(max_file_bytes))
     )

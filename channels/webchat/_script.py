@@ -8,6 +8,8 @@ SCRIPT = """(() => {
   "use strict";
   const BASE = document.body.dataset.base;
   const MAX_TEXT = 4000;
+  const MAX_FILE = parseInt(document.body.dataset.maxFile, 10);
+  const files = new Map();  // item key -> the File being sent (kept in memory only, for "Send again")
   const $ = (id) => document.getElementById(id);
   const PREFIX = "deskbot-chat:";
   const FOLD_LINES = 12;  // a longer answer shows its start and a "Show all" button
@@ -287,7 +289,7 @@ SCRIPT = """(() => {
     if (item.who === "me" && item.state === "failed") {
       li.classList.add("failed");
       const note = el("div", "note", "Not delivered.");
-      if (item.payload) {
+      if (item.payload || files.has(item.key)) {
         const retry = el("button", "secondary", "Send again");
         retry.type = "button";
         retry.addEventListener("click", () => deliver(item));
@@ -306,13 +308,27 @@ SCRIPT = """(() => {
     return deliver(item);
   }
 
+  async function upload(item, file) {
+    const path = "/api/files?id=" + encodeURIComponent(item.key) + "&name=" + encodeURIComponent(file.name);
+    const init = { method: "POST", credentials: "same-origin", body: file,
+                   headers: { "Accept": "application/json", "Content-Type": file.type || "application/octet-stream" } };
+    let res;
+    try { res = await fetch(BASE + path, init); }
+    catch (e) { return { status: 0, data: { error: "The network is unreachable. Check your connection and try again." } }; }
+    let data = {};
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    return { status: res.status, data };
+  }
+
   async function deliver(item) {
     item.state = "sending"; saveItem(item); render(item);
-    const r = await api("POST", "/api/messages", Object.assign({ id: item.key }, item.payload));
+    const file = files.get(item.key);
+    const r = file ? await upload(item, file) : await api("POST", "/api/messages", Object.assign({ id: item.key }, item.payload));
+    if (r.status === 202) files.delete(item.key);
     if (r.status === 202) { item.state = "sent"; saveItem(item); render(item); fail("chat", ""); return; }
     if (r.status === 401 || r.status === 403) { await restart("Please sign in again to go on chatting."); return; }
     item.state = "failed";
-    if (r.status === 422) delete item.payload;  // the server will not take it as it is: no retry button
+    if (r.status === 422 || r.status === 413) { delete item.payload; files.delete(item.key); }  // not as it is: no retry
     saveItem(item); render(item);
     fail("chat", r.data.error || "Your message was not delivered.");
   }
@@ -325,6 +341,24 @@ SCRIPT = """(() => {
     fail("chat", "");
     $("text").value = "";
     post({ text }, text);
+  });
+
+  $("attach").addEventListener("click", () => $("file").click());
+
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    $("file").value = "";
+    if (!file) return;
+    if (file.size > MAX_FILE) {
+      fail("chat", "The file " + file.name + " is too large: at most " + (MAX_FILE / 1048576).toFixed(1).replace(/\\.0$/, "") + " MB.");
+      return;
+    }
+    if (file.size === 0) { fail("chat", "The file " + file.name + " is empty."); return; }
+    fail("chat", "");
+    const item = { key: uuid(), who: "me", text: "File: " + file.name, state: "sending" };
+    files.set(item.key, file);
+    add(item);
+    deliver(item);
   });
 
   $("text").addEventListener("keydown", (ev) => {

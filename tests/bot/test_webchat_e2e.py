@@ -6,29 +6,13 @@ on a real uvicorn server on loopback, with the plumbing NLP; SQLite and PostgreS
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import uuid
 
-import httpx
 import pytest
+from webchat_browser import Browser, CodeLog
 
 from bot.composition import Deskbot
 from desk import ResolutionCode, Status, TicketType, kpis, tickets
-
-
-class CodeLog(logging.Handler):
-    """The operator's log, where a desk on loopback writes the chat channels' one-time codes: (email, code) pairs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.codes: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        found = re.search(r"code for (\S+): (\d{6})", record.getMessage())
-        if found:
-            self.codes.append((found[1], found[2]))
 
 
 @pytest.fixture
@@ -47,33 +31,6 @@ def service(desk_settings, serving, analyzer):  # noqa: ANN001, ANN201
             yield running.url, log.codes
     finally:
         logger.removeHandler(log)
-
-
-class Browser:
-    """What the chat page does: a session, the one-time code, messages, and the event stream."""
-
-    def __init__(self, base: str, codes: list[tuple[str, str]], email: str):
-        self.http = httpx.Client(base_url=base, timeout=30)
-        self.http.post("/chat/api/session").raise_for_status()
-        self.http.post("/chat/api/verify/start", json={"email": email}).raise_for_status()
-        code = next(c for e, c in reversed(codes) if e == email)
-        self.http.post("/chat/api/verify/confirm", json={"code": code}).raise_for_status()
-        self.seen = 0
-
-    def say(self, text: str | None = None, action: str | None = None, replies: int = 1) -> list[dict]:
-        body = {"id": str(uuid.uuid4()), **({"text": text} if text else {}), **({"action": action} if action else {})}
-        response = self.http.post("/chat/api/messages", json=body)
-        assert response.status_code == 202, response.text
-        got: list[dict] = []
-        with self.http.stream("GET", "/chat/api/events", headers={"Last-Event-ID": str(self.seen)}) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("id:"):
-                    self.seen = int(line[3:].strip())
-                elif line.startswith("data:"):
-                    got.append(json.loads(line[5:]))
-                    if len(got) == replies:
-                        break
-        return got
 
 
 def test_password_question_answered_then_yes_closes_it(service, uow) -> None:  # noqa: ANN001

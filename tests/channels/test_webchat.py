@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bot.chat_sessions import DeskChatSessions
 from bot.composition import DeskRateLimiter
 from bot.verification import ChatVerification, VerificationLimits
 from bot.conversation import (
@@ -37,6 +38,7 @@ from bot.conversation import (
 )
 from channels.webchat import COOKIE_NAME, SignInLimits, WebChatChannel
 from desk import UnitOfWork, make_engine, migrate, session_factory
+from desk.access_models import ChatSession
 from desk.models import RateCounter, VerificationCode
 from loopback import free_port
 
@@ -56,9 +58,10 @@ def desk_uow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnitOfWork]:
 
 @pytest.fixture
 def limiter(desk_uow: UnitOfWork) -> DeskRateLimiter:
-    with desk_uow() as session:  # every test starts with no sign-in counted and no code pending
+    with desk_uow() as session:  # every test starts with no sign-in counted, no code pending and no session
         session.query(RateCounter).delete()
         session.query(VerificationCode).delete()
+        session.query(ChatSession).delete()
     return DeskRateLimiter(desk_uow)
 
 
@@ -80,7 +83,10 @@ class Harness:
             uow=limiter.uow, send_code=options.pop("send_code", self.send_code),
             allowed_domains=options.pop("allowed_domains", ("example.com",)),
             limits=options.pop("verification", ROOMY_VERIFICATION), code_ttl=dt.timedelta(seconds=code_ttl))
-        self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, **options)
+        self.sessions = DeskChatSessions(
+            uow=limiter.uow, idle=dt.timedelta(seconds=options.pop("session_idle", 3600)),
+            lifetime=dt.timedelta(seconds=options.pop("session_lifetime", 3600)), keep=options.pop("buffer_size", 200))
+        self.channel = WebChatChannel(limiter=limiter, verifier=self.verifier, sessions=self.sessions, **options)
         app = FastAPI()
         app.include_router(self.channel.router())
         port = free_port()
@@ -661,7 +667,43 @@ def test_a_session_ends_after_its_lifetime_however_active(limiter: DeskRateLimit
         time.sleep(max(0.0, started + 3.2 - time.monotonic()))
         ended = browser.post("/api/messages", json={"id": "h1", "text": "still there?"})
         assert ended.status_code == 401 and ended.json()["restart"] is True
+        assert ended.json()["error"] == "this chat session has ended (a chat lasts at most 3 seconds): please sign in again"
         with pytest.raises(SendError):
             chat.run(chat.channel.send(ConversationRef("webchat", address), Reply("too late")))
     finally:
         chat.close()
+
+
+def test_an_idle_session_ends_with_a_message_that_says_so(limiter: DeskRateLimiter) -> None:
+    chat = Harness(limiter, session_idle=1)
+    try:
+        browser = chat.verified()
+        for _ in range(4):  # in use: it does not idle out
+            time.sleep(0.4)
+            assert browser.get("/api/session").status_code == 200
+        time.sleep(1.3)
+        ended = browser.get("/api/session")
+        assert ended.status_code == 401 and ended.json()["restart"] is True and ended.json()["ended"] == "idle"
+        assert ended.json()["error"] == "this chat session has expired after a while without use: please sign in again"
+        again = browser.get("/api/session")  # the ended session is gone: now it is just unknown
+        assert again.status_code == 401 and again.json()["ended"] == "unknown"
+    finally:
+        chat.close()
+
+
+def test_a_file_becomes_an_attachment_of_the_message(chat: Harness) -> None:
+    browser = chat.verified()
+    sent = browser.post("/api/files", params={"id": "f1", "name": "C:\\Users\\ann\\screen shot.png"},
+                        content=b"\x89PNG...", headers={"Content-Type": "image/png"})
+    assert sent.status_code == 202 and sent.json() == {"accepted": True, "duplicate": False, "file": "screen shot.png"}
+    message = chat.calls[-1]
+    assert message.text == "" and message.key.endswith(":f1") and message.sender.email == "ann@example.com"
+    assert [(a.filename, a.content_type, a.content) for a in message.attachments] == [
+        ("screen shot.png", "image/png", b"\x89PNG...")]
+    assert InboundMessage.from_json(message.to_json()) == message
+    for params, content in (({"id": "f2"}, b"x"), ({"id": "f3", "name": "empty.txt"}, b""),
+                            ({"name": "no-id.txt"}, b"x")):
+        refused = browser.post("/api/files", params=params, content=content)
+        assert refused.status_code == 422 and refused.json()["error"], refused.text
+    assert len(chat.calls) == 1
+    assert chat.session().post("/api/files", params={"id": "f4", "name": "a.txt"}, content=b"x").status_code == 403
