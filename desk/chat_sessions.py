@@ -99,14 +99,13 @@ def open_session(*, session: Session, channel: str, digest: str, address: str, n
 
 
 def find(*, session: Session, digest: str, now: dt.datetime, expiry: Expiry) -> Found:
-    """The live session of a token's digest, its use recorded; an ended one is deleted and says why it ended."""
+    """The live session of a token's digest, its use recorded; an ended one says why it ended (it stays until
+    ``purge_ended`` takes it, so every request of it hears the same reason)."""
     row = session.scalar(select(ChatSession).where(ChatSession.digest == digest))
     if row is None:
         return Found(None, Ended.UNKNOWN)
     if now >= row.expires_at:
-        ended = Ended.LIFETIME if now >= row.ends_at else Ended.IDLE
-        session.delete(row)
-        return Found(None, ended)
+        return Found(None, Ended.LIFETIME if now >= row.ends_at else Ended.IDLE)
     # Not a write on every request; but often enough that a session in use never idles out.
     if now - row.last_seen_at >= min(expiry.touch_every, expiry.idle_for(verified=row.verified) / 4):
         _move_on(row, now=now, expiry=expiry)

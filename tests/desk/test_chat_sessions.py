@@ -40,7 +40,11 @@ def test_a_session_is_found_by_its_digest_until_it_idles_out(uow) -> None:
     with uow() as s:
         late = chat_sessions.find(session=s, digest="d" * 64, now=T0 + dt.timedelta(hours=2), expiry=EXPIRY)
         assert late.state is None and late.ended is Ended.IDLE
-    with uow() as s:  # deleted on that read
+    with uow() as s:  # kept, so the next read says why too, until the housekeeping purges it
+        again = chat_sessions.find(session=s, digest="d" * 64, now=T0 + dt.timedelta(hours=2), expiry=EXPIRY)
+        assert again.ended is Ended.IDLE
+        assert chat_sessions.purge_ended(session=s, now=T0 + dt.timedelta(hours=2)) >= 1
+    with uow() as s:
         assert s.get(ChatSession, session_id) is None
 
 
