@@ -67,7 +67,8 @@ def queues_pages(*, uow: UnitOfWork) -> APIRouter:
         try:
             packaged_taxonomy().routable(intent)
         except UnknownIntent as exc:  # as the API answers an intent it cannot route: the path is wrong, 422
-            return await run_in_threadpool(routing_page, request, principal, refusal=Refusal(422, Refusal.of(exc).message))
+            refusal = Refusal(422, Refusal.of(exc).message)
+            return await run_in_threadpool(routing_page, request, principal, refusal=refusal)
 
         def change(session: Session) -> None:
             body = RuleBody.model_validate(posted.given("group", "ticket_type", "urgency"))
