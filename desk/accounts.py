@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from desk.domain import DeskError, NotFound
@@ -180,3 +180,11 @@ def close_session(*, session: Session, secret: str, now: dt.datetime) -> None:
         web.revoked_at = now
         session.flush()
 
+
+
+def last_sign_ins(*, session: Session) -> dict[str, dt.datetime]:
+    """Each user's latest web sign-in, by username, as far as the sessions kept tell (ended ones are deleted
+    as new ones open, so a user who has not signed in for a while has none)."""
+    latest = session.execute(select(User.username, func.max(WebSession.created_at))
+                             .join(WebSession, WebSession.user_id == User.id).group_by(User.username))
+    return {username: at for username, at in latest}

@@ -111,6 +111,17 @@ def _what_is_invalid(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "the request is not valid"
 
 
+def status_of_refusal(exc: DeskError) -> tuple[int, ErrorCode]:
+    """How the API answers a desk refusal (the console's forms answer with the same status)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return 503, ErrorCode.DATABASE_UNAVAILABLE
+    if isinstance(exc, NotFound):
+        return 404, ErrorCode.NOT_FOUND
+    if isinstance(exc, (InvalidTransition, DuplicateKey)):
+        return 409, ErrorCode.CONFLICT
+    return 400, ErrorCode.REFUSED
+
+
 async def _desk_error(request: Request, exc: Exception) -> Response:
     if not _is_api(request):
         raise exc  # as before: the server's 500
@@ -118,11 +129,9 @@ async def _desk_error(request: Request, exc: Exception) -> Response:
         log.error("API %s %s: %s", request.method, request.url.path, exc)
         return error_response(status=503, code=ErrorCode.DATABASE_UNAVAILABLE,
                               message="the desk's database is unavailable; try again later")
-    if isinstance(exc, NotFound):
-        return error_response(status=404, code=ErrorCode.NOT_FOUND, message=str(exc))
-    if isinstance(exc, (InvalidTransition, DuplicateKey)):
-        return error_response(status=409, code=ErrorCode.CONFLICT, message=str(exc))
-    return error_response(status=400, code=ErrorCode.REFUSED, message=str(exc))
+    assert isinstance(exc, DeskError)
+    status, code = status_of_refusal(exc)
+    return error_response(status=status, code=code, message=str(exc))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
