@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from nlp.registry import ModelRegistry
 
 PAGE = f"{PREFIX}/admin/models"
-# The verdict's numbers, in the order the page lists them.
+# The headline metrics (a version's and a verdict's), in the order the pages list them.
 METRICS = (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1"), ("oos_precision", "Out-of-scope precision"),
            ("oos_recall", "Out-of-scope recall"), ("sentiment_accuracy", "Sentiment accuracy"))
 
