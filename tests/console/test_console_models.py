@@ -75,7 +75,7 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 def row_of(page: httpx.Response, version: str) -> str:
-    found = re.search(rf'<tr data-version="{version}".*?</tr>', page.text, re.S)
+    found = re.search(rf'<tr data-version="{version}".*?</tr>', page.text, re.DOTALL)
     assert found, page.text
     return found[0]
 
