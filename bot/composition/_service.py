@@ -60,6 +60,7 @@ def build_service(deskbot: Deskbot) -> Service:
     from bot.http import create_app
     from bot.kb_pages import kb_router
     from bot.knowledge import DeskArticles
+    from bot.retraining import Retraining
     from nlp import ModelError
 
     channels = [entry.state(deskbot.settings) for entry in CHANNELS]
@@ -81,6 +82,7 @@ def build_service(deskbot: Deskbot) -> Service:
                 body_limits.update(built.body_limits)
         bot = f"on, model {deskbot.analyzer.model_version}, {len(deskbot.analyzer.kb)} KB sections"
     analyzer = (lambda: deskbot.analyzer) if pipeline is not None else (lambda: None)
-    routers.append(console_router(uow=deskbot.uow, analyzer=analyzer, kb_url=deskbot.bot_settings().kb_url))
+    routers.append(console_router(uow=deskbot.uow, analyzer=analyzer, kb_url=deskbot.bot_settings().kb_url,
+                                  retraining=Retraining.from_settings(deskbot.settings), registry=deskbot.registry))
     app = create_app(deskbot=deskbot, channels=channels, routers=routers, analyzer=analyzer, body_limits=body_limits)
     return Service(deskbot=deskbot, app=app, channels=channels, adapters=adapters, pipeline=pipeline, bot=bot)

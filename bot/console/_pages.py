@@ -40,6 +40,7 @@ class Nav(enum.StrEnum):
 
     QUEUES = "queues"
     ADMIN = "admin"
+    MODELS = "models"  # admins only
 
 
 @lru_cache(maxsize=1)

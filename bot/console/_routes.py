@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot import agents
 from bot.console._admin import admin_router
+from bot.console._models import models_router
 from bot.console._pages import CSRF_FIELD, PREFIX, ConsoleRoute, Nav, console_principal, form_of, render, safe_next
 from bot.console._views import CHANNEL_LABELS, Queue, QueueRequest, QueueRow, SlaClock, SortKey, sorted_rows
 from bot.web.api import Credentials
@@ -45,10 +46,12 @@ from desk.ticket_queries import InvalidFilter
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from bot.retraining import Retraining
     from desk.models import Ticket
+    from nlp.registry import ModelRegistry
 
 STATIC = Path(__file__).with_name("static")
-_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
+_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript", "models.js": "text/javascript"}
 SIGN_IN_COOKIE = "deskbot_console_signin"  # the sign-in form's own CSRF token, before any session exists
 Signed = Annotated[Principal, Depends(console_principal)]
 
@@ -65,7 +68,8 @@ class ArticleOffer:
     insert: str
 
 
-def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) -> APIRouter:
+def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str,
+                   retraining: Retraining, registry: ModelRegistry) -> APIRouter:
     router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
     signed = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(console_principal)])
 
@@ -197,6 +201,7 @@ def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
 
     router.include_router(signed)
     router.include_router(admin_router(uow=uow))
+    router.include_router(models_router(uow=uow, retraining=retraining, registry=registry))
     return router
 
 

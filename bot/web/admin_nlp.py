@@ -125,19 +125,57 @@ class LabelsOut(BaseModel):
     by_intent: dict[str, int]
 
 
-def _model_error(exc: ModelError) -> ApiError:
+def model_error(exc: ModelError) -> ApiError:
     if isinstance(exc, UnknownVersion):
         return ApiError(404, ErrorCode.NOT_FOUND, str(exc))
     return ApiError(409, ErrorCode.CONFLICT, str(exc))  # damaged, or nothing to roll back to
 
 
+# The API's routes and the console's pages both act through these (a ``ModelError`` says why not).
+
+
+def _audit_activation(uow: UnitOfWork, actor: str, old: str | None, new: str) -> None:
+    with uow() as session:
+        administration.record(session=session, actor=actor, action=AdminAction.MODEL_ACTIVATED, target=new,
+                              old=old, new=new, now=dt.datetime.now(dt.UTC))
+
+
+def activate_model(*, uow: UnitOfWork, registry: ModelRegistry, actor: str, version: str) -> ModelVersion:
+    """Serve ``version`` from now on (running workers pick it up), in the admin audit."""
+    previous = registry.active_version()
+    registry.get(version)
+    registry.activate(version)
+    _audit_activation(uow, actor, previous, version)
+    return registry.get(version)
+
+
+def roll_back_model(*, uow: UnitOfWork, registry: ModelRegistry, actor: str) -> ModelVersion:
+    """Back to the version that was active before the active one, in the admin audit."""
+    previous = registry.active_version()
+    version = registry.rollback()
+    _audit_activation(uow, actor, previous, version)
+    return registry.get(version)
+
+
+def detail_of_model(*, registry: ModelRegistry, version: str, request: Request) -> ModelDetail:
+    found, report = registry.get(version), registry.report(version)
+    per_intent: dict[str, Any] = (report or {}).get("intent", {}).get("per_intent", {})
+    return ModelDetail(**ModelOut.of(found, registry, request).model_dump(),
+                       thresholds=found.metadata.get("thresholds", {}),
+                       per_intent=[IntentMetrics(intent=name, precision=m["precision"], recall=m["recall"],
+                                                 f1=m["f1"], support=m["support"])
+                                   for name, m in sorted(per_intent.items())])
+
+
+def confirmed_labels(*, uow: UnitOfWork) -> LabelsOut:
+    with uow() as session:
+        confirmed = tickets.confirmed_intent_examples(session=session)
+    by_intent = Counter(intent for _, intent in confirmed)
+    return LabelsOut(labels=len(confirmed), by_intent=dict(sorted(by_intent.items())))
+
+
 def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegistry) -> APIRouter:
     router = APIRouter()
-
-    def audit_activation(actor: str, old: str | None, new: str) -> None:
-        with uow() as session:
-            administration.record(session=session, actor=actor, action=AdminAction.MODEL_ACTIVATED, target=new,
-                                  old=old, new=new, now=dt.datetime.now(dt.UTC))
 
     @router.get("/models", response_model=list[ModelOut])
     def models(request: Request) -> list[ModelOut]:
@@ -148,15 +186,9 @@ def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegist
     def model_detail(version: str, request: Request) -> ModelDetail:
         """One version with its thresholds and the per-intent table of its training report."""
         try:
-            found, report = registry.get(version), registry.report(version)
+            return detail_of_model(registry=registry, version=version, request=request)
         except ModelError as exc:
-            raise _model_error(exc) from exc
-        per_intent: dict[str, Any] = (report or {}).get("intent", {}).get("per_intent", {})
-        return ModelDetail(**ModelOut.of(found, registry, request).model_dump(),
-                           thresholds=found.metadata.get("thresholds", {}),
-                           per_intent=[IntentMetrics(intent=name, precision=m["precision"], recall=m["recall"],
-                                                     f1=m["f1"], support=m["support"])
-                                       for name, m in sorted(per_intent.items())])
+            raise model_error(exc) from exc
 
     @router.get("/models/{version}/confusion.png", name="confusion_png",
                 responses={200: {"content": {"image/png": {}}}}, response_class=FileResponse)
@@ -165,7 +197,7 @@ def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegist
         try:
             path = registry.confusion_png(version)
         except ModelError as exc:
-            raise _model_error(exc) from exc
+            raise model_error(exc) from exc
         if path is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"model {version} has no confusion matrix")
         return FileResponse(path, media_type="image/png")
@@ -173,25 +205,19 @@ def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegist
     @router.post("/models/{version}/activate", response_model=ModelOut)
     def activate(version: str, request: Request, admin: Admin) -> ModelOut:
         """Serve this version from now on (running workers pick it up)."""
-        previous = registry.active_version()
         try:
-            registry.get(version)
-            registry.activate(version)
+            return ModelOut.of(activate_model(uow=uow, registry=registry, actor=admin.actor, version=version),
+                               registry, request)
         except ModelError as exc:
-            raise _model_error(exc) from exc
-        audit_activation(admin.actor, previous, version)
-        return ModelOut.of(registry.get(version), registry, request)
+            raise model_error(exc) from exc
 
     @router.post("/models/rollback", response_model=ModelOut)
     def rollback(request: Request, admin: Admin) -> ModelOut:
         """Back to the version that was active before the active one."""
-        previous = registry.active_version()
         try:
-            version = registry.rollback()
+            return ModelOut.of(roll_back_model(uow=uow, registry=registry, actor=admin.actor), registry, request)
         except ModelError as exc:
-            raise _model_error(exc) from exc
-        audit_activation(admin.actor, previous, version)
-        return ModelOut.of(registry.get(version), registry, request)
+            raise model_error(exc) from exc
 
     @router.get("/retraining", response_model=list[JobOut])
     def jobs(request: Request) -> list[JobOut]:
@@ -212,10 +238,7 @@ def nlp_router(*, uow: UnitOfWork, retraining: Retraining, registry: ModelRegist
     @router.get("/retraining/labels", response_model=LabelsOut)
     def labels() -> LabelsOut:
         """How many agent-confirmed labels the next training will learn from."""
-        with uow() as session:
-            confirmed = tickets.confirmed_intent_examples(session=session)
-        by_intent = Counter(intent for _, intent in confirmed)
-        return LabelsOut(labels=len(confirmed), by_intent=dict(sorted(by_intent.items())))
+        return confirmed_labels(uow=uow)
 
     @router.get("/retraining/{job}", response_model=JobOut)
     def job(job: str, request: Request) -> JobOut:

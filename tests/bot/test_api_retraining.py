@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import Engine
+from tiny_nlp_data import INTENTS, write_tiny_data
 
 from bot.composition import Deskbot, channel_states
 from bot.http import create_app
@@ -26,22 +26,11 @@ from desk import AuthorKind, Direction, Role, UnitOfWork, accounts, people, tick
 from nlp import ModelRegistry
 
 ADMIN = f"{PREFIX}/admin"
-PACKAGED = Path(__file__).resolve().parents[2] / "nlp" / "data"
-INTENTS = ("password_reset", "vpn_connection", "printer_problem", "oos")
 
 
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
-    """The first 30 texts of a few packaged intents and the first 120 sentiment rows."""
-    folder = tmp_path / "data"
-    (folder / "intents").mkdir(parents=True)
-    for name in INTENTS:
-        data = yaml.safe_load((PACKAGED / "intents" / f"{name}.yaml").read_text(encoding="utf-8"))
-        data["examples"] = data["examples"][:30]
-        (folder / "intents" / f"{name}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    rows = (PACKAGED / "sentiment.csv").read_text(encoding="utf-8").splitlines()[:121]
-    (folder / "sentiment.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return folder
+    return write_tiny_data(tmp_path / "data")
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 the service as ``deskbot serve`` runs it (HTTP, the email channel, workers, dispatchers) with the real NLP; mail
 comes in over SMTP and the requester's answer goes out to an SMTP sink.
 
-Saves full-page screenshots of the queue and the ticket view under ``var/screenshots/``. SQLite and PostgreSQL.
+Saves full-page screenshots of the queue, the ticket view and (signed in as an admin) a model version's page under
+``var/screenshots/``. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.composition import Deskbot
-from desk import Direction, accounts, people, tickets
+from desk import Direction, Role, accounts, people, tickets
 from desk.taxonomy import packaged_taxonomy
 from smtp_sink import Sink
 
@@ -60,17 +61,22 @@ def ticket_numbers(uow) -> list[int]:  # noqa: ANN001
 
 
 def test_an_agent_answers_an_email_ticket_with_a_suggested_article_and_corrects_its_intent(
-        uow, analyzer, desk_settings, serving) -> None:  # noqa: ANN001
+        uow, analyzer, plumbing_nlp, desk_settings, serving, tmp_path) -> None:  # noqa: ANN001
     from playwright.sync_api import expect, sync_playwright
 
     with uow() as session:
         people.add_user(session=session, username="amy", display_name="Amy Adams", email="amy@corp.example",
                         groups=list(packaged_taxonomy().groups))
         accounts.set_password(session=session, username="amy", password=PASSWORD)
+        people.add_user(session=session, username="root", display_name="Root", email="root@corp.example",
+                        role=Role.ADMIN)
+        accounts.set_password(session=session, username="root", password=PASSWORD)
+    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "models")  # the models page lists the analyzer's model
     sink = Sink()
     settings = desk_settings(email_addresses=[SUPPORT], smtp_relay_host="127.0.0.1", smtp_relay_port=sink.port,
                              smtp_trusted_relays=["127.0.0.1/32"], email_verification="authentication-results",
-                             email_authserv_ids=["mx.corp.example"], email_company_domains=["corp.example"])
+                             email_authserv_ids=["mx.corp.example"], email_company_domains=["corp.example"],
+                             data_dir=tmp_path)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         with serving(Deskbot(settings, analyzer=analyzer)) as running, sync_playwright() as pw:
@@ -133,6 +139,20 @@ def test_an_agent_answers_an_email_ticket_with_a_suggested_article_and_corrects_
             expect(audit.locator("tr", has_text="confirmed_intent")).to_contain_text("user:amy")
             expect(audit.locator("tr", has_text="confirmed_intent")).to_contain_text(corrected)
             page.screenshot(path=str(SCREENSHOTS / "console-ticket.png"), full_page=True)
+
+            # An admin opens the intent model's page and the active version's detail.
+            page.click("text=Sign out")
+            page.goto(f"{running.url}/console/admin/models")
+            page.fill("input[name=username]", "root")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            active = page.locator("table.versions tr.active td a").first
+            expect(active).to_have_text(plumbing_nlp.result.version)
+            active.click()
+            expect(page.locator("table.per-intent tbody tr").first).to_be_visible()
+            expect(page.locator("img.confusion")).to_have_js_property("complete", True)
+            assert page.locator("img.confusion").evaluate("img => img.naturalWidth") > 0
+            page.screenshot(path=str(SCREENSHOTS / "console-models.png"), full_page=True)
             assert not errors, errors
             browser.close()
         with uow() as session:
