@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from bot import agents
+from bot.console._kpis import kpis_router
 from bot.console._pages import CSRF_FIELD, PREFIX, ConsoleRoute, Nav, console_principal, form_of, render, safe_next
 from bot.console._views import CHANNEL_LABELS, Queue, QueueRequest, QueueRow, SlaClock, SortKey, sorted_rows
 from bot.web.api import Credentials
@@ -195,6 +196,7 @@ def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
         return await run_in_threadpool(perform, request, principal, number, action, fields)
 
     router.include_router(signed)
+    router.include_router(kpis_router(uow=uow))
     return router
 
 
