@@ -23,6 +23,7 @@ AXIS_BAND = 44  # below the plot: the days and the axis' title
 LEGEND_ROW = 20
 CHAR_WIDTH = 7  # about the width of a character of the legend's 12 px text
 MAX_DAY_LABELS = 16
+MAX_BAR_WIDTH = 56  # a short period's bars stay bars
 SVG_NS = "http://www.w3.org/2000/svg"
 
 
@@ -64,6 +65,7 @@ class _Canvas:
         self.svg = ET.Element("svg", {"xmlns": SVG_NS, "viewBox": f"0 0 {WIDTH} {height}", "class": f"chart {kind}",
                                       "role": "img", "aria-label": title})
         ET.SubElement(self.svg, "title").text = title
+        self.grid = ET.SubElement(self.svg, "g", {"class": "y-axis"})  # before the plot: drawn under it
         self.plot = ET.SubElement(self.svg, "g", {"class": "plot"})
         self._legend(top=TOP + PLOT_HEIGHT + AXIS_BAND)
         self._x_axis()
@@ -83,13 +85,12 @@ class _Canvas:
         return TOP + PLOT_HEIGHT - (value / top) * PLOT_HEIGHT if top else TOP + PLOT_HEIGHT
 
     def y_axis(self, *, top: float, step: float, label: str = "{:g}") -> None:
-        ticks = ET.SubElement(self.svg, "g", {"class": "y-axis"})
         for i in range(round(top / step) + 1):
             value = i * step
             y = f"{self.y(value, top):.1f}"
-            ET.SubElement(ticks, "line", {"x1": str(LEFT), "x2": str(WIDTH - RIGHT), "y1": y, "y2": y,
+            ET.SubElement(self.grid, "line", {"x1": str(LEFT), "x2": str(WIDTH - RIGHT), "y1": y, "y2": y,
                                           "class": "grid" if i else "axis", "stroke": "#dde1e7" if i else "#676d78"})
-            ET.SubElement(ticks, "text", {"x": str(LEFT - 6), "y": y, "dy": "4", "text-anchor": "end"}).text = \
+            ET.SubElement(self.grid, "text", {"x": str(LEFT - 6), "y": y, "dy": "4", "text-anchor": "end"}).text = \
                 label.format(value)
 
     def _x_axis(self) -> None:
@@ -137,10 +138,10 @@ def stacked_bars(*, title: str, days: Sequence[dt.date], layers: Sequence[Bars],
     canvas = _Canvas(title=title, days=days, y_label=y_label, legend=[(b.name, b.colour) for b in layers],
                      kind="bars")
     totals = [sum(b.values[i] for b in layers) for i in range(len(days))]
-    step = _nice_step(max(totals, default=0))
+    step = max(1.0, _nice_step(max(totals, default=0)))  # whole tickets
     top = step * max(1, math.ceil(max(totals, default=0) / step))
     canvas.y_axis(top=top, step=step)
-    gap = min(canvas.slot * 0.2, 6)
+    width = max(min(canvas.slot - min(canvas.slot * 0.2, 6), MAX_BAR_WIDTH), 0.5)
     for i, day in enumerate(days):
         base = 0
         for layer in layers:
@@ -149,7 +150,7 @@ def stacked_bars(*, title: str, days: Sequence[dt.date], layers: Sequence[Bars],
                 continue
             y_top, y_bottom = canvas.y(base + value, top), canvas.y(base, top)
             bar = ET.SubElement(canvas.plot, "rect", {
-                "x": f"{canvas.x(i) + gap / 2:.2f}", "y": f"{y_top:.2f}", "width": f"{max(canvas.slot - gap, 0.5):.2f}",
+                "x": f"{canvas.x(i) + (canvas.slot - width) / 2:.2f}", "y": f"{y_top:.2f}", "width": f"{width:.2f}",
                 "height": f"{y_bottom - y_top:.2f}", "fill": layer.colour, "class": "bar",
                 "data-day": day.isoformat(), "data-series": layer.name, "data-value": str(value)})
             ET.SubElement(bar, "title").text = f"{day.isoformat()} {layer.name}: {value}"

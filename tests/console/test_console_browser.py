@@ -2,7 +2,7 @@
 the service as ``deskbot serve`` runs it (HTTP, the email channel, workers, dispatchers) with the real NLP; mail
 comes in over SMTP and the requester's answer goes out to an SMTP sink.
 
-Saves full-page screenshots of the queue and the ticket view under ``var/screenshots/``. SQLite and PostgreSQL.
+Saves full-page screenshots of the queue, the ticket view and the dashboard under ``var/screenshots/``. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -133,6 +133,12 @@ def test_an_agent_answers_an_email_ticket_with_a_suggested_article_and_corrects_
             expect(audit.locator("tr", has_text="confirmed_intent")).to_contain_text("user:amy")
             expect(audit.locator("tr", has_text="confirmed_intent")).to_contain_text(corrected)
             page.screenshot(path=str(SCREENSHOTS / "console-ticket.png"), full_page=True)
+
+            page.set_viewport_size({"width": 1280, "height": 860})
+            page.click("header nav >> text=Dashboard")  # the last 30 days: today's two tickets
+            expect(page.locator('[data-kpi="tickets"]')).to_have_text("2")
+            expect(page.locator("svg.chart rect.bar").first).to_be_visible()
+            page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
             assert not errors, errors
             browser.close()
         with uow() as session:
