@@ -21,22 +21,17 @@ def report_kpis(
     until: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Tickets created before.")] = None,
 ) -> None:
     """Service-desk KPIs with their usual targets."""
+    from rich.text import Text
+
+    from bot.kpi_report import Standing, kpi_rows
     from desk import kpis
 
     aware = lambda d: d.replace(tzinfo=dt.UTC) if d else None  # noqa: E731
     with common.session() as session:
         k = kpis.compute(session=session, since=aware(since), until=aware(until))
-    hours = lambda h: "n/a" if h is None else f"{h:.1f} h"  # noqa: E731
     table = Table("KPI", "value", "usual target", title=f"KPIs over {k.tickets} ticket(s)")
-    table.add_row("first-contact resolution", str(k.first_contact_resolution), "70-80 %")
-    table.add_row("mean time to resolve (wall clock)", hours(k.mean_time_to_resolve_hours), "down over time")
-    table.add_row("mean time to resolve (business hours)", hours(k.mean_business_time_to_resolve_hours), "down over time")
-    table.add_row("SLA compliance", str(k.sla_compliance), ">= 95 %")
-    table.add_row("self-service rate (confirmed)", str(k.self_service_rate), "30-50 %")
-    table.add_row("potential deflection (unconfirmed)", str(k.potential_deflection_rate), "shown apart")
-    table.add_row("reopen rate", str(k.reopen_rate), "< 5 %")
-    table.add_row("redirected to another department (no ticket)", str(k.redirected), "shown apart")
-    table.add_row("CSAT", f"{'n/a' if k.csat_average is None else f'{k.csat_average:.2f} / 5'}; satisfied {k.csat_satisfied}", ">= 85 %")
+    for row in kpi_rows(k):
+        table.add_row(row.kpi.label, Text(row.value, style="red" if row.standing is Standing.MISSED else ""), row.target)
     out.print(table)
     backlog = Table("group", "priority", "open tickets", title="backlog")
     for (group, priority), n in sorted(k.backlog.items()):

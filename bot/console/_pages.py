@@ -41,6 +41,7 @@ class Nav(enum.StrEnum):
     QUEUES = "queues"
     ADMIN = "admin"
     MODELS = "models"  # admins only
+    DASHBOARD = "kpis"
 
 
 @lru_cache(maxsize=1)

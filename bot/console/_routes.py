@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from bot import agents
 from bot.console._admin import admin_router
 from bot.console._models import models_router
+from bot.console._kpis import kpis_router
 from bot.console._pages import CSRF_FIELD, PREFIX, ConsoleRoute, Nav, console_principal, form_of, render, safe_next
 from bot.console._views import CHANNEL_LABELS, Queue, QueueRequest, QueueRow, SlaClock, SortKey, sorted_rows
 from bot.web.api import Credentials
@@ -202,6 +203,7 @@ def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str,
     router.include_router(signed)
     router.include_router(admin_router(uow=uow))
     router.include_router(models_router(uow=uow, retraining=retraining, registry=registry))
+    router.include_router(kpis_router(uow=uow))
     return router
 
 

@@ -105,16 +105,29 @@ def _checked(*, since: dt.date | None, until: dt.date | None, max_days: int | No
         raise ApiError(422, ErrorCode.INVALID_REQUEST, f"query.until: {exc}") from exc
 
 
+def period_kpis(*, uow: UnitOfWork, since: dt.date | None, until: dt.date | None) -> kpis.Kpis:
+    """The KPIs of the tickets created in [since, until) (UTC days) and the current backlog; a 422 ``ApiError``
+    for a period that ends before it starts. The API's and the console's."""
+    _checked(since=since, until=until)
+    with uow() as session:
+        return kpis.compute(session=session, since=kpis.start_of(since) if since else None,
+                            until=kpis.start_of(until) if until else None)
+
+
+def daily_kpis(*, uow: UnitOfWork, since: dt.date, until: dt.date) -> list[kpis.Day]:
+    """The KPIs of each UTC day in [since, until); a 422 ``ApiError`` for a bad or too long period."""
+    _checked(since=since, until=until, max_days=kpis.MAX_DAYS)
+    with uow() as session:
+        return kpis.daily(session=session, since=since, until=until)
+
+
 def kpis_router(*, uow: UnitOfWork) -> APIRouter:
     router = APIRouter(prefix="/kpis", tags=["kpis"])
 
     @router.get("", response_model=KpisOut)
     def period(query: Annotated[Period, Query()]) -> KpisOut:
         """The KPIs of the tickets created in [since, until), and the current backlog."""
-        _checked(since=query.since, until=query.until)
-        with uow() as session:
-            k = kpis.compute(session=session, since=kpis.start_of(query.since) if query.since else None,
-                             until=kpis.start_of(query.until) if query.until else None)
+        k = period_kpis(uow=uow, since=query.since, until=query.until)
         return KpisOut(**Figures.of(k), since=query.since, until=query.until,
                        backlog=[BacklogOut(group=group, priority=priority, tickets=n)
                                 for (group, priority), n in sorted(k.backlog.items())], redirected=k.redirected)
@@ -123,9 +136,7 @@ def kpis_router(*, uow: UnitOfWork) -> APIRouter:
     def daily(query: Annotated[Days, Query()]) -> DailyOut:
         """The KPIs of each UTC day in [since, until), of the tickets created that day, with their volume by
         channel and by intent; computed in SQL, the days add up to ``GET /kpis`` of the same period."""
-        _checked(since=query.since, until=query.until, max_days=kpis.MAX_DAYS)
-        with uow() as session:
-            days = kpis.daily(session=session, since=query.since, until=query.until)
+        days = daily_kpis(uow=uow, since=query.since, until=query.until)
         return DailyOut(since=query.since, until=query.until,
                         days=[DayOut(**Figures.of(d), day=d.day, by_channel=d.by_channel, by_intent=d.by_intent)
                               for d in days])

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from bot.composition import Deskbot, channel_states
 from bot.console import CONTENT_SECURITY_POLICY, console_router
 from bot.http import create_app
+from bot.retraining import Retraining
 from bot.settings import Settings
 from desk import Role, UnitOfWork, accounts, administration, people, queue, routing, sla, tickets
 from desk.domain import Priority, QueueStatus
@@ -47,7 +48,8 @@ def console(on_loopback, engine: Engine, uow: UnitOfWork):  # noqa: ANN001, ANN2
         settings = Settings(database_url=engine.url.render_as_string(hide_password=False))  # type: ignore[call-arg]
         deskbot = Deskbot(settings)
         app = create_app(deskbot=deskbot, channels=channel_states(settings), routers=[
-            console_router(uow=deskbot.uow, analyzer=lambda: None, kb_url=f"{settings.public_url}/kb")])
+            console_router(uow=deskbot.uow, analyzer=lambda: None, kb_url=f"{settings.public_url}/kb",
+                           retraining=Retraining.from_settings(settings), registry=deskbot.registry)])
         try:
             with on_loopback(app) as client:
                 yield client

@@ -2,8 +2,8 @@
 the service as ``deskbot serve`` runs it (HTTP, the email channel, workers, dispatchers) with the real NLP; mail
 comes in over SMTP and the requester's answer goes out to an SMTP sink.
 
-Saves full-page screenshots of the queue, the ticket view and (signed in as an admin) a model version's page under
-``var/screenshots/``. SQLite and PostgreSQL.
+Saves full-page screenshots of the queue, the ticket view, (signed in as an admin) a model version's page and
+the dashboard under ``var/screenshots/``. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -153,6 +153,11 @@ def test_an_agent_answers_an_email_ticket_with_a_suggested_article_and_corrects_
             expect(page.locator("img.confusion")).to_have_js_property("complete", True)
             assert page.locator("img.confusion").evaluate("img => img.naturalWidth") > 0
             page.screenshot(path=str(SCREENSHOTS / "console-models.png"), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 860})
+            page.click("header nav >> text=Dashboard")  # the last 30 days: today's two tickets
+            expect(page.locator('[data-kpi="tickets"]')).to_have_text("2")
+            expect(page.locator("svg.chart rect.bar").first).to_be_visible()
+            page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
             assert not errors, errors
             browser.close()
         with uow() as session:

@@ -8,52 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
-import pytest
-from sqlalchemy import Engine
+from console_client import PASSWORD, csrf_of, sign_in
 
-from bot.composition import Deskbot, channel_states
-from bot.console import CONTENT_SECURITY_POLICY, console_router
-from bot.http import create_app
-from bot.retraining import Retraining
-from bot.settings import Settings
+from bot.console import CONTENT_SECURITY_POLICY
 from bot.web.auth import CSRF_COOKIE, SESSION_COOKIE
-from desk import AuthorKind, Direction, Role, Status, TicketType, UnitOfWork, accounts, people, tickets
+from desk import AuthorKind, Direction, Status, TicketType, UnitOfWork, people, tickets
 from desk.models import Ticket
 
-PASSWORD = "correct horse battery staple"
 XSS = "<script>alert(1)</script>"
 T0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture
-def console(on_loopback, engine: Engine, uow: UnitOfWork):  # noqa: ANN001, ANN201
-    """``with console(**settings) as client:`` the HTTP app with the console on a real server; agents alice
-    (Network), bob (Messaging) and the admin root, each with ``PASSWORD``."""
-    with uow() as session:
-        for username, groups, role in (("alice", ["Network"], Role.AGENT), ("bob", ["Messaging"], Role.AGENT),
-                                       ("root", [], Role.ADMIN)):
-            people.add_user(session=session, username=username, display_name=username.title(), role=role,
-                            email=f"{username}@corp.example", groups=groups)
-            accounts.set_password(session=session, username=username, password=PASSWORD)
-
-    @contextmanager
-    def serve(**changes: object) -> Iterator[httpx.Client]:
-        settings = Settings(database_url=engine.url.render_as_string(hide_password=False), **changes)  # type: ignore[arg-type]
-        deskbot = Deskbot(settings)
-        app = create_app(deskbot=deskbot, channels=channel_states(settings), routers=[
-            console_router(uow=deskbot.uow, analyzer=lambda: None, kb_url=f"{settings.public_url}/kb",
-                           retraining=Retraining.from_settings(settings), registry=deskbot.registry)])
-        try:
-            with on_loopback(app) as client:
-                yield client
-        finally:
-            deskbot.close()
-
-    return serve
 
 
 def open_ticket(uow: UnitOfWork, subject: str, *, group: str = "Network", text: str | None = None,
@@ -68,20 +33,6 @@ def open_ticket(uow: UnitOfWork, subject: str, *, group: str = "Network", text: 
                             direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, text=text or subject,
                             now=T0)
         return ticket.number
-
-
-def sign_in(client: httpx.Client, username: str = "alice", password: str = PASSWORD) -> httpx.Response:
-    form = client.get("/console/signin")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token, form.text
-    return client.post("/console/signin", data={"username": username, "password": password,
-                                                 "csrf_token": token[1], "next": "/console/"})
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found[1]
 
 
 def test_sign_in_sets_the_apis_session_cookie_and_sign_out_ends_it(console) -> None:  # noqa: ANN001
