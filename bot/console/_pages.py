@@ -39,6 +39,7 @@ class Nav(enum.StrEnum):
     """The console's sections, in the nav's order (admin pages, KPIs and the KB editor join here)."""
 
     QUEUES = "queues"
+    KB = "kb"
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from bot import agents
+from bot.console._kb import kb_router
 from bot.console._pages import CSRF_FIELD, PREFIX, ConsoleRoute, Nav, console_principal, form_of, render, safe_next
 from bot.console._views import CHANNEL_LABELS, Queue, QueueRequest, QueueRow, SlaClock, SortKey, sorted_rows
 from bot.web.api import Credentials
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from desk.models import Ticket
 
 STATIC = Path(__file__).with_name("static")
-_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
+_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript", "kb_editor.js": "text/javascript"}
 SIGN_IN_COOKIE = "deskbot_console_signin"  # the sign-in form's own CSRF token, before any session exists
 Signed = Annotated[Principal, Depends(console_principal)]
 
@@ -195,6 +196,7 @@ def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str) ->
         return await run_in_threadpool(perform, request, principal, number, action, fields)
 
     router.include_router(signed)
+    router.include_router(kb_router(uow=uow, kb_url=kb_url))
     return router
 
 
