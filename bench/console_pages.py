@@ -73,11 +73,16 @@ def seed_desk(url: str, *, tickets: int, messages: int) -> list[int]:
     with uow() as session:
         for username in (AGENT, ADMIN):
             accounts.set_password(session=session, username=username, password=PASSWORD)
-        for article_id in report.added:
-            for outcome in rng.choices(list(Feedback), k=rng.randrange(0, 60)):
+        for article_id in report.added:  # offered, then answered yes or no (or not at all), and read
+            shown = rng.randrange(0, 60)
+            solved = rng.randint(0, shown)
+            outcomes = [Feedback.SHOWN] * shown + [Feedback.SOLVED] * solved + \
+                [Feedback.NOT_SOLVED] * rng.randint(0, shown - solved) + [Feedback.VIEWED] * rng.randrange(0, 20)
+            for outcome in outcomes:
                 knowledge.record_feedback(session=session, article_id=article_id, outcome=outcome)
-        for n in range(300):
-            knowledge.record_gap(session=session, text=f"how do I get a parking badge for building {n % 40}",
+        for _ in range(300):  # a few questions often, many rarely
+            building = min(int(rng.paretovariate(1.2)), 60)
+            knowledge.record_gap(session=session, text=f"how do I get a parking badge for building {building}",
                                  channel=rng.choice(("email", "slack", "webchat")), intent=None,
                                  best_article=rng.choice(report.added), best_score=0.2,
                                  now=now - dt.timedelta(hours=rng.uniform(0, 600)))

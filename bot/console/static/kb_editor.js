@@ -12,6 +12,10 @@ function startPreview(form) {
   let asked = 0;  // the newest request: an older answer arriving late must not overwrite a newer one
 
   async function refresh() {
+    if (!form.checkValidity()) {  // the server would only say which field is empty: the form shows it already
+      if (state) state.textContent = "fill in the id, title, section and body to see it";
+      return;
+    }
     const mine = ++asked;
     if (state) state.textContent = "updating…";
     try {
