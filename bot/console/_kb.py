@@ -51,12 +51,19 @@ class FormRefused(Exception):
         self.status = status
 
 
-def _refusal(exc: ApiError | DeskError) -> FormRefused:
-    if isinstance(exc, ApiError):
+def _attempt(action: Callable[[], object]) -> FormRefused | None:
+    """None when ``action`` is done; else what the API would have answered (its status and its message)."""
+    try:
+        action()
+    except FormRefused as exc:
+        return exc
+    except ApiError as exc:
         return FormRefused(exc.status_code, str(exc.detail))
-    if isinstance(exc, DuplicateKey):
+    except DuplicateKey as exc:
         return FormRefused(409, str(exc))
-    return FormRefused(404 if isinstance(exc, NotFound) else 400, str(exc))
+    except DeskError as exc:
+        return FormRefused(404 if isinstance(exc, NotFound) else 400, str(exc))
+    return None
 
 
 def _source_of(form: ArticleForm) -> str:
@@ -99,15 +106,12 @@ def kb_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
         return editor(request, principal, form=ArticleForm(body="## Steps\n1. \n"), article=None)
 
     def create(request: Request, principal: Principal, form: ArticleForm) -> Response:
-        try:
-            made = create_draft(uow=uow, source=_source_of(form), note=form.note, author=principal, kb_url=kb_url)
-        except (ApiError, DeskError) as exc:
-            refused = _refusal(exc)
+        refused = _attempt(lambda: create_draft(uow=uow, source=_source_of(form), note=form.note, author=principal,
+                                                kb_url=kb_url))
+        if refused is not None:
             return editor(request, principal, form=form, article=None, error=f"Not saved: {refused}.",
                           status=refused.status)
-        except FormRefused as exc:
-            return editor(request, principal, form=form, article=None, error=f"Not saved: {exc}.", status=exc.status)
-        return RedirectResponse(f"{KB}/articles/{made.id}", status_code=303)
+        return RedirectResponse(f"{KB}/articles/{form.id}", status_code=303)
 
     @router.post("/new")
     async def create_article(request: Request, principal: Signed) -> Response:
@@ -152,15 +156,11 @@ def kb_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
     def save(request: Request, principal: Principal, article_id: str, form: ArticleForm) -> Response:
         with uow() as session:
             row = ArticleRow.of(knowledge.get_article(session=session, article_id=article_id), kb_url)
-        try:
-            save_version(uow=uow, article_id=row.id, source=_source_of(form), note=form.note, author=principal,
-                         kb_url=kb_url)
-        except (ApiError, DeskError) as exc:
-            refused = _refusal(exc)
+        refused = _attempt(lambda: save_version(uow=uow, article_id=row.id, source=_source_of(form), note=form.note,
+                                                author=principal, kb_url=kb_url))
+        if refused is not None:
             return editor(request, principal, form=form, article=row, error=f"Not saved: {refused}.",
                           status=refused.status)
-        except FormRefused as exc:
-            return editor(request, principal, form=form, article=row, error=f"Not saved: {exc}.", status=exc.status)
         return RedirectResponse(f"{KB}/articles/{row.id}", status_code=303)
 
     @router.post("/articles/{article_id}/edit")
@@ -182,10 +182,9 @@ def kb_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
 
     def go_live(request: Request, principal: Principal, article_id: str,
                 change: Callable[..., ArticleRow]) -> Response:
-        try:
-            change(uow=uow, article_id=article_id, admin=require_admin(principal), kb_url=kb_url)
-        except (ApiError, DeskError) as exc:
-            refused = _refusal(exc)
+        refused = _attempt(lambda: change(uow=uow, article_id=article_id, admin=require_admin(principal),
+                                          kb_url=kb_url))
+        if refused is not None:
             return article_page(request, principal, article_id, error=f"Not done: {refused}.",
                                 status=refused.status)
         return RedirectResponse(f"{KB}/articles/{article_id}", status_code=303)
