@@ -36,12 +36,13 @@ SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Conte
 
 
 class Nav(enum.StrEnum):
-    """The console's sections, in the nav's order (admin pages, KPIs and the KB editor join here)."""
+    """The console's sections, in the nav's order."""
 
     QUEUES = "queues"
-    ADMIN = "admin"
-    MODELS = "models"  # admins only
     DASHBOARD = "kpis"
+    KB = "kb"
+    ADMIN = "admin"  # admins only
+    MODELS = "models"  # admins only
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from bot import agents
 from bot.console._admin import admin_router
 from bot.console._models import models_router
 from bot.console._kpis import kpis_router
+from bot.console._kb import kb_router
 from bot.console._pages import CSRF_FIELD, PREFIX, ConsoleRoute, Nav, console_principal, form_of, render, safe_next
 from bot.console._views import CHANNEL_LABELS, Queue, QueueRequest, QueueRow, SlaClock, SortKey, sorted_rows
 from bot.web.api import Credentials
@@ -52,7 +53,8 @@ if TYPE_CHECKING:
     from nlp.registry import ModelRegistry
 
 STATIC = Path(__file__).with_name("static")
-_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript", "models.js": "text/javascript"}
+_STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript", "models.js": "text/javascript",
+                 "kb_editor.js": "text/javascript"}
 SIGN_IN_COOKIE = "deskbot_console_signin"  # the sign-in form's own CSRF token, before any session exists
 Signed = Annotated[Principal, Depends(console_principal)]
 
@@ -204,6 +206,7 @@ def console_router(*, uow: UnitOfWork, analyzer: AnalyzerSource, kb_url: str,
     router.include_router(admin_router(uow=uow))
     router.include_router(models_router(uow=uow, retraining=retraining, registry=registry))
     router.include_router(kpis_router(uow=uow))
+    router.include_router(kb_router(uow=uow, kb_url=kb_url))
     return router
 
 

@@ -158,11 +158,7 @@ def kb_editor_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
     @router.post("/articles", response_model=EditedArticle, status_code=201)
     def create(body: SourceIn, caller: Caller) -> EditedArticle:
         """A new article, as a draft (the id comes from its front matter)."""
-        parsed = _parsed(body.source)
-        with uow() as session:
-            article = knowledge.create_article(session=session, meta=kb.meta_of(parsed), source=body.source,
-                                               author=caller.actor, note=body.note, now=dt.datetime.now(dt.UTC))
-            return EditedArticle.edited(article, kb_url)
+        return create_draft(uow=uow, source=body.source, note=body.note, author=caller, kb_url=kb_url)
 
     @router.get("/articles/{article_id}", response_model=EditedArticle)
     def article(article_id: str) -> EditedArticle:
@@ -174,16 +170,8 @@ def kb_editor_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
     def update(article_id: str, body: SourceIn, caller: Caller) -> EditedArticle:
         """A new version; a published article keeps serving its published version until an admin publishes this
         one. The same text as the newest version makes no new version."""
-        parsed = _parsed(body.source)
-        with uow() as session:
-            article = knowledge.get_article(session=session, article_id=article_id)
-            if parsed.id != article.id:
-                raise ApiError(422, ErrorCode.INVALID_REQUEST,
-                               f"the front matter says id {parsed.id}, but this is article {article.id}")
-            knowledge.update_article(session=session, article_id=article.id, meta=kb.meta_of(parsed),
-                                     source=body.source, author=caller.actor, note=body.note,
-                                     now=dt.datetime.now(dt.UTC))
-            return EditedArticle.edited(article, kb_url)
+        return save_version(uow=uow, article_id=article_id, source=body.source, note=body.note, author=caller,
+                            kb_url=kb_url)
 
     @router.get("/articles/{article_id}/history", response_model=list[VersionOut])
     def history(article_id: str) -> list[VersionOut]:
@@ -200,11 +188,7 @@ def kb_editor_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
     @router.post("/preview", response_model=PreviewOut)
     def preview(body: PreviewIn) -> PreviewOut:
         """The Markdown rendered as its /kb page will show it (nothing is saved)."""
-        parsed = _parsed(body.source)
-        with uow() as session:
-            known = {a.id: a for a in kb.published_articles(session=session)}
-        known[parsed.id] = parsed
-        return PreviewOut(id=parsed.id, title=parsed.title, html=render_article(parsed, known))
+        return preview_of(uow=uow, source=body.source)
 
     @router.get("/gaps", response_model=list[GapOut])
     def gaps(query: Annotated[GapQuery, Query()]) -> list[GapOut]:
@@ -223,17 +207,62 @@ def kb_admin_router(*, uow: UnitOfWork, kb_url: str) -> APIRouter:
     @router.post("/{article_id}/publish", response_model=ArticleRow)
     def publish(article_id: str, admin: Caller) -> ArticleRow:
         """The newest version goes live: /kb at once, the bot within the kb_refresh_seconds setting."""
-        with uow() as session:
-            article = knowledge.publish(session=session, article_id=article_id, actor=admin.actor,
-                                        now=dt.datetime.now(dt.UTC))
-            return ArticleRow.of(article, kb_url)
+        return publish_article(uow=uow, article_id=article_id, admin=admin, kb_url=kb_url)
 
     @router.post("/{article_id}/retire", response_model=ArticleRow)
     def retire(article_id: str, admin: Caller) -> ArticleRow:
         """Withdrawn from /kb and from the bot's answers; its history stays, and publishing brings it back."""
-        with uow() as session:
-            article = knowledge.retire(session=session, article_id=article_id, actor=admin.actor,
-                                       now=dt.datetime.now(dt.UTC))
-            return ArticleRow.of(article, kb_url)
+        return retire_article(uow=uow, article_id=article_id, admin=admin, kb_url=kb_url)
 
     return router
+
+
+# --- what the API's routes and the console's pages both do -------------------------------------------------
+
+
+def create_draft(*, uow: UnitOfWork, source: str, note: str, author: Principal, kb_url: str) -> EditedArticle:
+    """A new article from its Markdown source, as a draft; 422 for a source that is no article."""
+    parsed = _parsed(source)
+    with uow() as session:
+        article = knowledge.create_article(session=session, meta=kb.meta_of(parsed), source=source,
+                                           author=author.actor, note=note, now=dt.datetime.now(dt.UTC))
+        return EditedArticle.edited(article, kb_url)
+
+
+def save_version(*, uow: UnitOfWork, article_id: str, source: str, note: str, author: Principal,
+                 kb_url: str) -> EditedArticle:
+    """A new version of the article (none for the newest version's own text); 422 for another article's id."""
+    parsed = _parsed(source)
+    with uow() as session:
+        article = knowledge.get_article(session=session, article_id=article_id)
+        if parsed.id != article.id:
+            raise ApiError(422, ErrorCode.INVALID_REQUEST,
+                           f"the front matter says id {parsed.id}, but this is article {article.id}")
+        knowledge.update_article(session=session, article_id=article.id, meta=kb.meta_of(parsed), source=source,
+                                 author=author.actor, note=note, now=dt.datetime.now(dt.UTC))
+        return EditedArticle.edited(article, kb_url)
+
+
+def preview_of(*, uow: UnitOfWork, source: str) -> PreviewOut:
+    """The source rendered as its /kb page will show it, among the published articles (nothing is saved)."""
+    parsed = _parsed(source)
+    with uow() as session:
+        known = {a.id: a for a in kb.published_articles(session=session)}
+    known[parsed.id] = parsed
+    return PreviewOut(id=parsed.id, title=parsed.title, html=render_article(parsed, known))
+
+
+def publish_article(*, uow: UnitOfWork, article_id: str, admin: Principal, kb_url: str) -> ArticleRow:
+    """The newest version goes live (the caller has checked ``admin`` is one)."""
+    with uow() as session:
+        article = knowledge.publish(session=session, article_id=article_id, actor=admin.actor,
+                                    now=dt.datetime.now(dt.UTC))
+        return ArticleRow.of(article, kb_url)
+
+
+def retire_article(*, uow: UnitOfWork, article_id: str, admin: Principal, kb_url: str) -> ArticleRow:
+    """Withdrawn from /kb and the bot (the caller has checked ``admin`` is one)."""
+    with uow() as session:
+        article = knowledge.retire(session=session, article_id=article_id, actor=admin.actor,
+                                   now=dt.datetime.now(dt.UTC))
+        return ArticleRow.of(article, kb_url)

@@ -2,8 +2,8 @@
 the service as ``deskbot serve`` runs it (HTTP, the email channel, workers, dispatchers) with the real NLP; mail
 comes in over SMTP and the requester's answer goes out to an SMTP sink.
 
-Saves full-page screenshots of the queue, the ticket view, (signed in as an admin) a model version's page and
-the dashboard under ``var/screenshots/``. SQLite and PostgreSQL.
+Saves full-page screenshots of the queue, the ticket view, (signed in as an admin) a model version's page,
+the dashboard and the KB editor under ``var/screenshots/``. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ PASSWORD = "a long enough console secret"
 # Asks for a person, so the policy opens a ticket whatever the model reads in the rest.
 FIRST_MAIL = ("I need to talk to a human please. Since this morning the VPN client says the gateway is not "
               "responding and I cannot reach the file shares from home.")
+KB_DRAFT_BODY = ("Hotel networks often block the VPN's port. This gets you connected anyway.\n\n## Steps\n"
+                 "1. Open **GlobalProtect** from the menu bar and click *Disconnect*.\n"
+                 "2. Sign in to the hotel's Wi-Fi portal in a browser first.\n"
+                 "3. Connect again and choose the gateway `vpn-tcp.example.com`.\n\n"
+                 "## If this did not help\nReply to this message and the IT service desk takes it from there.\n")
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None and not Path(CHROMIUM).exists(),
                                 reason="chromium is not installed (apt-get install -y chromium)")
@@ -158,6 +163,16 @@ def test_an_agent_answers_an_email_ticket_with_a_suggested_article_and_corrects_
             expect(page.locator('[data-kpi="tickets"]')).to_have_text("2")
             expect(page.locator("svg.chart rect.bar").first).to_be_visible()
             page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
+            # The KB editor's live preview (nothing saved: a draft in the desk would change the shared KB index).
+            page.click("header nav >> text=Knowledge base")
+            page.click(".tabs >> text=New article")
+            for name, value in (("id", "KB-0990"), ("title", "Connect to the VPN from a hotel"),
+                                ("category", "Network & VPN"), ("intents", "vpn_connection"), ("tags", "vpn, hotel")):
+                page.fill(f"#kb-form [name={name}]", value)
+            page.fill("#kb-body", KB_DRAFT_BODY)
+            expect(page.locator("#kb-preview h1")).to_have_text("Connect to the VPN from a hotel")
+            expect(page.locator("#kb-preview strong").first).to_have_text("GlobalProtect")
+            page.screenshot(path=str(SCREENSHOTS / "console-kb.png"))
             assert not errors, errors
             browser.close()
         with uow() as session:
