@@ -25,6 +25,7 @@ bench: setup db nlp
 	$(BIN)/python bench/intent_oos.py
 	$(BIN)/python bench/api_tickets.py --database both
 	$(BIN)/python bench/decisions.py
+	$(BIN)/python bench/major_incidents.py --old-rule
 
 setup: $(STAMP)
 
