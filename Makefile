@@ -26,6 +26,7 @@ bench: setup db nlp
 	$(BIN)/python bench/api_tickets.py --database both
 	$(BIN)/python bench/decisions.py
 	$(BIN)/python bench/console_pages.py
+	$(BIN)/python bench/major_incidents.py --old-rule
 
 setup: $(STAMP)
 

@@ -72,9 +72,17 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
     return target
 
 
-def active_problem_for(*, session: Session, intent: str) -> Ticket | None:
-    return session.scalar(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.intent == intent,
-                                               Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id.desc()))
+def active_problems(*, session: Session) -> Sequence[Ticket]:
+    """Active problems that link at least one incident, newest first."""
+    linked = select(Ticket.parent_id).where(Ticket.parent_id.is_not(None))
+    return session.scalars(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
+                                                Ticket.id.in_(linked)).order_by(Ticket.id.desc())).all()
+
+
+def latest_reports(*, session: Session, problem_id: int, limit: int) -> Sequence[Ticket]:
+    """The ``limit`` incidents linked last to the problem ``problem_id``."""
+    return session.scalars(select(Ticket).where(Ticket.parent_id == problem_id).order_by(Ticket.id.desc())
+                           .limit(limit)).all()
 
 
 def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:

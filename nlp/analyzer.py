@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from nlp.embeddings import WARM_UP_TEXT, Embedder
 from nlp.kb import Article, KbHit, KbIndex, guess_language, index_articles, saved_stamp
@@ -30,6 +32,8 @@ class Analysis:
     cues: tuple[str, ...] = ()
     model_version: str = ""
     alarm_threshold: float = 0.0  # the confidence the model's validation chose for a security incident at once
+    # The text's sentence vector (``Analyzer.embed``'s space), so that comparing it with others embeds it once.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class Analyzer:
@@ -105,11 +109,15 @@ class Analyzer:
         self._embedder.warm_up()
         self.analyze_many([WARM_UP_TEXT])
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The unit sentence vectors of ``texts`` (what ``Analysis.vector`` holds): their dot is their cosine."""
+        return self._embedder.encode(self._embedder.readable(texts))
+
     def similarities(self, text: str, others: Sequence[str]) -> list[float]:
         """Cosine similarity of ``text`` to each of ``others`` (e.g. to spot many reports of one outage)."""
         if not others:
             return []
-        vectors = self._embedder.encode(self._embedder.readable([text, *others]))
+        vectors = self.embed([text, *others])
         return [float(v) for v in vectors[1:] @ vectors[0]]
 
     def search_kb(self, text: str, *, k: int | None = None) -> list[KbHit]:
@@ -147,5 +155,6 @@ class Analyzer:
                 sentiment=str(feeling.label), frustration=float(feeling.frustration), frustrated=feeling.frustration >= FRUSTRATED,
                 kb_hits=hits, language=language, answer_threshold=bundle.intent.answer_threshold,
                 cues=feeling.cues, model_version=version, alarm_threshold=bundle.intent.alarm_threshold,
+                vector=vector,
             ))
         return out

@@ -14,7 +14,7 @@ from bot import notices
 from bot.conversation import InboundMessage, Reply
 from bot.policy import Action, Decision, State, decide, reading_of, thresholds_for
 from bot.worker import _wording as say
-from bot.worker._major import known_problem
+from bot.worker._major import Reports, known_problem
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
 from desk import conversations, knowledge, routing, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, Feedback
@@ -42,6 +42,7 @@ class Turn:
     analyzer: Analyzer
     settings: BotSettings
     directory: Directory
+    reports: Reports  # the major-incident window's
 
     @property
     def kb_url(self) -> str:
@@ -91,11 +92,15 @@ def ticket_status(turn: Turn) -> list[Reply]:
 
 def open_ticket(turn: Turn) -> list[Reply]:
     ticket = _open(turn, ticket_type=turn.decision.ticket_type, intent=turn.decision.intent)
-    problem = known_problem(session=turn.session, ticket=ticket, analyzer=turn.analyzer, settings=turn.settings,
-                            now=turn.now)
+    problem = _known_problem(turn, ticket)
     if problem is not None:  # one message: the known issue says where the report went
         return [say.known_issue(ticket, problem, turn.lang)]
     return [say.with_ticket(ticket, say.PASSED_ON, turn.lang)]
+
+
+def _known_problem(turn: Turn, ticket: Ticket) -> Ticket | None:
+    return known_problem(session=turn.session, ticket=ticket, vector=turn.analysis.vector, analyzer=turn.analyzer,
+                         reports=turn.reports, settings=turn.settings, now=turn.now)
 
 
 def handoff(turn: Turn) -> list[Reply]:
@@ -129,6 +134,11 @@ def answer_from_kb(turn: Turn) -> list[Reply]:
     s, now = turn.session, turn.now
     article = turn.analyzer.kb.articles[turn.decision.article_id]
     ticket = _open(turn, ticket_type=None, intent=turn.decision.intent, auto_assign=False)
+    # One more report of a known outage: the article cannot fix it; the report waits with the problem's.
+    problem = _known_problem(turn, ticket)
+    if problem is not None:
+        tickets.ensure_assignee(session=s, number=ticket.number, actor="bot", now=now)
+        return [say.known_issue(ticket, problem, turn.lang)]
     tickets.change_status(session=s, number=ticket.number, status=Status.PENDING, actor="bot", now=now)
     tickets.record_first_response(session=s, ticket=ticket, actor="bot", now=now)  # the article is it
     tickets.set_tags(session=s, ticket=ticket, tags=["kb-answer", article.canonical_id], actor="bot", now=now)

@@ -1,5 +1,10 @@
 """Major incidents: when several people report one cause within a short time, one problem links their incidents.
 
+Two reports have one cause when they name the same system or error code (``bot.worker._names``), or when they are
+of one intent and either name the same place or HTTP error or read alike (their vectors' cosine at or above the
+similarity setting) without naming different systems or places. "Teams crashes", "SAP is down" and "the Salesforce
+login fails" are three things, however close in time.
+
 The desk opens the problem and records the ``MajorIncident`` event (its notice comes from there); this module
 only decides when a new incident is one more report of a known problem, or the one that makes a major incident.
 """
@@ -7,9 +12,16 @@ only decides when a new incident is one more report of a known problem, or the o
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from bot.worker._names import Namer, Names
 from desk import TicketType, relations
+from desk.systems import Systems
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -19,27 +31,102 @@ if TYPE_CHECKING:
     from nlp import Analyzer
 
 NOT_A_CAUSE = (None, "oos", "human_agent")  # intents that say nothing about what is broken
+REMEMBERED = 5000  # reports whose vectors are kept; past it the least recently used go (and are embedded again)
+PROBLEM_REPORTS = 20  # a new report is compared with this many of a known problem's latest reports
 
 
-def known_problem(*, session: Session, ticket: Ticket, analyzer: Analyzer, settings: BotSettings,
-                  now: dt.datetime) -> Ticket | None:
+@dataclass(frozen=True)
+class Report:
+    """An incident as the rule compares it."""
+
+    ticket_id: int
+    requester_id: int
+    intent: str | None
+    names: Names
+    vector: np.ndarray = field(compare=False, repr=False)
+
+
+def same_cause(a: Report, b: Report, *, similarity: float) -> bool:
+    """Whether two reports are about one thing (see the module's docstring)."""
+    if a.names.what_they_share(b.names):
+        return True
+    if a.intent != b.intent or a.intent in NOT_A_CAUSE or a.names.name_different_things(b.names):
+        return False
+    return a.names.same_detail(b.names) or float(a.vector @ b.vector) >= similarity
+
+
+def ticket_text(ticket: Ticket) -> str:
+    subject, description = ticket.subject or "", ticket.description or ""
+    return description if subject.lower() in description.lower() else f"{subject}\n{description}"
+
+
+class Reports:
+    """The reports the rule compared lately, with their names and vectors: a text is embedded once (the new
+    message's vector comes with its analysis), not once per later message. Bounded: entries unused for longer
+    than the window, and the least recently used past ``REMEMBERED``, are forgotten."""
+
+    def __init__(self, systems: Systems):
+        self.systems = systems
+        self._namer: Namer | None = None
+        self._kb: object = None
+        self._known: OrderedDict[int, tuple[Report, dt.datetime]] = OrderedDict()
+
+    def namer(self, analyzer: Analyzer) -> Namer:
+        """The systems file's names and the KB titles' ones (read again when the KB index is reloaded)."""
+        if self._namer is None or analyzer.kb is not self._kb:
+            self._kb = analyzer.kb
+            self._namer = Namer(self.systems, (a.title for a in analyzer.kb.articles.values()))
+        return self._namer
+
+    def of(self, tickets: Sequence[Ticket], analyzer: Analyzer, *, now: dt.datetime,
+           vectors: dict[int, np.ndarray] | None = None) -> list[Report]:
+        """The reports of ``tickets``, embedding only those not known yet (and not in ``vectors``)."""
+        vectors = dict(vectors or {})
+        missing = [t for t in tickets if t.id not in self._known and t.id not in vectors]
+        if missing:
+            vectors.update(zip((t.id for t in missing), analyzer.embed([ticket_text(t) for t in missing])))
+        namer, found = self.namer(analyzer), []
+        for ticket in tickets:
+            known = self._known.pop(ticket.id, None)
+            report = known[0] if known is not None else Report(
+                ticket.id, ticket.requester_id, ticket.intent, namer.names(ticket_text(ticket)), vectors[ticket.id])
+            self._known[ticket.id] = (report, now)
+            found.append(report)
+        return found
+
+    def forget(self, *, before: dt.datetime) -> None:
+        while self._known and (len(self._known) > REMEMBERED or next(iter(self._known.values()))[1] < before):
+            self._known.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def known_problem(*, session: Session, ticket: Ticket, vector: np.ndarray | None, analyzer: Analyzer,
+                  reports: Reports, settings: BotSettings, now: dt.datetime) -> Ticket | None:
     """The active problem ``ticket`` was linked to as one more report of it, or None.
 
-    N incidents of one intent (or of texts this similar) from different people within T minutes: a problem opens
-    and links them; the report that tipped it over is not "known" yet (its requester hears the usual reply)."""
+    ``vector``: the sentence vector of the message's analysis (None: the ticket's text is embedded). A report of
+    an active problem's cause is linked to it; N reports of one cause from different people within T minutes open
+    a problem linking them, and the report that tipped it over is not "known" yet (its requester hears the usual
+    reply)."""
     if ticket.type is not TicketType.INCIDENT or ticket.intent in NOT_A_CAUSE:
         return None
-    problem = relations.active_problem_for(session=session, intent=ticket.intent)
-    if problem is not None:
-        relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number, actor="bot",
-                                  now=now)
-        return problem
-    others = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
+    reports.forget(before=now - settings.major_incident_window)
+    [report] = reports.of([ticket], analyzer, now=now, vectors={ticket.id: vector} if vector is not None else None)
+    for problem in relations.active_problems(session=session):
+        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
+                  if t.id != ticket.id]
+        if any(same_cause(report, other, similarity=settings.major_incident_similarity)
+               for other in reports.of(linked, analyzer, now=now)):
+            relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number,
+                                      actor="bot", now=now)
+            return problem
+    recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
               if t.id != ticket.id]
-    similarity = analyzer.similarities(ticket.description or ticket.subject, [t.description or t.subject for t in others])
-    reports = [ticket] + [t for t, sim in zip(others, similarity)
-                          if t.intent == ticket.intent or sim >= settings.major_incident_similarity]
-    if len({t.requester_id for t in reports}) >= settings.major_incident_count:
-        relations.open_major_incident(session=session, incidents=reports, intent=ticket.intent,
+    alike = [t for t, other in zip(recent, reports.of(recent, analyzer, now=now))
+             if same_cause(report, other, similarity=settings.major_incident_similarity)]
+    if len({t.requester_id for t in [ticket, *alike]}) >= settings.major_incident_count:
+        relations.open_major_incident(session=session, incidents=[ticket, *alike], intent=ticket.intent,
                                       requester_id=ticket.requester_id, actor="bot", now=now)
     return None

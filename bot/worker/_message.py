@@ -143,7 +143,7 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
                              best_score=reading.top_article_score, now=now)
     replies = carry_out(Turn(session=session, message=message, analysis=analysis, conversation=conversation,
                              requester_id=requester.id, decision=decision, now=now, analyzer=p.analyzer,
-                             settings=p.settings, directory=p.directory))
+                             settings=p.settings, directory=p.directory, reports=p.reports))
     # A message held by the new-problem question, and the question, are in no ticket until it is answered.
     ticket = None if decision.action is Action.ASK_NEW_PROBLEM else conversation.ticket
     tickets.add_message(

@@ -19,11 +19,13 @@ from bot import agents
 from bot.agents import AgentDesk
 from bot.conversation import DropAttachments, InboundMessage
 from bot.policy import labels
+from bot.worker._major import Reports
 from bot.worker._message import handle, readable_text
 from bot.worker_settings import BotSettings
 from desk import ResolutionCode, UnitOfWork
 from desk import conversations, people, queue, sla, tickets
 from desk.departments import packaged_directory
+from desk.systems import packaged_systems
 from desk.domain import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class Pipeline:
         self.analyzer = analyzer
         self.settings = settings
         self.directory = packaged_directory()  # read now: a broken file stops the start, naming file and line
+        self.reports = Reports(packaged_systems())  # the major-incident window's reports (same: systems.yaml)
         self.worker = worker or worker_name()
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())

@@ -214,9 +214,9 @@ def test_the_dispatcher_parks_a_reply_after_the_settings_attempts(uow, bot) -> N
 
 def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  # noqa: ANN001
     _, say, _, _ = bot
-    for who in ("a@corp.example", "b@corp.example", "c@corp.example"):
-        say("the whole office has no network, nothing loads since 9am", who=who)
-    [known] = say("no network at all on our floor, cables plugged in", who="d@corp.example")  # one message
+    for who in ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example"):
+        replies = say("the whole office has no network, nothing loads since 9am", who=who)
+    [known] = replies  # the fourth report: one message
     assert "known issue" in known.text
     with uow() as s:
         problems = tickets.list_tickets(session=s, statuses=None)
@@ -224,6 +224,30 @@ def test_major_incident_links_reports_from_different_people(uow, bot) -> None:  
         assert len(problem.children) == 4
         report = next(t for t in problem.children if t.requester.email == "d@corp.example")
         assert problem.ref in known.text and report.ref in known.text
+
+
+def test_reports_of_one_intent_about_different_systems_open_no_problem(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    for who, text in (("a@corp.example", "SAP is down for everyone in finance"),
+                      ("b@corp.example", "the CRM does not load, error 500"), ("c@corp.example", "Teams crashes on start")):
+        [reply] = say(text, who=who)
+        assert "known issue" not in reply.text
+    with uow() as s:
+        found = tickets.list_tickets(session=s, statuses=None)
+        assert len(found) == 3 and all(t.type is TicketType.INCIDENT and t.parent is None for t in found)
+
+
+def test_reports_naming_one_place_open_a_problem_even_when_answered_from_the_kb(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    for who, text in (("a@corp.example", "Our printer on floor 2 is jammed and shows error 0x80070005"),
+                      ("b@corp.example", "The printer on the second floor keeps jamming"),
+                      ("c@corp.example", "the printer on floor 2 jams")):
+        say(text, who=who)
+    [known] = say("The printer on the second floor keeps jamming", who="d@corp.example")
+    assert "known issue" in known.text
+    with uow() as s:
+        problem = next(t for t in tickets.list_tickets(session=s, statuses=None) if t.type is TicketType.PROBLEM)
+        assert sorted(t.requester.email for t in problem.children) == [f"{x}@corp.example" for x in "abcd"]
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001

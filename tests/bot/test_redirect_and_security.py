@@ -15,9 +15,11 @@ from bot.policy import Action, Decision
 from bot.worker import BotSettings
 from bot.worker import _wording as say
 from bot.worker._handlers import Turn, carry_out
+from bot.worker._major import Reports
 from bot.worker._message import forwarded_evidence, readable_text
 from desk import conversations, kpis, people, tickets
 from desk.departments import DirectoryError, load_directory, packaged_directory
+from desk.systems import packaged_systems
 from desk.domain import ConversationWait
 from nlp import Analysis
 
@@ -38,7 +40,7 @@ def turn(session, analyzer, decision: Decision, *, language: str = "en", text: s
                              sender=Identity("webchat", "ana", "Ana", "ana@corp.example"), text=text, received_at=NOW)
     return Turn(session=session, message=message, analysis=analysis(language), conversation=conversation,
                 requester_id=requester.id, decision=decision, now=NOW, analyzer=analyzer,
-                settings=BotSettings.defaults(), directory=packaged_directory())
+                settings=BotSettings.defaults(), directory=packaged_directory(), reports=Reports(packaged_systems()))
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])

@@ -1,0 +1,67 @@
+"""The similarity at which two reports of one intent count as one outage, chosen on labelled pairs.
+
+    .venv/bin/python bench/major_pairs.py [FILE.csv]
+
+FILE (default bench/data/major_pairs.csv) has the header ``text_a,text_b,same``: two reports of one intent that
+name no system (named systems and error codes link reports on their own), ``same`` 1 when they are one outage,
+0 when they are different things. It prints, for each threshold, the pairs linked right and wrong, and the
+threshold to set (``DESKBOT_MAJOR_INCIDENT_SIMILARITY``): the lowest one whose links are at least 95 % right
+(one wrong link opens a problem only with more reports alike, so recall counts as well). The embedder is the
+one ``deskbot serve`` uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FILE = ROOT / "bench" / "data" / "major_pairs.csv"
+PRECISION = 0.95
+
+
+def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"text_a", "text_b", "same"} <= set(reader.fieldnames):
+            raise SystemExit(f"{path}: the first line must be the header 'text_a,text_b,same'")
+        pairs = []
+        for row in reader:
+            if row["same"] not in ("0", "1") or not row["text_a"].strip() or not row["text_b"].strip():
+                raise SystemExit(f"{path}, row ending on line {reader.line_num}: two texts and same 0 or 1")
+            pairs.append((row["text_a"], row["text_b"], row["same"] == "1"))
+    return pairs
+
+
+def choose(similarities: list[float], same: list[bool]) -> float:
+    """The lowest threshold whose links are at least ``PRECISION`` right (and link at least one pair)."""
+    for threshold in sorted(set(similarities)):
+        linked = [s for sim, s in zip(similarities, same) if sim >= threshold]
+        if linked and sum(linked) / len(linked) >= PRECISION:
+            return round(threshold - 0.005, 2) if threshold > 0.005 else 0.0
+    raise SystemExit("no threshold links the same-outage pairs without wrong links: add pairs or review them")
+
+
+def main(argv: list[str]) -> None:
+    from bot.composition import Deskbot
+    from bot.settings import Settings
+
+    path = Path(argv[0]) if argv else DEFAULT_FILE
+    pairs = read_pairs(path)
+    analyzer = Deskbot(Settings()).analyzer
+    a, b = analyzer.embed([p[0] for p in pairs]), analyzer.embed([p[1] for p in pairs])
+    similarities = [float(x @ y) for x, y in zip(a, b)]
+    same = [p[2] for p in pairs]
+    print(f"{path}: {sum(same)} same-outage pairs, {len(same) - sum(same)} different-thing pairs, "
+          f"model {analyzer.model_version}")
+    print(f"{'threshold':>9}  {'same linked':>12}  {'different linked':>16}")
+    for t in (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+        right = sum(s for sim, s in zip(similarities, same) if sim >= t)
+        wrong = sum(not s for sim, s in zip(similarities, same) if sim >= t)
+        print(f"{t:9.2f}  {right:5d}/{sum(same):<6d}  {wrong:7d}/{len(same) - sum(same):<8d}")
+    print(f"\nchosen: {choose(similarities, same):.2f} (links at least {PRECISION:.0%} right)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
