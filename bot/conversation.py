@@ -116,6 +116,9 @@ class InboundMessage:
     # Where to reach this sender privately (Slack: the app's DM with them), for answers others in the conversation
     # must not read (the sender's tickets); None where the conversation itself is private (email, web chat).
     private_ref: ConversationRef | None = None
+    # Where this message's answers go when not to its conversation at large (Slack: the thread of the bot's DM it
+    # was written in; the DM, threads included, is one conversation).
+    reply_ref: ConversationRef | None = None
     # Came through an entry for a new request (Slack's /it and message shortcut, Telegram's /new): in a
     # conversation that carries an open ticket, the bot asks whether it is about that ticket or a new problem.
     new_request: bool = False
@@ -152,6 +155,7 @@ class InboundMessage:
             native_id=data.get("native_id", ""),
             cites=tuple(data.get("cites", ())),
             new_request=data.get("new_request", False),
+            reply_ref=ConversationRef(**data["reply_ref"]) if data.get("reply_ref") else None,
             private_ref=ConversationRef(**data["private_ref"]) if data.get("private_ref") else None,
         )
 

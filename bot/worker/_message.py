@@ -165,8 +165,9 @@ def handle(p: Pipeline, session: Session, row_id: int, message: InboundMessage, 
     subject = message.subject or (ticket.subject if ticket else "")
     replies = [r if r.subject else replace(r, subject=subject) for r in replies]
     replies = _within_reply_limit(p, session, message, conversation, replies, now)
-    to = ConversationRef(conversation.channel, conversation.address, conversation.thread)
-    if decision.action is Action.TICKET_STATUS and message.private_ref is not None:
+    to = message.reply_ref if message.reply_ref is not None and conversation.address == message.conversation.address \
+        else ConversationRef(conversation.channel, conversation.address, conversation.thread)
+    if decision.action is Action.TICKET_STATUS and message.private_ref is not None and message.reply_ref is None:
         to = message.private_ref  # a list of the sender's tickets never goes where others read it
     for i, reply in enumerate(replies):
         key = f"{message.key}:reply:{i}"

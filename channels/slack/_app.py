@@ -126,10 +126,8 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         return text, {"attachments": fetched.attachments}
 
     async def message_from(*, key: str, user: str, ref: ConversationRef, text: str, raw: dict,
-                           context: AsyncBoltContext, teams: tuple[str | None, ...] = (), private: bool = False,
-                           **extra: Any) -> None:
-        """``teams``: the payload's own word on the sender's team (Slack Connect names the sender's organisation);
-        ``private``: the conversation is the sender's alone (a DM thread), so what is theirs is answered in it."""
+                           context: AsyncBoltContext, teams: tuple[str | None, ...] = (), **extra: Any) -> None:
+        """``teams``: the payload's own word on the sender's team (Slack Connect names the sender's organisation)."""
         home = _home(context)
         sender = await users.identity(user, home=home)
         foreign = foreign_team(teams, home=home)
@@ -140,7 +138,7 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
             key=key, conversation=ref, sender=sender, text=text.strip(), received_at=_now(),
             raw=json.dumps(_without_tokens(raw), ensure_ascii=False)[:100_000],
             # chat.postMessage to a user id: the app's DM with them
-            private_ref=None if private else ConversationRef(CHANNEL, user, ""),
+            private_ref=ConversationRef(CHANNEL, user, ""),
             **extra))
 
     @app.error
@@ -158,13 +156,13 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
         channel, ts, user = _need(event, "channel"), _need(event, "ts"), _need(event, "user")
         text = event.get("text") or ""
         if event.get("channel_type") == "im":
-            # A top-level DM is the conversation with the user (addressed by their id); a thread in the DM
-            # is a conversation of its own, answered in that thread.
+            # The DM is one conversation with the user (addressed by their id), its threads included: a reply
+            # under the bot's "ticket #1000" message follows that ticket up. Answers go where it was written.
             thread = _dm_thread(event)
-            ref = ConversationRef(CHANNEL, channel, thread) if thread else ConversationRef(CHANNEL, user, "")
             text, attached = await with_files(await readable(text, context), event)
-            await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ref, text=text, raw=body, context=context,
-                               teams=_event_teams(event), private=bool(thread), **attached)
+            await message_from(key=f"slack:{channel}:{ts}", user=user, ref=ConversationRef(CHANNEL, user, ""),
+                               text=text, raw=body, context=context, teams=_event_teams(event),
+                               reply_ref=ConversationRef(CHANNEL, channel, thread) if thread else None, **attached)
             return
         thread = event.get("thread_ts")
         bot_user = context.get("bot_user_id")
@@ -241,18 +239,18 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, users: UserDirecto
                                     view=reply_modal(private_metadata=meta, ticket_ref=f"#{agent.ticket}"))
             await ack()
             return
-        private = False
+        reply_ref = None
         if agent is not None:
             ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
-        elif channel.startswith("D"):  # the 1:1 conversation is addressed by the user; a DM thread by itself
+        elif channel.startswith("D"):  # the 1:1 conversation is addressed by the user, its threads included
+            ref = ConversationRef(CHANNEL, user, "")
             thread = _dm_thread(message)
-            ref = ConversationRef(CHANNEL, channel, thread) if thread else ConversationRef(CHANNEL, user, "")
-            private = bool(thread)
+            reply_ref = ConversationRef(CHANNEL, channel, thread) if thread else None
         else:
             ref = ConversationRef(CHANNEL, channel, message.get("thread_ts") or ts)
         await message_from(key=f"slack:action:{channel}:{ts}:{value}:{user}", user=user, ref=ref,
                            text=(action.get("text") or {}).get("text", value), raw=body, context=context,
-                           teams=_user_team(body), private=private, action=None if agent else value, agent=agent)
+                           teams=_user_team(body), action=None if agent else value, agent=agent, reply_ref=reply_ref)
         await ack()
 
     @app.view(REPLY_CALLBACK)

@@ -81,3 +81,20 @@ def test_a_message_in_a_dm_thread_is_answered_in_that_thread_a_top_level_one_at_
     _dm(desk, BROKEN, "1700003001.000100", thread_ts="1700003000.000100", parent_user_id="U42")
     [threaded] = wait_for(lambda: desk.posts_to("D42") or None, "the answer in the DM thread")
     assert threaded["thread_ts"] == "1700003000.000100"
+
+
+def test_a_reply_in_the_thread_of_the_bots_ticket_message_follows_that_ticket_up_in_the_thread(desk, uow) -> None:  # noqa: ANN001
+    _dm(desk, "Please give me access to SAP for the new finance project.", "1700004000.000100")
+    [opened] = desk.wait_posts("U42", 1)
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+    assert ticket.ref in opened["text"]
+    _dm(desk, "My manager approved it this morning.", "1700004002.000100", thread_ts="1700004001.000100",
+        parent_user_id="UBOT")  # under the bot's own message
+    [threaded] = wait_for(lambda: desk.posts_to("D42") or None, "the answer in the DM thread")
+    assert threaded["thread_ts"] == "1700004001.000100" and f"added that to ticket {ticket.ref}" in threaded["text"]
+    with uow() as s:
+        [same] = tickets.list_tickets(session=s)  # no second ticket
+        inbound = [m.text for m in tickets.thread(session=s, ticket=same) if m.direction is Direction.INBOUND]
+    assert inbound == ["Please give me access to SAP for the new finance project.",
+                       "My manager approved it this morning."]

@@ -160,7 +160,7 @@ def test_slow_files_are_given_up_at_the_deadline_so_the_ack_stays_within_3_secon
     asyncio.run(scenario())
 
 
-def test_a_dm_thread_is_its_own_conversation_answered_in_the_thread_a_top_level_dm_stays_top_level(slack) -> None:  # noqa: ANN001
+def test_a_dm_thread_is_the_dm_conversation_answered_in_the_thread_a_top_level_dm_stays_top_level(slack) -> None:  # noqa: ANN001
     _, fake = slack
 
     async def scenario() -> None:
@@ -174,11 +174,12 @@ def test_a_dm_thread_is_its_own_conversation_answered_in_the_thread_a_top_level_
         await _post(http, _dm("it is slow since the update", ts="1700000000.000300", thread_ts="1700000000.000100",
                               parent_user_id="U42"), "Ev2")
         top, threaded = inbox.messages.values()
-        assert top.conversation == ConversationRef("slack", "U42", "")
-        assert threaded.conversation == ConversationRef("slack", "D42", "1700000000.000100")
-        assert threaded.private_ref is None  # the DM thread is the person's own: their ticket list stays in it
+        # One conversation with the person (a reply under the bot's ticket message follows that ticket up) ...
+        assert top.conversation == threaded.conversation == ConversationRef("slack", "U42", "")
+        assert top.reply_ref is None  # ... a top-level message is answered at top level, a threaded one in its thread
+        assert threaded.reply_ref == ConversationRef("slack", "D42", "1700000000.000100")
         await channel.send(top.conversation, Reply("top-level answer"))
-        await channel.send(threaded.conversation, Reply("answer in the thread"))
+        await channel.send(threaded.reply_ref, Reply("answer in the thread"))
         first, second = fake.posted()
         assert (first["channel"], first.get("thread_ts")) == ("U42", None)
         assert (second["channel"], second["thread_ts"]) == ("D42", "1700000000.000100")
