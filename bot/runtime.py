@@ -49,6 +49,8 @@ class Loops:
 
     async def stop(self) -> None:
         self._stopping.set()
+        self.pipeline.accepted.notify()  # the loops waiting for work see the stop at once
+        self.pipeline.replied.notify()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
@@ -58,24 +60,28 @@ class Loops:
             pass
 
     async def _work(self) -> None:
+        accepted = self.pipeline.accepted
         while not self._stopping.is_set():
+            seen = accepted.generation
             try:
                 done = await anyio.to_thread.run_sync(self.pipeline.process_batch)
             except Exception:  # noqa: BLE001 - a broken database must not end the loop
                 log.exception("worker loop error")
                 done = 0
-            if not done:
-                await self._sleep(self.poll)
+            if not done:  # woken by this process's next accepted message, else polls (other processes')
+                await accepted.wait(seen=seen, timeout=self.poll)
 
     async def _dispatch(self, dispatcher: Dispatcher) -> None:
+        replied = self.pipeline.replied
         while not self._stopping.is_set():
+            seen = replied.generation
             try:
                 sent = await dispatcher.dispatch_once()
             except Exception:  # noqa: BLE001
                 log.exception("dispatcher loop error")
                 sent = 0
-            if not sent:
-                await self._sleep(self.poll)
+            if not sent:  # woken by this process's worker committing replies, else polls
+                await replied.wait(seen=seen, timeout=self.poll)
 
     async def _housekeeping(self) -> None:
         while not self._stopping.is_set():

@@ -19,6 +19,7 @@ from bot import agents
 from bot.agents import AgentDesk
 from bot.conversation import DropAttachments, InboundMessage
 from bot.policy import labels
+from bot.signals import Signal
 from bot.worker._major import Reports
 from bot.worker._message import handle, readable_text
 from bot.worker_settings import BotSettings
@@ -51,6 +52,8 @@ class Pipeline:
         self.directory = packaged_directory()  # read now: a broken file stops the start, naming file and line
         self.reports = Reports(packaged_systems())  # the major-incident window's reports (same: systems.yaml)
         self.worker = worker or worker_name()
+        self.accepted = Signal()  # a message is in the inbox: the worker loop need not wait for its poll
+        self.replied = Signal()  # a handled message committed its replies: so need the dispatchers
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())
 
@@ -60,11 +63,14 @@ class Pipeline:
         """Commit an inbound message to the inbox; False if it was delivered before."""
         with self.uow() as session:
             ref = message.conversation
-            return queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
-                                        payload=message.to_json(), now=message.received_at,
-                                        conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
-                                        sender=message.sender.external_id,
-                                        per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None
+            stored = queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
+                                          payload=message.to_json(), now=message.received_at,
+                                          conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
+                                          sender=message.sender.external_id,
+                                          per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None
+        if stored:  # committed: the worker may claim it now
+            self.accepted.notify()
+        return stored
 
     async def receive(self, message: InboundMessage) -> bool:
         """``accept`` for a channel's event loop: the commit runs in a thread, the loop stays free."""
@@ -100,6 +106,8 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001
                 log.exception("message %s failed", message.key)
                 self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
+            else:
+                self.replied.notify()
         return len(claimed)
 
     def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
