@@ -15,6 +15,7 @@ from bot.conversation import AgentAction, ConversationRef, Identity, InboundMess
 from bot.dispatcher import Dispatcher
 from bot.notify import GroupNotifier, LogNotifier, Notifiers
 from bot.notices import GroupNotices
+from bot.rich_text import to_plain
 from bot.worker import BotSettings, Pipeline
 from desk import Direction, Status, people, tickets
 from desk.models import AgentThread
@@ -91,7 +92,9 @@ def test_a_new_ticket_goes_to_the_groups_slack_channel_and_address_and_sla_goes_
     [post] = ch["slack"].to("CSD", "")
     [mail] = ch["email"].to("sd@corp.example")
     assert f"#{number}" in post.text and [b.label for b in post.buttons][0] == "Assign to me"
-    assert f"#{number}" in mail.text and not mail.buttons and "*" not in mail.text
+    # The notice is Markdown like every reply; the mail's plain part shows none of its markup.
+    assert f"#{number}" in mail.text and not mail.buttons and "*" not in to_plain(mail.text)
+    assert "intent human_agent" in to_plain(mail.text)
     ts = _post_ts(uow, number)
     assert ts  # the dispatcher learnt the post's id
     with uow() as s:
