@@ -15,7 +15,7 @@ import uvicorn
 
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
-from bot.worker import Pipeline
+from bot.worker import ClaimedBatch, Pipeline
 from bot.retention import purge_ended_chat_sessions, purge_expired
 
 log = logging.getLogger("deskbot.runtime")
@@ -60,16 +60,38 @@ class Loops:
             pass
 
     async def _work(self) -> None:
+        """Two stages: one claims and analyses a batch (the model's forward pass, which leaves the GIL) while the
+        other does the desk work of the batch before (Python and the database), so on two cores neither waits for
+        the other. At most one analysed batch waits: claimed rows stay few, under this worker's lease."""
+        analysed: asyncio.Queue[ClaimedBatch | None] = asyncio.Queue()
+        ahead = asyncio.Semaphore(1)  # a batch is claimed only once the one before is being handled
+        handling = asyncio.create_task(self._handle(analysed, ahead), name="worker desk work")
         accepted = self.pipeline.accepted
-        while not self._stopping.is_set():
-            seen = accepted.generation
+        try:
+            while not self._stopping.is_set():
+                await ahead.acquire()
+                seen = accepted.generation
+                try:
+                    batch = await anyio.to_thread.run_sync(self.pipeline.claim_batch)
+                except Exception:  # noqa: BLE001 - a broken database must not end the loop
+                    log.exception("worker loop error")
+                    batch = None
+                if batch is None:  # woken by this process's next accepted message, else polls (other processes')
+                    ahead.release()
+                    await accepted.wait(seen=seen, timeout=self.poll)
+                    continue
+                analysed.put_nowait(batch)
+        finally:
+            analysed.put_nowait(None)  # the batches in hand are finished before the loop ends
+            await handling
+
+    async def _handle(self, analysed: asyncio.Queue[ClaimedBatch | None], ahead: asyncio.Semaphore) -> None:
+        while (batch := await analysed.get()) is not None:
+            ahead.release()
             try:
-                done = await anyio.to_thread.run_sync(self.pipeline.process_batch)
-            except Exception:  # noqa: BLE001 - a broken database must not end the loop
+                await anyio.to_thread.run_sync(self.pipeline.handle_batch, batch)
+            except Exception:  # noqa: BLE001
                 log.exception("worker loop error")
-                done = 0
-            if not done:  # woken by this process's next accepted message, else polls (other processes')
-                await accepted.wait(seen=seen, timeout=self.poll)
 
     async def _dispatch(self, dispatcher: Dispatcher) -> None:
         replied = self.pipeline.replied

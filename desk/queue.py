@@ -147,10 +147,16 @@ def complete_inbound(*, session: Session, row_id: int, worker: str, now: dt.date
     return result.rowcount == 1
 
 
-def fail_inbound(*, session: Session, row_id: int, error: str, now: dt.datetime, max_attempts: int) -> QueueStatus:
+def fail_inbound(*, session: Session, row_id: int, error: str, now: dt.datetime, max_attempts: int,
+                 worker: str | None = None) -> QueueStatus:
+    """Back to pending after a backoff, or failed for good after ``max_attempts``. Given ``worker``, only while
+    that worker still holds the row: one whose lease ran out and that another worker (or this one, again) has
+    since done is left as it is."""
     row = session.get(InboxRow, row_id)
     if row is None:
         raise NotFound(f"no inbox row {row_id}")
+    if worker is not None and (row.status is not QueueStatus.PROCESSING or row.worker != worker):
+        return row.status
     row.error = error[:4000]
     row.lease_until = None
     if row.attempts >= max_attempts:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import agents
@@ -37,6 +38,17 @@ log = logging.getLogger("deskbot.worker")
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """Messages claimed under this worker's lease and analysed (no messages: their analysis failed, they were
+    failed for a retry)."""
+
+    rows: list[int]
+    messages: list[InboundMessage]
+    analyses: list[Analysis | None]
+    now: dt.datetime
 
 
 class Pipeline:
@@ -80,13 +92,20 @@ class Pipeline:
 
     def process_batch(self, *, now: dt.datetime | None = None) -> int:
         """Claim up to ``batch_size`` messages, analyse them together, handle each. Returns how many."""
+        batch = self.claim_batch(now=now)
+        return self.handle_batch(batch) if batch is not None else 0
+
+    def claim_batch(self, *, now: dt.datetime | None = None) -> ClaimedBatch | None:
+        """The first half of ``process_batch``: up to ``batch_size`` messages claimed and analysed together (None:
+        nothing to claim). The serve loop analyses the next batch while the desk work of this one runs."""
         now = now or dt.datetime.now(dt.UTC)
         with self.uow() as session:
             claimed = [(r.id, r.payload) for r in queue.claim_inbound(
                 session=session, worker=self.worker, limit=self.settings.batch_size, now=now,
                 lease=self.settings.lease)]
         if not claimed:
-            return 0
+            return None
+        rows = [row_id for row_id, _ in claimed]
         messages = [InboundMessage.from_json(payload) for _, payload in claimed]
         # Agents' actions and the App Home need no reading of the text.
         readable = [i for i, m in enumerate(messages) if m.agent is None and m.action != "home"]
@@ -97,24 +116,28 @@ class Pipeline:
                 analyses[i] = analysis
         except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
             log.exception("analysis failed for %d message(s)", len(messages))
-            self._fail([row_id for row_id, _ in claimed], f"analysis failed: {exc}", now)
-            return len(claimed)
-        for (row_id, _), message, analysis in zip(claimed, messages, analyses):
+            self._fail(rows, f"analysis failed: {exc}", now)
+            return ClaimedBatch(rows=rows, messages=[], analyses=[], now=now)
+        return ClaimedBatch(rows=rows, messages=messages, analyses=analyses, now=now)
+
+    def handle_batch(self, batch: ClaimedBatch) -> int:
+        """The second half: each analysed message handled in its own transaction. Returns how many were claimed."""
+        for row_id, message, analysis in zip(batch.rows, batch.messages, batch.analyses):
             try:
                 with self.uow() as session:
-                    handle(self, session, row_id, message, analysis, now)
+                    handle(self, session, row_id, message, analysis, batch.now)
             except Exception as exc:  # noqa: BLE001
                 log.exception("message %s failed", message.key)
-                self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
+                self._fail([row_id], f"{type(exc).__name__}: {exc}", batch.now)
             else:
                 self.replied.notify()
-        return len(claimed)
+        return len(batch.rows)
 
     def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
         with self.uow() as session:
             for row_id in row_ids:
                 status = queue.fail_inbound(session=session, row_id=row_id, error=error, now=now,
-                                            max_attempts=self.settings.max_attempts)
+                                            max_attempts=self.settings.max_attempts, worker=self.worker)
                 if status.value == "failed":
                     log.error("inbox message %s parked as failed: %s", row_id, error)
 

@@ -79,3 +79,19 @@ def test_the_limit_holds_with_many_writers_at_once(uow) -> None:  # noqa: ANN001
     assert (results.count(QueueStatus.PENDING), results.count(QueueStatus.HELD)) == (25, 55)
     statuses = list(_statuses(uow).values())
     assert (statuses.count(QueueStatus.PENDING), statuses.count(QueueStatus.HELD)) == (25, 55)
+
+
+def test_a_worker_whose_lease_ran_out_cannot_undo_what_another_claim_finished(uow) -> None:  # noqa: ANN001
+    _accept(uow, "m1", per_hour=0)
+    lease = dt.timedelta(seconds=3)
+    with uow() as s:
+        [first] = queue.claim_inbound(session=s, worker="w1", limit=1, now=NOW, lease=lease)
+    later = NOW + dt.timedelta(seconds=10)  # w1 stalled past its lease: the row is claimed again, and done
+    with uow() as s:
+        [again] = queue.claim_inbound(session=s, worker="w2", limit=1, now=later, lease=lease)
+        assert again.id == first.id
+        assert queue.complete_inbound(session=s, row_id=again.id, worker="w2", now=later)
+    with uow() as s:  # w1 wakes up, its own attempt fails (the message is stored already): nothing changes
+        assert queue.fail_inbound(session=s, row_id=first.id, error="DuplicateKey", now=later, max_attempts=5,
+                                  worker="w1") is QueueStatus.DONE
+    assert _statuses(uow) == {"m1": QueueStatus.DONE}
