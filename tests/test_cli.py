@@ -105,6 +105,13 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_mistyped_command_line_gets_the_usage_and_its_error_not_a_traceback(tmp_path: Path) -> None:
+    result = run("user", "add", "root", "--admin", cwd=tmp_path, ok=False)
+    assert result.returncode == 2
+    assert "No such option: --admin" in result.stderr and "Usage: deskbot user add" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("serve",)])
 def test_a_database_password_never_shows(command: tuple[str, ...], tmp_path: Path) -> None:
     unreachable = run(*command, cwd=tmp_path, env={"DESKBOT_DATABASE_URL": "postgresql+psycopg://u:s3cret@127.0.0.1:1/x"},

@@ -52,12 +52,13 @@ def main() -> None:
         sys.exit(1)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
+    except Exception as exc:  # usage errors: click's, or (typer >= 0.25 vendors click) typer's own copy of them
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        show = getattr(exc, "show", None)
+        if isinstance(exc, (click.ClickException, typer.TyperException)) and callable(show):
+            show()
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     finally:
         if CliState.deskbot is not None:
