@@ -5,7 +5,6 @@ look at its inbox."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -220,30 +220,37 @@ class Serve:
         self._log.close()
 
 
-@dataclass(frozen=True)
-class InboxState:
-    """Per Message-ID (without its angle brackets): when the worker was done with it (epoch seconds); and the messages that failed."""
+class InboxWatcher:
+    """Notes when each inbox row is first seen done (or failed), polling read-only every ``every`` seconds in a
+    thread of its own (never a write, never SQLite's write lock). Polled rather than read from ``done_at``
+    because the worker stamps ``done_at`` with the time it claimed its batch, before the analysis."""
 
-    done: dict[str, float]
-    failed: list[str]
+    def __init__(self, database: Database, every: float = 0.025):
+        self.done: dict[str, float] = {}  # Message-ID (no angle brackets) -> time.time() first seen done
+        self.failed: set[str] = set()
+        self.every = every
+        self._engine = create_engine(database.read_url)
+        self._query = select(InboxRow.key, InboxRow.status).where(
+            InboxRow.status.in_([QueueStatus.DONE, QueueStatus.FAILED]))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
-
-class InboxReader:
-    """Read-only queries on the inbox of the desk under test (never a write, never SQLite's write lock)."""
-
-    def __init__(self, database: Database):
-        self.engine = create_engine(database.read_url)
-
-    def state(self) -> InboxState:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(InboxRow.key, InboxRow.status, InboxRow.done_at)).all()
-        done = {key.removeprefix("email:"): _epoch(at) for key, _, at in rows if at is not None}
-        failed = [key.removeprefix("email:") for key, status, _ in rows if status == QueueStatus.FAILED]
-        return InboxState(done, failed)
+    def _run(self) -> None:
+        with self._engine.connect() as conn:
+            while not self._stopping.is_set():
+                rows = conn.execute(self._query).all()
+                conn.rollback()  # a fresh snapshot each poll
+                seen = time.time()
+                for key, status in rows:
+                    message_id = key.removeprefix("email:")
+                    if status == QueueStatus.FAILED:
+                        self.failed.add(message_id)
+                    else:
+                        self.done.setdefault(message_id, seen)
+                self._stopping.wait(self.every)
 
     def close(self) -> None:
-        self.engine.dispose()
-
-
-def _epoch(at: dt.datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+        self._stopping.set()
+        self._thread.join(10)
+        self._engine.dispose()
