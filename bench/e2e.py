@@ -63,13 +63,15 @@ TARGET_HEALTH_MS = 100
 
 
 @dataclass(frozen=True)
-class Light:
-    done_ms: list[float]  # accept to done, in the order sent
+class LightResult:
+    done_ms: list[float]  # accept to done
     delivered_ms: list[float]
+    first_ms: float | None  # accept to done of the first message after start (None: it failed)
+    tenth_ms: float | None  # ... and of the tenth (None: fewer than ten, or it failed)
 
 
 @dataclass(frozen=True)
-class Burst:
+class BurstResult:
     messages: int
     accepted_per_s: float
     processed_per_s: float
@@ -90,8 +92,8 @@ class Case:
     database: str
     backend: str
     ready_s: float
-    light: Light
-    burst: Burst
+    light: LightResult
+    burst: BurstResult
 
     @property
     def name(self) -> str:
@@ -122,13 +124,15 @@ def _latencies(sent: Sequence[Sent], at: dict[str, float]) -> list[float]:
     return [(at[s.message_id] - s.accepted_at) * 1000 for s in sent if s.message_id in at]
 
 
-def run_light(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, *, start: int) -> Light:
+def run_light(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, *, start: int) -> LightResult:
     sent = send_paced(serve.desk.smtp_port, it_texts(count, start=start), LIGHT_EVERY, first_number=start)
     _settle(inbox, sink, sent, serve)
-    return Light(_latencies(sent, inbox.done), _latencies(sent, sink.arrivals))
+    first, tenth = (_latencies(sent[i : i + 1], inbox.done) for i in (0, 9))
+    return LightResult(_latencies(sent, inbox.done), _latencies(sent, sink.arrivals), first[0] if first else None,
+                       tenth[0] if tenth else None)
 
 
-def run_burst(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, clients: int, *, start: int) -> Burst:
+def run_burst(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, clients: int, *, start: int) -> BurstResult:
     texts = it_texts(count, start=start)
     replies_before = sink.replies
     sampler = HealthSampler(serve.desk.base_url)
@@ -145,7 +149,7 @@ def run_burst(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, cl
     first_done = min(done_at, default=accepted_until)
     saturated = [s for s in sent if s.accepted_at >= first_done]
     window = accepted_until - first_done
-    return Burst(
+    return BurstResult(
         messages=count,
         accepted_per_s=count / (accepted_until - began),
         processed_per_s=len(done_at) / (max(done_at) - began) if done_at else 0.0,
@@ -235,9 +239,10 @@ def table(cases: Sequence[Case], baselines: dict[str, EmbeddingBaseline]) -> lis
         "<= 2 x one sentence + 20")
     row("light: accept to delivered p50 (ms)", lambda c: (p(c.light.delivered_ms, 50), 0, None))
     row("light: first message after start (ms)", lambda c: (
-        c.light.done_ms[0] if c.light.done_ms else None, 0,
-        c.light.done_ms[0] <= c.light.done_ms[9] if len(c.light.done_ms) >= 10 else None), "<= the tenth")
-    row("light: tenth message (ms)", lambda c: (c.light.done_ms[9] if len(c.light.done_ms) >= 10 else None, 0, None))
+        c.light.first_ms, 0,
+        None if c.light.first_ms is None or c.light.tenth_ms is None else c.light.first_ms <= c.light.tenth_ms),
+        "<= the tenth")
+    row("light: tenth message (ms)", lambda c: (c.light.tenth_ms, 0, None))
 
     width = max(len(label) for label, _, _ in rows)
     columns = [max(len(c.name), *(len(cells[i]) for _, cells, _ in rows)) for i, c in enumerate(cases)]
@@ -270,8 +275,8 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="where to create (and drop) the scratch PostgreSQL database")
     args = parser.parse_args()
-    args.n = args.n or (40 if args.quick else 400)
-    args.c = args.c or (4 if args.quick else 8)
+    args.n = args.n if args.n is not None else (40 if args.quick else 400)
+    args.c = args.c if args.c is not None else (4 if args.quick else 8)
     args.light = args.light if args.light is not None else (12 if args.quick else 40)
     if min(args.n, args.c, args.light) < 1:
         parser.error("-n, -c and --light must be at least 1")
@@ -281,21 +286,28 @@ def main() -> None:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     sink = ReplySink()
     cases: list[Case] = []
+    failures: list[str] = []
     baselines: dict[str, EmbeddingBaseline] = {}
     try:
         for backend in backends:
             for database in databases:
-                cases.append(run_case(database, backend, args, sink))
-            seed = seed_folder(backend) or CACHE / backend
-            print(f"-- {backend}: the raw model in this process, {args.threads} thread(s)", flush=True)
-            baselines[backend] = embedding_baseline(backend, args.threads, seed / "nlp")
-    except BenchError as exc:
-        sys.exit(f"bench/e2e.py: {exc}")
+                try:
+                    cases.append(run_case(database, backend, args, sink))
+                except BenchError as exc:  # the other databases and backends still run
+                    failures.append(f"{database}/{backend}: {exc}")
+                    print(f"-- {failures[-1]}", flush=True)
+            if any(c.backend == backend for c in cases):
+                print(f"-- {backend}: the raw model in this process, {args.threads} thread(s)", flush=True)
+                nlp_dir = (seed_folder(backend) or CACHE / backend) / "nlp"
+                baselines[backend] = embedding_baseline(backend, args.threads, nlp_dir)
     finally:
         sink.close()
-    print(f"\n{args.n} mails from {args.c} SMTP clients (burst), {args.light} at one every {LIGHT_EVERY} s (light); "
-          f"NLP threads {args.threads}; inbox polled every 25 ms; repository {ROOT}")
-    print("\n".join(table(cases, baselines)))
+    if cases:
+        print(f"\n{args.n} mails from {args.c} SMTP clients (burst), {args.light} at one every {LIGHT_EVERY} s (light); "
+              f"NLP threads {args.threads}; inbox polled every 25 ms; repository {ROOT}")
+        print("\n".join(table(cases, baselines)))
+    if failures:
+        sys.exit("bench/e2e.py: " + "\n".join(f"{f.splitlines()[0]} (log above)" for f in failures))
 
 
 if __name__ == "__main__":
