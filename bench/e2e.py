@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import smtplib
 import sys
 import tempfile
 import time
@@ -166,16 +167,20 @@ def run_case(database: str, backend: str, args: argparse.Namespace, sink: ReplyS
     with tempfile.TemporaryDirectory(prefix="deskbot-e2e-") as tmp, \
             scratch_database(database, Path(tmp), args.postgres) as db:
         desk = prepare_desk(Path(tmp), db, backend=backend, threads=args.threads, relay_port=sink.port)
-        serve = Serve(desk)
         inbox = InboxWatcher(db)
         try:
-            print(f"-- {database}/{backend}: ready after {serve.ready_seconds:.1f} s; light load, {args.light} mails",
-                  flush=True)
-            light = run_light(serve, inbox, sink, args.light, start=0)
-            print(f"-- {database}/{backend}: burst, {args.n} mails from {args.c} clients", flush=True)
-            burst = run_burst(serve, inbox, sink, args.n, args.c, start=args.light)
+            serve = Serve(desk)
+            try:
+                print(f"-- {database}/{backend}: ready after {serve.ready_seconds:.1f} s; light load, "
+                      f"{args.light} mails", flush=True)
+                light = run_light(serve, inbox, sink, args.light, start=0)
+                print(f"-- {database}/{backend}: burst, {args.n} mails from {args.c} clients", flush=True)
+                burst = run_burst(serve, inbox, sink, args.n, args.c, start=args.light)
+            except (smtplib.SMTPException, OSError) as exc:
+                raise BenchError(f"sending mail to deskbot: {type(exc).__name__}: {exc}\n{serve.log_tail()}") from None
+            finally:
+                serve.stop()
         finally:
-            serve.stop()
             inbox.close()
     return Case(database, backend, serve.ready_seconds, light, burst)
 
