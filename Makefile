@@ -27,6 +27,7 @@ bench: setup db nlp
 	$(BIN)/python bench/decisions.py
 	$(BIN)/python bench/console_pages.py
 	$(BIN)/python bench/major_incidents.py --old-rule
+	$(BIN)/python bench/e2e.py
 
 setup: $(STAMP)
 
