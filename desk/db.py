@@ -91,9 +91,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = {"deskbot_read_only": True}  # execution options of a connection that only reads
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
-    # Take the write lock up front: two writers then queue instead of failing on upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Take the write lock up front: two writers then queue instead of failing on upgrade. A read-only connection
+    # (the health check) reads its WAL snapshot without queueing behind the writers.
+    if connection.get_execution_options().get("deskbot_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -137,6 +144,10 @@ class UnitOfWork:
             self._publish(session, recorded)
 
     def ping(self) -> None:
-        """Raise ``DatabaseUnavailable`` unless the database answers."""
-        with self() as session:
-            session.execute(text("SELECT 1"))
+        """Raise ``DatabaseUnavailable`` unless the database answers; it reads only, so on SQLite it never waits
+        for the write lock the worker or an accepting channel holds."""
+        session = self._sessions()
+        engine = session.get_bind()
+        session.close()
+        with database_errors(engine.url), engine.connect() as connection:
+            connection.execution_options(**READ_ONLY).exec_driver_sql("SELECT 1")

@@ -48,7 +48,7 @@ class ClaimedBatch:
     rows: list[int]
     messages: list[InboundMessage]
     analyses: list[Analysis | None]
-    now: dt.datetime
+    now: dt.datetime | None  # the caller's clock (tests); None: each message is stamped when it is handled
 
 
 class Pipeline:
@@ -98,10 +98,10 @@ class Pipeline:
     def claim_batch(self, *, now: dt.datetime | None = None) -> ClaimedBatch | None:
         """The first half of ``process_batch``: up to ``batch_size`` messages claimed and analysed together (None:
         nothing to claim). The serve loop analyses the next batch while the desk work of this one runs."""
-        now = now or dt.datetime.now(dt.UTC)
+        at = now or dt.datetime.now(dt.UTC)
         with self.uow() as session:
             claimed = [(r.id, r.payload) for r in queue.claim_inbound(
-                session=session, worker=self.worker, limit=self.settings.batch_size, now=now,
+                session=session, worker=self.worker, limit=self.settings.batch_size, now=at,
                 lease=self.settings.lease)]
         if not claimed:
             return None
@@ -116,19 +116,20 @@ class Pipeline:
                 analyses[i] = analysis
         except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
             log.exception("analysis failed for %d message(s)", len(messages))
-            self._fail(rows, f"analysis failed: {exc}", now)
+            self._fail(rows, f"analysis failed: {exc}", at)
             return ClaimedBatch(rows=rows, messages=[], analyses=[], now=now)
         return ClaimedBatch(rows=rows, messages=messages, analyses=analyses, now=now)
 
     def handle_batch(self, batch: ClaimedBatch) -> int:
         """The second half: each analysed message handled in its own transaction. Returns how many were claimed."""
         for row_id, message, analysis in zip(batch.rows, batch.messages, batch.analyses):
+            now = batch.now or dt.datetime.now(dt.UTC)
             try:
                 with self.uow() as session:
-                    handle(self, session, row_id, message, analysis, batch.now)
+                    handle(self, session, row_id, message, analysis, now)
             except Exception as exc:  # noqa: BLE001
                 log.exception("message %s failed", message.key)
-                self._fail([row_id], f"{type(exc).__name__}: {exc}", batch.now)
+                self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
             else:
                 self.replied.notify()
         return len(batch.rows)

@@ -85,3 +85,27 @@ def test_duplicate_inside_one_transaction_keeps_the_rest(uow) -> None:  # noqa: 
     with uow() as s:
         t = tickets.get_ticket(session=s, number=t.number)
         assert [m.text for m in tickets.thread(session=s, ticket=t)] == ["first", "second"]
+
+
+def test_the_health_check_answers_while_a_writer_holds_the_database(uow) -> None:  # noqa: ANN001
+    requester_id = _requester_id(uow)
+    holding, release = threading.Event(), threading.Event()
+
+    def write_slowly() -> None:
+        with uow() as s:  # on SQLite: BEGIN IMMEDIATE, the write lock until it commits
+            tickets.open_ticket(session=s, requester_id=requester_id, subject="held", channel="email", actor="w")
+            s.flush()
+            holding.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    try:
+        assert holding.wait(30)
+        pinged = threading.Thread(target=uow.ping)
+        pinged.start()
+        pinged.join(10)  # a ping queued behind the writer would wait for it (busy timeout: 30 s)
+        assert not pinged.is_alive(), "the health check waited for the writer's lock"
+    finally:
+        release.set()
+        writer.join(30)
