@@ -24,7 +24,9 @@ import bot.kb_pages
 import bot.knowledge
 import bot.policy
 import bot.rich_text as rich_text
+import bot.console._admin_people as admin_people
 import bot.worker._message as worker_message
+import bot.worker._names as names
 import channels.email._channel as email_channel
 import channels.email._parse as email_parse
 import channels.slack._app as slack_app
@@ -32,6 +34,7 @@ import channels.slack._markup as slack_markup
 import channels.telegram._inbound as telegram_inbound
 import channels.telegram._render as telegram_render
 import channels.webchat._channel as webchat
+import channels.webchat._files as webchat_files
 import bot.verification as verification
 import desk.business_hours
 import nlp.kb
@@ -145,8 +148,19 @@ CASES: list[Case] = [
     Case("language words", nlp.kb._WORD, fill("é'"), "a class with +: one run"),
     Case("French accents", nlp.kb._FRENCH_ACCENT, fill("e"), "a one-character class"),
     Case("KB steps heading", nlp.kb.STEPS_HEADING, fill("steps"), "anchored: one try"),
+    # --- the new-problem question's answers, major incidents' names, uploads ----------------------------------
+    Case("same problem", bot.policy._SAME, fill("the same "), "anchored at the start (no MULTILINE): one try"),
+    Case("new problem", bot.policy._NEW, fill("a new "), "anchored at the start (no MULTILINE): one try"),
+    Case("error codes", names._CODE, fill("0x1234567 aadsts1234 "), "bounded digits: a near miss at every 0x"),
+    Case("HTTP 5xx", names._HTTP, fill("error 50 500 interna "), "bounded \\s* between fixed words"),
+    Case("buildings", names._BUILDING, fill("building  "), "\\s+ then one letter or two digits, failing"),
+    Case("floors", names._FLOOR, fill("12 th floo third floo "), "fixed words after bounded digits, failing"),
+    Case("title words", names._TITLE_WORD, fill("a./"), "[\\w./-]* runs to the end once per word start"),
+    Case("upload type", webchat_files._TYPE, fill("a/"), "bounded classes, fullmatch only",
+         fullmatch_only=True),
     # --- configuration (not user text, checked all the same) ---------------------------------------------
     Case("business hours time", desk.business_hours._TIME_RE, fill("1:1 "), "\\d{1,2}:\\d{2} near misses"),
+    Case("holiday separators", admin_people._HOLIDAY_SEPARATORS, fill(" ,;", "x"), "one class with +: one run"),
 ]
 
 
