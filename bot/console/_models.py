@@ -10,21 +10,18 @@ an admin gets here: the API's ``require_admin`` rule, its 403 shown as a page.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
+from bot.console._admin_forms import Admin, AdminRoute, console_admin
 from bot.console._pages import (
     CSRF_FIELD,
     PREFIX,
-    SECURITY_HEADERS,
-    ConsoleRoute,
     Nav,
-    console_principal,
     form_of,
     render,
 )
@@ -39,8 +36,7 @@ from bot.web.admin_nlp import (
     model_error,
     roll_back_model,
 )
-from bot.web.auth import Principal, require_admin
-from bot.web.errors import ApiError, ErrorCode
+from bot.web.auth import Principal
 from nlp.registry import ModelError
 
 if TYPE_CHECKING:
@@ -52,33 +48,6 @@ PAGE = f"{PREFIX}/admin/models"
 # The headline metrics (a version's and a verdict's), in the order the pages list them.
 METRICS = (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1"), ("oos_precision", "Out-of-scope precision"),
            ("oos_recall", "Out-of-scope recall"), ("sentiment_accuracy", "Sentiment accuracy"))
-
-
-def console_admin(principal: Annotated[Principal, Depends(console_principal)]) -> Principal:
-    return require_admin(principal)  # the API's rule: an agent gets its 403
-
-
-Admin = Annotated[Principal, Depends(console_admin)]
-
-
-class AdminRoute(ConsoleRoute):
-    """A console route for admins only: the API's 403 for an agent becomes the console's page saying so."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handle = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except ApiError as exc:
-                if exc.code is not ErrorCode.FORBIDDEN:
-                    raise
-                response = render(request, "models_forbidden.html", status=403)
-                response.headers.update(SECURITY_HEADERS)
-                response.headers.setdefault("Cache-Control", "no-store")
-                return response
-
-        return route
 
 
 class Done(enum.StrEnum):

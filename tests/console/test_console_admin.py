@@ -10,53 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import httpx
-import pytest
-from sqlalchemy import Engine
+from console_client import PASSWORD
 
-from bot.composition import Deskbot, channel_states
-from bot.console import CONTENT_SECURITY_POLICY, console_router
-from bot.http import create_app
-from bot.retraining import Retraining
-from bot.settings import Settings
-from desk import Role, UnitOfWork, accounts, administration, people, queue, routing, sla, tickets
+from bot.console import CONTENT_SECURITY_POLICY
+from desk import Role, UnitOfWork, administration, people, queue, routing, sla, tickets
 from desk.domain import Priority, QueueStatus
 
-PASSWORD = "correct horse battery staple"
 XSS = "<script>alert(1)</script>"
 ADMIN = "/console/admin"
 Console = Callable[[], AbstractContextManager[httpx.Client]]
 PAGES = [f"{ADMIN}/{page}" for page in ("users", "users/alice", "groups", "groups/Network", "routing", "sla",
                                         "dead-letters", "audit")]
-
-
-@pytest.fixture
-def console(on_loopback, engine: Engine, uow: UnitOfWork):  # noqa: ANN001, ANN201
-    """``with console() as client:`` the HTTP app with the console on a real server; the agent alice (Network)
-    and the admin root, each with ``PASSWORD``."""
-    with uow() as session:
-        for username, groups, role in (("alice", ["Network"], Role.AGENT), ("root", [], Role.ADMIN)):
-            people.add_user(session=session, username=username, display_name=username.title(), role=role,
-                            email=f"{username}@corp.example", groups=groups)
-            accounts.set_password(session=session, username=username, password=PASSWORD)
-
-    @contextmanager
-    def serve() -> Iterator[httpx.Client]:
-        settings = Settings(database_url=engine.url.render_as_string(hide_password=False))  # type: ignore[call-arg]
-        deskbot = Deskbot(settings)
-        app = create_app(deskbot=deskbot, channels=channel_states(settings), routers=[
-            console_router(uow=deskbot.uow, analyzer=lambda: None, kb_url=f"{settings.public_url}/kb",
-                           retraining=Retraining.from_settings(settings), registry=deskbot.registry)])
-        try:
-            with on_loopback(app) as client:
-                yield client
-        finally:
-            deskbot.close()
-
-    return serve
 
 
 class Browser:
