@@ -50,7 +50,9 @@ class Loops:
     async def stop(self) -> None:
         self._stopping.set()
         self.pipeline.accepted.notify()  # the loops waiting for work see the stop at once
-        self.pipeline.replied.notify()
+        for dispatcher in self.dispatchers:
+            for channel in dispatcher.channels:
+                self.pipeline.replied_on(channel).notify()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
@@ -94,7 +96,8 @@ class Loops:
                 log.exception("worker loop error")
 
     async def _dispatch(self, dispatcher: Dispatcher) -> None:
-        replied = self.pipeline.replied
+        [channel] = dispatcher.channels  # one dispatcher per channel (``channel_dispatcher``)
+        replied = self.pipeline.replied_on(channel)
         while not self._stopping.is_set():
             seen = replied.generation
             try:

@@ -65,7 +65,7 @@ class Pipeline:
         self.reports = Reports(packaged_systems())  # the major-incident window's reports (same: systems.yaml)
         self.worker = worker or worker_name()
         self.accepted = Signal()  # a message is in the inbox: the worker loop need not wait for its poll
-        self.replied = Signal()  # a handled message committed its replies: so need the dispatchers
+        self._replied: dict[str, Signal] = {}  # per channel: a handled message committed its reply there
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())
 
@@ -130,9 +130,14 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001
                 log.exception("message %s failed", message.key)
                 self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
-            else:
-                self.replied.notify()
+            else:  # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
+                self.replied_on(message.conversation.channel).notify()
         return len(batch.rows)
+
+    def replied_on(self, channel: str) -> Signal:
+        """What wakes ``channel``'s dispatcher: only its own replies (each wake-up is a claim, on SQLite a write
+        lock the accepting channels then queue behind)."""
+        return self._replied.setdefault(channel, Signal())
 
     def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
         with self.uow() as session:
