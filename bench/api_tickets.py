@@ -26,7 +26,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,7 +241,7 @@ def _analyzer(folder: Path):  # noqa: ANN202
     return Analyzer(embedder=HashingEmbedder(), registry=ModelRegistry(folder / "models"), kb_index_dir=folder / "kb")
 
 
-def _serve(url: str, port: int, nlp: str | None) -> None:
+def _serve(url: str, nlp: str | None, port: int) -> None:
     """The child process: the app as ``deskbot serve`` builds it (the NLP from ``nlp``, or none)."""
     import uvicorn
 
@@ -256,29 +256,37 @@ def _serve(url: str, port: int, nlp: str | None) -> None:
 
 
 @contextmanager
-def served(url: str, nlp: Path | None) -> Iterator[httpx.Client]:
+def served_app(target: Callable[..., None], *args: object) -> Iterator[str]:
+    """``target(*args, port)`` (a function that runs an app with uvicorn on loopback) in a child process, until
+    its /health answers; yields its base URL, and ends the process after the block."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port, str(nlp) if nlp else None),
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=target, args=(*args, port), daemon=True)
     process.start()
+    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or not process.is_alive():
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.1)
-            yield client
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not process.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield base
     finally:
         process.terminate()
         process.join(10)
+
+
+@contextmanager
+def served(url: str, nlp: Path | None) -> Iterator[httpx.Client]:
+    with served_app(_serve, url, str(nlp) if nlp else None) as base, \
+            httpx.Client(base_url=base, timeout=120) as client:
+        yield client
 
 
 # --- measuring ---------------------------------------------------------------------------------------------------

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing
 import random
 import re
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +28,7 @@ import httpx
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_tickets import seed  # the ticket API benchmark's seeding, beside this file
+from api_tickets import seed, served_app  # the ticket API benchmark's seeding and server, beside this file
 
 from desk import UnitOfWork, accounts, knowledge, make_engine, migrate, session_factory
 from desk.domain import Feedback
@@ -113,31 +109,6 @@ def _serve(url: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
-@contextmanager
-def served(url: str) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port), daemon=True)
-    process.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not process.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.join(10)
-
-
 def signed_in(base: str, username: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=60)
     form = client.get("/console/signin")
@@ -206,7 +177,7 @@ def main() -> None:
         numbers = seed_desk(url, tickets=args.tickets, messages=args.messages)
         print(f"seeded {args.tickets:,} tickets, {args.messages:,} messages and the KB seed in "
               f"{time.perf_counter() - started:.0f} s")
-        with served(url) as base:
+        with served_app(_serve, url) as base:
             clients = {who: signed_in(base, who) for who in (AGENT, ADMIN)}
             try:
                 timings = [measure(clients, page, path, who, n=args.requests, numbers=numbers, rng=rng)

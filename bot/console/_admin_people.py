@@ -39,7 +39,7 @@ from bot.web.admin_people import (
     UserOut,
 )
 from bot.web.auth import Principal
-from desk import Role, UnitOfWork, accounts, administration, people
+from desk import NotFound, Role, UnitOfWork, accounts, administration, people
 from desk.domain import AdminAction
 
 if TYPE_CHECKING:
@@ -128,25 +128,12 @@ def people_pages(*, uow: UnitOfWork) -> APIRouter:
             return await run_in_threadpool(user_page, request, principal, username, refusal=refusal, entered=posted)
         return RedirectResponse(f"{USERS}/{username}", status_code=303)
 
-    @router.post("/users/{username}/deactivate")
-    async def deactivate(request: Request, username: str, principal: Admin) -> Response:
-        return await change_user(request, principal, username, _deactivate)
-
-    @router.post("/users/{username}/reactivate")
-    async def reactivate(request: Request, username: str, principal: Admin) -> Response:
-        return await change_user(request, principal, username, _reactivate)
-
-    @router.post("/users/{username}/password")
-    async def reset_password(request: Request, username: str, principal: Admin) -> Response:
-        return await change_user(request, principal, username, _reset_password)
-
-    @router.post("/users/{username}/role")
-    async def set_role(request: Request, username: str, principal: Admin) -> Response:
-        return await change_user(request, principal, username, _set_role)
-
-    @router.post("/users/{username}/groups")
-    async def set_groups(request: Request, username: str, principal: Admin) -> Response:
-        return await change_user(request, principal, username, _set_groups)
+    @router.post("/users/{username}/{change}")
+    async def change_user_form(request: Request, username: str, change: str, principal: Admin) -> Response:
+        found = _USER_CHANGES.get(change)
+        if found is None:
+            raise NotFound(f"there is no change {change!r} of a user")
+        return await change_user(request, principal, username, found)
 
     # --- groups -------------------------------------------------------------------------------------------
 
@@ -257,3 +244,7 @@ def _set_groups(session: Session, principal: Principal, username: str, posted: P
     body = GroupsBody.model_validate({"groups": posted.values("groups")})
     administration.set_user_groups(session=session, actor=principal.actor, username=username, groups=body.groups,
                                    now=_now())
+
+
+_USER_CHANGES: dict[str, UserChange] = {"deactivate": _deactivate, "reactivate": _reactivate,
+                                        "password": _reset_password, "role": _set_role, "groups": _set_groups}

@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tiny_nlp_data import INTENTS, write_tiny_data
+from tiny_nlp_data import INTENTS, confirm_an_intent, write_tiny_data
 
 from bot.composition import Deskbot, channel_states
 from bot.http import create_app
 from bot.settings import Settings
 from bot.web.api import PREFIX
-from desk import AuthorKind, Direction, Role, UnitOfWork, accounts, people, tickets
+from desk import Role, UnitOfWork, accounts, people
 from nlp import ModelRegistry
 
 ADMIN = f"{PREFIX}/admin"
@@ -76,18 +76,6 @@ def finished(client: httpx.Client, job: str, headers: dict[str, str], *, timeout
             return state.json()
         assert time.monotonic() < deadline, f"retraining {job} still runs after {timeout} s: {state.json()}"
         time.sleep(0.3)
-
-
-def confirm_an_intent(uow: UnitOfWork, text: str, intent: str) -> None:
-    with uow() as session:
-        requester = people.resolve_requester(session=session, channel="email", external_id="ana@corp.example",
-                                             email="ana@corp.example", email_verified=True)
-        ticket = tickets.open_ticket(session=session, requester_id=requester.id, subject=text, channel="email",
-                                     actor="bot", auto_assign=False)
-        tickets.add_message(session=session, idempotency_key=f"in:{ticket.number}", ticket=ticket, channel="email",
-                            direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, text=text)
-        tickets.confirm_intent(session=session, number=ticket.number, intent=intent, actor="user:alice",
-                               now=dt.datetime.now(dt.UTC))
 
 
 def test_retraining_runs_in_its_own_process_and_its_verdict_and_confusion_matrix_are_served(

@@ -3,12 +3,9 @@ and leaves the rest in the inbox (nothing lost, nothing half done)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,19 +16,13 @@ from sqlalchemy import func, select
 
 from desk import QueueStatus, UnitOfWork, make_engine, session_factory
 from desk.models import InboxRow, OutboxRow
-from loopback import free_port
+from deskbot_process import DESKBOT, plumbing_desk
 
-DESKBOT = str(Path(sys.executable).with_name("deskbot"))
 
 
 def test_sigterm_drains_in_flight_work_and_keeps_the_rest(plumbing_nlp, tmp_path: Path) -> None:  # noqa: ANN001
-    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
-    shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
-               COLUMNS="200", DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
-    subprocess.run([DESKBOT, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    env = plumbing_desk(plumbing_nlp, tmp_path)
+    port = int(env["DESKBOT_HTTP_PORT"])
     server = subprocess.Popen([DESKBOT, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     log: list[str] = []

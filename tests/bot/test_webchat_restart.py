@@ -3,12 +3,9 @@ its identity and its tickets; a forged cookie or a made-up session gets nothing.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,9 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from loopback import free_port
+from deskbot_process import DESKBOT, plumbing_desk
 
-DESKBOT = str(Path(sys.executable).with_name("deskbot"))
 
 
 @contextmanager
@@ -60,13 +56,8 @@ def _reply(chat: httpx.Client, seen: int) -> tuple[int, str]:
 
 
 def test_a_verified_session_survives_a_restart_and_a_forged_one_gets_nothing(plumbing_nlp, tmp_path: Path) -> None:  # noqa: ANN001
-    shutil.copytree(plumbing_nlp.registry.root, tmp_path / "var" / "models")
-    shutil.copytree(plumbing_nlp.kb_dir, tmp_path / "var" / "kb_index")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOT_")}
-    env.update(DESKBOT_HTTP_PORT=str(port), DESKBOT_KB_DIR=str(plumbing_nlp.kb_articles), DESKBOT_NLP_BACKEND="hashing",
-               COLUMNS="200", DESKBOT_WEBCHAT_ALLOWED_DOMAINS='["corp.example"]')
-    subprocess.run([DESKBOT, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    env = plumbing_desk(plumbing_nlp, tmp_path)
+    port = int(env["DESKBOT_HTTP_PORT"])
     chat = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
     with deskbot_serve(tmp_path, env) as log:

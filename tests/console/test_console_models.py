@@ -8,7 +8,6 @@ really runs in a process of its own, on a tiny slice of the packaged data with t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -18,14 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tiny_nlp_data import INTENTS, write_tiny_data
+from tiny_nlp_data import INTENTS, confirm_an_intent, write_tiny_data
 
 from bot.composition import Deskbot, channel_states
 from bot.console import console_router
 from bot.http import create_app
 from bot.retraining import Retraining
 from bot.settings import Settings
-from desk import AuthorKind, Direction, Role, UnitOfWork, accounts, administration, people, tickets
+from desk import Role, UnitOfWork, accounts, administration, people
 from desk.domain import AdminAction
 from nlp import ModelRegistry
 from nlp.registry import REPORT_FILE
@@ -204,18 +203,6 @@ def finished_fragment(client: httpx.Client, url: str, *, timeout: float = 240) -
         assert "<progress" in fragment.text
         assert time.monotonic() < deadline, f"retraining still runs after {timeout} s: {fragment.text}"
         time.sleep(0.3)
-
-
-def confirm_an_intent(uow: UnitOfWork, text: str, intent: str) -> None:
-    with uow() as session:
-        requester = people.resolve_requester(session=session, channel="email", external_id="ana@corp.example",
-                                             email="ana@corp.example", email_verified=True)
-        ticket = tickets.open_ticket(session=session, requester_id=requester.id, subject=text, channel="email",
-                                     actor="bot", auto_assign=False)
-        tickets.add_message(session=session, idempotency_key=f"in:{ticket.number}", ticket=ticket, channel="email",
-                            direction=Direction.INBOUND, author_kind=AuthorKind.REQUESTER, text=text)
-        tickets.confirm_intent(session=session, number=ticket.number, intent=intent, actor="user:alice",
-                               now=dt.datetime.now(dt.UTC))
 
 
 def test_an_agent_is_refused_and_a_form_without_the_csrf_token_changes_nothing(
