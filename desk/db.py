@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -133,6 +133,28 @@ class UnitOfWork:
                 raise
             finally:
                 session.close()
+
+    @contextmanager
+    def savepoint(self, session: Session) -> Iterator[Session]:
+        """One part of this unit of work that fails alone (a message of a batch): at its end its events are
+        published inside it; on an error its changes and events are rolled back and the rest goes on. What it
+        noted in ``session.info`` (the events, the application's notes) is forgotten at its end either way, so
+        the next part starts from what the transaction had before."""
+        noted = dict(session.info)
+        try:
+            with session.begin_nested():
+                yield session
+                self._publish_events(session)
+        except BaseException:
+            # A row the savepoint inserted, whose object was garbage-collected and then loaded again inside it
+            # (the notices read the new ticket back), is not known to the rollback as new: it would stay in
+            # the identity map, and on SQLite the next part's new row takes its id. The database is right;
+            # the session forgets what it loaded and reads again.
+            session.expunge_all()
+            raise
+        finally:
+            session.info.clear()
+            session.info.update(noted)
 
     def _publish_events(self, session: Session) -> None:
         if self._publish is None:

@@ -98,6 +98,11 @@ class Reports:
         while self._known and (len(self._known) > REMEMBERED or next(iter(self._known.values()))[1] < before):
             self._known.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every report: after a rollback, one may be of a ticket that no longer exists (on SQLite its
+        id goes to the next ticket)."""
+        self._known.clear()
+
     def __len__(self) -> int:
         return len(self._known)
 

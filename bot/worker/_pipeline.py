@@ -1,8 +1,9 @@
 """The worker's pipeline: accept messages into the inbox, claim them, analyse them in one batch, handle each in
-its own transaction (``bot.worker._message``), and the periodic work (expired KB answers, the SLA scan).
+a savepoint of the batch's transaction (``bot.worker._message``), and the periodic work (expired KB answers, the
+SLA scan).
 
-Each message is handled in one transaction: its desk changes, its reply rows in the outbox, the group notices
-its events make and the inbox row's "done" commit together, or not at all (then it is retried).
+A message's desk changes, its reply rows in the outbox, the group notices its events make and the inbox row's
+"done" commit together, or not at all (then it is retried).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from desk.systems import packaged_systems
 from desk.domain import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from nlp import Analysis, Analyzer
 
 log = logging.getLogger("deskbot.worker")
@@ -121,18 +124,46 @@ class Pipeline:
         return ClaimedBatch(rows=rows, messages=messages, analyses=analyses, now=now)
 
     def handle_batch(self, batch: ClaimedBatch) -> int:
-        """The second half: each analysed message handled in its own transaction. Returns how many were claimed."""
-        for row_id, message, analysis in zip(batch.rows, batch.messages, batch.analyses):
-            now = batch.now or dt.datetime.now(dt.UTC)
-            try:
-                with self.uow() as session:
-                    handle(self, session, row_id, message, analysis, now)
-            except Exception as exc:  # noqa: BLE001
-                log.exception("message %s failed", message.key)
-                self._fail([row_id], f"{type(exc).__name__}: {exc}", now)
-            else:  # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
-                self.replied_on(message.conversation.channel).notify()
+        """The second half: the batch's desk work in one transaction (one commit, one turn of SQLite's write lock),
+        each message in a savepoint of its own, so one that fails is rolled back and retried alone. Should the
+        batch's commit fail, each message is handled again in its own transaction. Returns how many were claimed."""
+        work = list(zip(batch.rows, batch.messages, batch.analyses))
+        try:
+            with self.uow() as session:
+                failed = {row_id: error for row_id, message, analysis in work
+                          if (error := self._handle_one(session, row_id, message, analysis, batch.now)) is not None}
+                for row_id, error in failed.items():
+                    self._fail_in(session, row_id, error, batch.now)
+        except Exception:  # noqa: BLE001 - nothing of the batch committed: each message on its own
+            log.exception("a batch of %d message(s) did not commit; handling each alone", len(work))
+            self.reports.clear()  # it may hold reports of tickets that were rolled back
+            failed = {}
+            for row_id, message, analysis in work:
+                try:
+                    with self.uow() as session:
+                        if (error := self._handle_one(session, row_id, message, analysis, batch.now)) is not None:
+                            self._fail_in(session, row_id, error, batch.now)
+                            failed[row_id] = error
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("message %s failed", message.key)
+                    failed[row_id] = f"{type(exc).__name__}: {exc}"
+                    self._fail([row_id], failed[row_id], batch.now or dt.datetime.now(dt.UTC))
+        # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
+        for channel in {m.conversation.channel for row_id, m, _ in work if row_id not in failed}:
+            self.replied_on(channel).notify()
         return len(batch.rows)
+
+    def _handle_one(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis | None,
+                    now: dt.datetime | None) -> str | None:
+        """One message in a savepoint of the batch's transaction; the error that rolled it back, or None."""
+        try:
+            with self.uow.savepoint(session):
+                handle(self, session, row_id, message, analysis, now or dt.datetime.now(dt.UTC))
+        except Exception as exc:  # noqa: BLE001 - one message failing fails it alone
+            log.exception("message %s failed", message.key)
+            self.reports.clear()  # it may hold the report of a ticket that was rolled back
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def replied_on(self, channel: str) -> Signal:
         """What wakes ``channel``'s dispatcher: only its own replies (each wake-up is a claim, on SQLite a write
@@ -142,10 +173,13 @@ class Pipeline:
     def _fail(self, row_ids: Sequence[int], error: str, now: dt.datetime) -> None:
         with self.uow() as session:
             for row_id in row_ids:
-                status = queue.fail_inbound(session=session, row_id=row_id, error=error, now=now,
-                                            max_attempts=self.settings.max_attempts, worker=self.worker)
-                if status.value == "failed":
-                    log.error("inbox message %s parked as failed: %s", row_id, error)
+                self._fail_in(session, row_id, error, now)
+
+    def _fail_in(self, session: Session, row_id: int, error: str, now: dt.datetime | None) -> None:
+        status = queue.fail_inbound(session=session, row_id=row_id, error=error, now=now or dt.datetime.now(dt.UTC),
+                                    max_attempts=self.settings.max_attempts, worker=self.worker)
+        if status.value == "failed":
+            log.error("inbox message %s parked as failed: %s", row_id, error)
 
     # --- agents ----------------------------------------------------------------------------------
 

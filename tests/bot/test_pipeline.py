@@ -403,3 +403,46 @@ def test_the_same_problem_joins_the_open_ticket_after_the_question(uow, bot) -> 
     # a follow-up that reads as the ticket's own problem joins it without a question
     [more] = say("I need SAP access too, for the audit.")
     assert f"added that to ticket {ticket.ref}" in more.text
+
+
+def test_a_message_failing_in_a_batch_fails_alone_and_the_others_are_done_once(uow, analyzer) -> None:  # noqa: ANN001
+    class NotifierDownFor(RecordingNotifier):
+        """The agents' platform refuses one requester's notice once (the message's savepoint rolls back)."""
+
+        def __init__(self, requester: str) -> None:
+            super().__init__()
+            self.requester, self.refused = requester, 0
+
+        def new_ticket(self, session, notice, now) -> None:  # noqa: ANN001
+            if notice.requester.startswith(self.requester) and not self.refused:
+                self.refused += 1
+                raise RuntimeError("notice platform down")
+            super().new_ticket(session, notice, now)
+
+    notified = NotifierDownFor("u2")
+    pipeline = Pipeline(uow=uow.publishing(GroupNotices(notified, kb_url=BotSettings.defaults().kb_url)),
+                        analyzer=analyzer, settings=BotSettings.defaults(batch_size=5), worker="w1")
+    keys = [f"webchat:batch-{i}" for i in range(5)]
+    for i, key in enumerate(keys):
+        pipeline.accept(message("please install Visio on my laptop", who=f"u{i}@corp.example", key=key))
+
+    assert pipeline.process_batch(now=NOW) == 5
+    assert pipeline.process_batch(now=NOW) == 0  # the failed one waits for its backoff
+    with uow() as s:
+        from desk.models import InboxRow, OutboxRow
+
+        status = {r.key: r.status for r in s.query(InboxRow)}
+        assert [status[k] for k in keys] == [queue.QueueStatus.DONE] * 2 + [queue.QueueStatus.PENDING] + [
+            queue.QueueStatus.DONE] * 2
+        assert sorted(t.requester.email for t in tickets.list_tickets(session=s)) == [
+            f"u{i}@corp.example" for i in (0, 1, 3, 4)]
+        assert s.query(OutboxRow).filter(OutboxRow.channel == "webchat").count() == 4
+    assert sorted(n.requester.split()[0] for n in notified.sent) == ["u0", "u1", "u3", "u4"]
+
+    assert pipeline.process_batch(now=NOW + dt.timedelta(minutes=10)) == 1  # its retry, after the backoff
+    with uow() as s:
+        assert {r.status for r in s.query(InboxRow)} == {queue.QueueStatus.DONE}
+        assert sorted(t.requester.email for t in tickets.list_tickets(session=s)) == [
+            f"u{i}@corp.example" for i in range(5)]
+        assert s.query(OutboxRow).filter(OutboxRow.channel == "webchat").count() == 5
+    assert sorted(n.requester.split()[0] for n in notified.sent) == [f"u{i}" for i in range(5)]
