@@ -1,10 +1,14 @@
-"""The dispatcher: sends outbox rows through their channel, in order per conversation, with retries."""
+"""The dispatcher: sends outbox rows through their channel, in order per conversation, with retries.
+
+A claim's rows are sent one after the other and finished together in one transaction. As with one row at a
+time, a crash between a send and that commit sends the row again once its lease runs out (at least once)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import anyio.to_thread
 
@@ -31,34 +35,46 @@ class Dispatcher:
                                         channels=list(self.channels), lease=self.lease)
             return [(r.id, r.channel, ConversationRef(r.channel, r.address, r.thread), r.payload) for r in rows]
 
-    def _finish(self, row_id: int, now: dt.datetime, error: str | None = None, retry_after: float | None = None,
-                native_id: str | None = None, park: bool = False) -> None:
+    def _finish(self, outcomes: list[Outcome], now: dt.datetime) -> None:
+        """Every row of a claim finished in one transaction (one turn of SQLite's write lock, not one a row)."""
         with self.uow() as session:
-            if error is None:
-                queue.mark_sent(session=session, row_id=row_id, now=now, native_id=native_id)
-                return
-            status = queue.fail_outbound(session=session, row_id=row_id, error=error, now=now,
-                                         max_attempts=0 if park else self.max_attempts, retry_after=retry_after)
-            log.log(logging.ERROR if status.value == "failed" else logging.WARNING,
-                    "reply %s not sent (%s): %s", row_id, status.value, error)
+            for o in outcomes:
+                if o.error is None:
+                    queue.mark_sent(session=session, row_id=o.row_id, now=now, native_id=o.native_id)
+                    continue
+                status = queue.fail_outbound(session=session, row_id=o.row_id, error=o.error, now=now,
+                                             max_attempts=0 if o.park else self.max_attempts,
+                                             retry_after=o.retry_after)
+                log.log(logging.ERROR if status.value == "failed" else logging.WARNING,
+                        "reply %s not sent (%s): %s", o.row_id, status.value, o.error)
 
     async def dispatch_once(self, now: dt.datetime | None = None) -> int:
         """Send what is due now; returns how many rows were attempted."""
         clock = (lambda: now) if now is not None else (lambda: dt.datetime.now(dt.UTC))
         rows = await anyio.to_thread.run_sync(self._claim, clock())
-        for row_id, channel, ref, payload in rows:
-            error: str | None = None
-            retry_after: float | None = None
-            native_id: str | None = None
-            park = False
-            try:
-                sent = await self.channels[channel].send(ref, Reply.from_json(payload))
-                native_id = sent if isinstance(sent, str) else None
-            except RateLimited as exc:
-                error, retry_after = str(exc), exc.retry_after
-            except Undeliverable as exc:  # retrying cannot help: parked now, 'deskbot outbox failed' shows why
-                error, park = str(exc), True
-            except Exception as exc:  # noqa: BLE001 - any channel failure is retried, then dead-lettered
-                error = f"{type(exc).__name__}: {exc}"
-            await anyio.to_thread.run_sync(self._finish, row_id, clock(), error, retry_after, native_id, park)
+        outcomes = [await self._send(row_id, channel, ref, payload) for row_id, channel, ref, payload in rows]
+        if outcomes:
+            await anyio.to_thread.run_sync(self._finish, outcomes, clock())
         return len(rows)
+
+    async def _send(self, row_id: int, channel: str, ref: ConversationRef, payload: str) -> Outcome:
+        try:
+            sent = await self.channels[channel].send(ref, Reply.from_json(payload))
+        except RateLimited as exc:
+            return Outcome(row_id, error=str(exc), retry_after=exc.retry_after)
+        except Undeliverable as exc:  # retrying cannot help: parked now, 'deskbot outbox failed' shows why
+            return Outcome(row_id, error=str(exc), park=True)
+        except Exception as exc:  # noqa: BLE001 - any channel failure is retried, then dead-lettered
+            return Outcome(row_id, error=f"{type(exc).__name__}: {exc}")
+        return Outcome(row_id, native_id=sent if isinstance(sent, str) else None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What sending one claimed row came to."""
+
+    row_id: int
+    native_id: str | None = None  # the platform's id of the sent message
+    error: str | None = None  # None: sent
+    retry_after: float | None = None  # the platform's rate limit, in seconds
+    park: bool = False  # undeliverable: failed for good now
