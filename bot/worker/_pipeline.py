@@ -22,6 +22,7 @@ from bot.agents import AgentDesk
 from bot.conversation import DropAttachments, InboundMessage
 from bot.policy import labels
 from bot.signals import Signal
+from bot.worker._group_commit import GroupCommit
 from bot.worker._major import Reports
 from bot.worker._message import handle, readable_text
 from bot.worker_settings import BotSettings
@@ -68,6 +69,7 @@ class Pipeline:
         self.reports = Reports(packaged_systems())  # the major-incident window's reports (same: systems.yaml)
         self.worker = worker or worker_name()
         self.accepted = Signal()  # a message is in the inbox: the worker loop need not wait for its poll
+        self._accepting: GroupCommit[InboundMessage, bool] = GroupCommit(self._accept_all)
         self._replied: dict[str, Signal] = {}  # per channel: a handled message committed its reply there
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())
@@ -75,15 +77,25 @@ class Pipeline:
     # --- accepting ------------------------------------------------------------------------
 
     def accept(self, message: InboundMessage) -> bool:
-        """Commit an inbound message to the inbox; False if it was delivered before."""
+        """Commit an inbound message to the inbox; False if it was delivered before. Messages accepted at once
+        from several threads commit together (``GroupCommit``)."""
+        return self._accepting(message)
+
+    def _accept_all(self, messages: Sequence[InboundMessage]) -> list[bool | BaseException]:
+        stored: list[bool | BaseException] = []
         with self.uow() as session:
-            ref = message.conversation
-            stored = queue.accept_inbound(session=session, key=message.key, channel=ref.channel,
-                                          payload=message.to_json(), now=message.received_at,
-                                          conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
-                                          sender=message.sender.external_id,
-                                          per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None
-        if stored:  # committed: the worker may claim it now
+            for message in messages:
+                ref = message.conversation
+                try:
+                    with session.begin_nested():
+                        stored.append(queue.accept_inbound(
+                            session=session, key=message.key, channel=ref.channel, payload=message.to_json(),
+                            now=message.received_at, conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
+                            sender=message.sender.external_id,
+                            per_hour=self.settings.inbound_per_hour.get(ref.channel, 0)) is not None)
+                except Exception as exc:  # noqa: BLE001 - this message fails alone; its sender hears of it
+                    stored.append(exc)
+        if any(s is True for s in stored):  # committed: the worker may claim them now
             self.accepted.notify()
         return stored
 
