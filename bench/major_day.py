@@ -299,7 +299,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
         en=("no network on my desk {desk}, cable plugged in", "the ethernet port at desk {desk} doesn't work",
             "my laptop says 'unidentified network' on the cable at my desk"),
         fr=("pas de réseau sur mon poste {desk}, le câble est branché",),
-        slots={"desk": ("B2-14", "A4-07", "C1-22", "D3-05", "A1-19", "B5-11")})),
+        slots={"desk": ("{building}{floor_n}-{desk_n}",), "desk_n": tuple(f"{n:02d}" for n in range(1, 41))})),
     (2, Kind(
         en=("I got a weird email from '{sender}' asking for my password", "I clicked a link in a phishing mail"
             "{tail}", "I think my laptop has a virus, pop-ups everywhere", "I lost my phone on the train"),
@@ -363,7 +363,7 @@ COMMON_FR: Slots = {
 DETAIL_EN = ("", "", " {since}", ", {since}", " on {device}", " ({device})", "{tail}", ", {since}{tail}",
              " - {since}, {device}")
 DETAIL_FR = ("", "", " {since}", ", {since}", " sur {device}", "{tail}")
-SAYS_WHEN = re.compile(r"\b(since|depuis|for (two|\d+|a|half))\b", re.IGNORECASE)  # then no second "since"
+SAYS_WHEN = re.compile(r"\b(since|depuis|this morning|for (two|\d+|a|half))\b", re.IGNORECASE)  # then no second "since"
 
 # What a mail adds around the problem: a greeting, a sentence of context, a closing and a signature.
 MAIL_EN = {
@@ -424,8 +424,9 @@ def _message(rng: random.Random, kind: Kind, who: int) -> str:
     if kind.small_talk:
         return _typo(rng, problem)
     if rng.random() >= MAIL:
-        details = Kind(en=DETAIL_EN, fr=DETAIL_FR) if not SAYS_WHEN.search(problem) else Kind(en=("{tail}",),
-                                                                                               fr=("{tail}",))
+        says_when = SAYS_WHEN.search(problem)  # the kind's own slots: an outage's "since" is this morning's
+        details = Kind(en=("{tail}",) if says_when else DETAIL_EN, fr=("{tail}",) if says_when else DETAIL_FR,
+                       slots=kind.slots)
         detail = _say(rng, details, french=french)
         return _typo(rng, problem + detail)
     parts = MAIL_FR if french else MAIL_EN
