@@ -87,7 +87,7 @@ class Pipeline:
             for message in messages:
                 ref = message.conversation
                 try:
-                    with session.begin_nested():
+                    with self.uow.savepoint(session):
                         stored.append(queue.accept_inbound(
                             session=session, key=message.key, channel=ref.channel, payload=message.to_json(),
                             now=message.received_at, conversation=f"{ref.channel}|{ref.address}|{ref.thread}",
@@ -141,21 +141,14 @@ class Pipeline:
         batch's commit fail, each message is handled again in its own transaction. Returns how many were claimed."""
         work = list(zip(batch.rows, batch.messages, batch.analyses))
         try:
-            with self.uow() as session:
-                failed = {row_id: error for row_id, message, analysis in work
-                          if (error := self._handle_one(session, row_id, message, analysis, batch.now)) is not None}
-                for row_id, error in failed.items():
-                    self._fail_in(session, row_id, error, batch.now)
+            failed = self._handle_together(work, batch.now)
         except Exception:  # noqa: BLE001 - nothing of the batch committed: each message on its own
             log.exception("a batch of %d message(s) did not commit; handling each alone", len(work))
             self.reports.clear()  # it may hold reports of tickets that were rolled back
             failed = {}
             for row_id, message, analysis in work:
                 try:
-                    with self.uow() as session:
-                        if (error := self._handle_one(session, row_id, message, analysis, batch.now)) is not None:
-                            self._fail_in(session, row_id, error, batch.now)
-                            failed[row_id] = error
+                    failed |= self._handle_together([(row_id, message, analysis)], batch.now)
                 except Exception as exc:  # noqa: BLE001
                     log.exception("message %s failed", message.key)
                     failed[row_id] = f"{type(exc).__name__}: {exc}"
@@ -164,6 +157,16 @@ class Pipeline:
         for channel in {m.conversation.channel for row_id, m, _ in work if row_id not in failed}:
             self.replied_on(channel).notify()
         return len(batch.rows)
+
+    def _handle_together(self, work: Sequence[tuple[int, InboundMessage, Analysis | None]],
+                         now: dt.datetime | None) -> dict[int, str]:
+        """``work`` in one transaction, a savepoint a message; the ones that failed (failed in it too), by row."""
+        with self.uow() as session:
+            failed = {row_id: error for row_id, message, analysis in work
+                      if (error := self._handle_one(session, row_id, message, analysis, now)) is not None}
+            for row_id, error in failed.items():
+                self._fail_in(session, row_id, error, now)
+        return failed
 
     def _handle_one(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis | None,
                     now: dt.datetime | None) -> str | None:
