@@ -28,12 +28,18 @@ GIL_SWITCH_SECONDS = 0.001
 
 
 class Loops:
-    """Runs until ``stop()``; in-flight work finishes, the rest stays in the inbox for the next start."""
+    """Runs until ``stop()``; in-flight work finishes, the rest stays in the inbox for the next start.
 
-    def __init__(self, *, pipeline: Pipeline, dispatchers: Sequence[Dispatcher] = (), poll: float = 0.2,
-                 housekeeping_every: float = 60.0):
+    Every process keeps its own NLP current (the active model, the KB index). ``work``: this process claims and
+    handles inbox messages (not a ``serve`` whose worker processes do); ``housekeeping``: the desk's periodic work
+    (expired KB answers, the SLA scan, retention), which a supervised worker process leaves to its ``serve``."""
+
+    def __init__(self, *, pipeline: Pipeline, dispatchers: Sequence[Dispatcher] = (), work: bool = True,
+                 housekeeping: bool = True, poll: float = 0.2, housekeeping_every: float = 60.0):
         self.pipeline = pipeline
         self.dispatchers = list(dispatchers)  # one per channel: a slow platform never holds up another
+        self.work = work
+        self.housekeeping = housekeeping
         self.poll = poll
         self.housekeeping_every = housekeeping_every
         self._stopping = asyncio.Event()
@@ -41,9 +47,11 @@ class Loops:
         self._next_purge = 0.0  # monotonic time of the next retention purge: the first pass does one
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._work(), name="worker"),
-                       asyncio.create_task(self._housekeeping(), name="housekeeping"),
-                       asyncio.create_task(self._kb_refresh(), name="kb refresh")]
+        self._tasks = [asyncio.create_task(self._nlp_refresh(), name="NLP refresh")]
+        if self.work:
+            self._tasks.append(asyncio.create_task(self._work(), name="worker"))
+        if self.housekeeping:
+            self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         for dispatcher in self.dispatchers:
             self._tasks.append(asyncio.create_task(self._dispatch(dispatcher), name=f"dispatcher {dispatcher.name}"))
 
@@ -113,20 +121,20 @@ class Loops:
             try:
                 await anyio.to_thread.run_sync(self.pipeline.expire_confirmations)
                 await anyio.to_thread.run_sync(self.pipeline.scan_sla)
-                await anyio.to_thread.run_sync(self.pipeline.analyzer.reload)
                 await anyio.to_thread.run_sync(self._purge_expired)
                 await anyio.to_thread.run_sync(lambda: purge_ended_chat_sessions(uow=self.pipeline.uow))
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping error")
             await self._sleep(self.housekeeping_every)
 
-    async def _kb_refresh(self) -> None:
+    async def _nlp_refresh(self) -> None:
         # Apart from housekeeping: its own, shorter interval, and a slow rebuild holds up no SLA scan.
         while not self._stopping.is_set():
             try:
+                await anyio.to_thread.run_sync(self.pipeline.analyzer.reload)  # a newly activated model
                 await anyio.to_thread.run_sync(self.pipeline.sync_kb)
             except Exception:  # noqa: BLE001 - a bad article or a broken database must not end the loop
-                log.exception("KB refresh error")
+                log.exception("NLP refresh error")
             await self._sleep(self.pipeline.settings.kb_refresh.total_seconds())
 
     def _purge_expired(self) -> None:
@@ -156,19 +164,25 @@ def channel_dispatcher(pipeline: Pipeline, name: str, adapter: ChannelAdapter) -
                       settings=pipeline.settings)
 
 
-async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
-                      adapters: Mapping[str, ChannelAdapter]) -> None:
-    """HTTP, channels, workers, one dispatcher per channel and the monitors in one asyncio process.
+async def run_service(server: uvicorn.Server, pipeline: Pipeline | None, adapters: Mapping[str, ChannelAdapter], *,
+                      worker_processes: int = 0) -> None:
+    """HTTP, channels, workers, one dispatcher per channel and the monitors; the messages' work in this process
+    or in ``worker_processes`` children (``bot.worker_processes``), which are ready before HTTP answers.
 
-    SIGTERM stops the HTTP server (no new messages), then the loops finish what they hold;
+    SIGTERM stops the HTTP server (no new messages), then the workers and the loops finish what they hold;
     the rest stays in the inbox for the next start (see ``DrainingServer``).
     """
-    loops = None
+    from bot.worker_processes import WorkerProcesses
+
+    loops = workers = None
     if pipeline is not None:
+        if worker_processes:
+            workers = WorkerProcesses(count=worker_processes, pipeline=pipeline)
+            await workers.start()
         for adapter in adapters.values():
             await adapter.start(pipeline.receive)
-        loops = Loops(pipeline=pipeline, dispatchers=[channel_dispatcher(pipeline, name, adapter)
-                                                      for name, adapter in adapters.items()])
+        loops = Loops(pipeline=pipeline, work=workers is None,
+                      dispatchers=[channel_dispatcher(pipeline, name, adapter) for name, adapter in adapters.items()])
         await loops.start()
     # What startup built (the model, the libraries) lives as long as the process. Frozen, it is left out
     # of every later garbage collection, which otherwise stalls the event loop 100-250 ms each time.
@@ -179,5 +193,7 @@ async def run_service(server: uvicorn.Server, pipeline: Pipeline | None,
     finally:
         for adapter in adapters.values():
             await adapter.stop()
+        if workers is not None:
+            await workers.stop()  # before the dispatchers: the replies of the last batches still go out
         if loops is not None:
             await loops.stop()

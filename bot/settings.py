@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     # A message claimed by a worker (a reply claimed by a dispatcher) whose process died is taken again after this.
     worker_lease_seconds: float = Field(60, gt=0)
+    # Worker processes 'deskbot serve' starts for the NLP and the desk work of messages, so that work never holds
+    # the process that accepts mail and answers HTTP; 1 suits 2 cores (serve itself and one worker). 0: serve
+    # handles messages in a thread of its own process.
+    workers: int = Field(1, ge=0, le=32)
     # Messages a worker claims and analyses at once: the NLP embeds a batch in one pass, much faster than one by one.
     worker_batch_size: int = Field(16, ge=1)
     # Attempts at one message before it is parked as failed ('deskbot inbox failed'), so one bad message cannot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import getpass
+import logging
 import signal
 import sys
 from typing import Annotated, Optional
@@ -55,11 +56,21 @@ def chat(
     asyncio.run(session())
 
 
-def worker() -> None:
+def worker(
+    supervised: Annotated[bool, typer.Option(hidden=True, help="Started by 'deskbot serve' (bot.worker_processes): "
+                                                               "wake-ups on stdin, its readiness and replies on stdout.")] = False,
+) -> None:
     """An extra worker process (PostgreSQL): claims inbox messages until SIGTERM."""
     from bot.runtime import Loops
+    from bot.worker_processes import run_supervised
 
     deskbot = common.deskbot()
+    if supervised:
+        logging.basicConfig(level=deskbot.settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # serve does the desk's periodic work; this process only the messages (and its own NLP's refresh)
+        asyncio.run(run_supervised(Loops(pipeline=deskbot.pipeline, housekeeping=False)))
+        sys.exit(0)
     loops = Loops(pipeline=deskbot.pipeline)
 
     async def run() -> None:

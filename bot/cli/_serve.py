@@ -24,6 +24,7 @@ def serve(
 
     from bot.composition import build_service
     from bot.runtime import DrainingServer
+    from bot.worker_processes import WorkerStartError
     from desk import migrate
 
     deskbot = common.deskbot()
@@ -39,7 +40,10 @@ def serve(
         out.print(line)
     config = uvicorn.Config(service.app, host=host, port=port, log_level=settings.log_level, lifespan="on",
                             timeout_graceful_shutdown=5)
-    asyncio.run(service.run(DrainingServer(config)))
+    try:
+        asyncio.run(service.run(DrainingServer(config), worker_processes=settings.workers))
+    except WorkerStartError as exc:
+        raise DeskError(str(exc)) from None
 
 
 @db_app.command("upgrade")

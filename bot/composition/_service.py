@@ -48,11 +48,13 @@ class Service:
         assert self.pipeline is not None, "the bot is off"
         return channel_dispatcher(self.pipeline, name, self.adapters[name])
 
-    async def run(self, server: "uvicorn.Server") -> None:
-        """HTTP, the channels, workers, dispatchers and monitors until ``server`` stops (see ``run_service``)."""
+    async def run(self, server: "uvicorn.Server", *, worker_processes: int = 0) -> None:
+        """HTTP, the channels, workers, dispatchers and monitors until ``server`` stops (see ``run_service``);
+        ``worker_processes``: how many ``deskbot worker`` children handle the messages (0: a thread of this
+        process, with this process's NLP, as tests that hand over their own analyzer need)."""
         from bot.runtime import run_service
 
-        await run_service(server, self.pipeline, self.adapters)
+        await run_service(server, self.pipeline, self.adapters, worker_processes=worker_processes)
 
 
 def build_service(deskbot: Deskbot) -> Service:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,8 @@ class Pipeline:
         self.accepted = Signal()  # a message is in the inbox: the worker loop need not wait for its poll
         self._accepting: GroupCommit[InboundMessage, bool] = GroupCommit(self._accept_all)
         self._replied: dict[str, Signal] = {}  # per channel: a handled message committed its reply there
+        # Told the channel too, from the worker's thread: a worker process tells the serve that runs the dispatchers.
+        self.reply_listeners: list[Callable[[str], None]] = []
         self.agents = AgentDesk(reply_prefix=settings.reply_prefix, kb_url=settings.kb_url,
                                 articles=lambda: self.analyzer.kb.articles, intents=labels())
 
@@ -156,6 +158,8 @@ class Pipeline:
         # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
         for channel in {m.conversation.channel for row_id, m, _ in work if row_id not in failed}:
             self.replied_on(channel).notify()
+            for listener in self.reply_listeners:
+                listener(channel)
         return len(batch.rows)
 
     def _handle_together(self, work: Sequence[tuple[int, InboundMessage, Analysis | None]],
