@@ -8,17 +8,19 @@ import gc
 import logging
 import time
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import anyio.to_thread
 import uvicorn
 
 from bot.conversation import ChannelAdapter
 from bot.dispatcher import Dispatcher
-from bot.worker import ClaimedBatch, Pipeline
+from bot.worker import AnalysedBatch, Pipeline
 from bot.retention import purge_ended_chat_sessions, purge_expired
 
 log = logging.getLogger("deskbot.runtime")
+T = TypeVar("T")
 PURGE_EVERY = 3600.0  # seconds: retention counts in days, and its query reads every handled row
 
 # The event loop shares the GIL with worker threads that parse mail and run the NLP. At CPython's default
@@ -70,38 +72,33 @@ class Loops:
             pass
 
     async def _work(self) -> None:
-        """Two stages: one claims and analyses a batch (the model's forward pass, which leaves the GIL) while the
-        other does the desk work of the batch before (Python and the database), so on two cores neither waits for
-        the other. At most one analysed batch waits: claimed rows stay few, under this worker's lease."""
-        analysed: asyncio.Queue[ClaimedBatch | None] = asyncio.Queue()
-        ahead = asyncio.Semaphore(1)  # a batch is claimed only once the one before is being handled
-        handling = asyncio.create_task(self._handle(analysed, ahead), name="worker desk work")
+        """Two stages: the desk's claims a batch and hands it to the model, then does the desk work of the batch
+        before (Python and the database) while the model analyses the new one (its forward pass leaves the GIL),
+        so on two cores neither waits for the other. Every write of this worker is in the desk stage, one at a
+        time: its claim never waits for its own handling's write lock (SQLite's). At most one batch is ahead."""
         accepted = self.pipeline.accepted
-        try:
-            while not self._stopping.is_set():
-                await ahead.acquire()
-                seen = accepted.generation
-                try:
-                    batch = await anyio.to_thread.run_sync(self.pipeline.claim_batch)
-                except Exception:  # noqa: BLE001 - a broken database must not end the loop
-                    log.exception("worker loop error")
-                    batch = None
-                if batch is None:  # woken by this process's next accepted message, else polls (other processes')
-                    ahead.release()
-                    await accepted.wait(seen=seen, timeout=self.poll)
-                    continue
-                analysed.put_nowait(batch)
-        finally:
-            analysed.put_nowait(None)  # the batches in hand are finished before the loop ends
-            await handling
+        analysed: AnalysedBatch | None = None  # waiting for its desk work
+        while True:
+            seen = accepted.generation
+            claimed = None if self._stopping.is_set() else await self._in_thread(self.pipeline.claim)
+            analysing = (asyncio.ensure_future(self._in_thread(self.pipeline.analyse, claimed))
+                         if claimed is not None else None)
+            if analysed is not None:
+                await self._in_thread(self.pipeline.handle_batch, analysed)
+            analysed = await analysing if analysing is not None else None
+            if analysed is None and claimed is None:
+                if self._stopping.is_set():
+                    return  # what was claimed is handled
+                # woken by this process's next accepted message (or serve's, through the pipe), else polls
+                await accepted.wait(seen=seen, timeout=self.poll)
 
-    async def _handle(self, analysed: asyncio.Queue[ClaimedBatch | None], ahead: asyncio.Semaphore) -> None:
-        while (batch := await analysed.get()) is not None:
-            ahead.release()
-            try:
-                await anyio.to_thread.run_sync(self.pipeline.handle_batch, batch)
-            except Exception:  # noqa: BLE001
-                log.exception("worker loop error")
+    @staticmethod
+    async def _in_thread(work: Callable[..., T], *args: object) -> T | None:
+        try:
+            return await anyio.to_thread.run_sync(work, *args)
+        except Exception:  # noqa: BLE001 - a broken database must not end the loop
+            log.exception("worker loop error")
+            return None
 
     async def _dispatch(self, dispatcher: Dispatcher) -> None:
         [channel] = dispatcher.channels  # one dispatcher per channel (``channel_dispatcher``)

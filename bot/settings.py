@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=0, le=32)
     # Messages a worker claims and analyses at once: the NLP embeds a batch in one pass, much faster than one by one.
     worker_batch_size: int = Field(16, ge=1)
+    # Messages of a claimed batch whose desk work commits in one transaction, each in a savepoint of its own. More
+    # means fewer commits, but on SQLite a transaction holds the one write lock, and accepting mail waits for it.
+    worker_messages_per_transaction: int = Field(1, ge=1)
     # Attempts at one message before it is parked as failed ('deskbot inbox failed'), so one bad message cannot
     # stall the worker by failing forever.
     worker_max_attempts: int = Field(5, ge=1)

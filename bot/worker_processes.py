@@ -114,9 +114,11 @@ class WorkerProcesses:
         while not self._stopping:
             child.starts += 1
             started = asyncio.get_running_loop().time()
-            # stderr is serve's own: the worker's log lines appear in serve's log.
+            # stderr is serve's own: the worker's log lines appear in serve's log. A session of its own: a Ctrl-C
+            # in serve's terminal reaches serve alone, which stops its workers itself (else a worker that stopped
+            # first would look dead and be started again).
             child.process = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True)
             await self._listen(child)
             code = await child.process.wait()
             assert child.process.stdin is not None

@@ -22,6 +22,7 @@ class BotSettings:
     reopen_window: dt.timedelta
     max_attempts: int  # a message that failed this often is parked as failed (dead letter)
     batch_size: int
+    messages_per_transaction: int  # of a claimed batch, handled in one transaction (a savepoint each)
     major_incident_count: int
     major_incident_window: dt.timedelta
     major_incident_similarity: float  # cosine of two reports' texts that counts as "the same problem"
@@ -50,7 +51,7 @@ class BotSettings:
             confirmation_window=dt.timedelta(hours=s.confirmation_window_hours),
             reopen_window=dt.timedelta(days=s.reopen_window_days),
             max_attempts=s.worker_max_attempts, batch_size=s.worker_batch_size,
-            major_incident_count=s.major_incident_count,
+            messages_per_transaction=s.worker_messages_per_transaction, major_incident_count=s.major_incident_count,
             major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
             major_incident_similarity=s.major_incident_similarity,
             lease=dt.timedelta(seconds=s.worker_lease_seconds),

@@ -31,6 +31,8 @@ def serve(
     settings = deskbot.settings
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.log_level != "debug":  # aiosmtpd logs each SMTP command; deskbot.email logs each mail it accepts
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     current, head = migrate.current_revision(deskbot.engine), migrate.head_revision(deskbot.engine)
     if current != head:
         raise DeskError(f"the database is at revision {current or 'empty'}, the code needs {head}: run 'deskbot db upgrade'")

@@ -8,7 +8,7 @@
 - ``_major``: major-incident detection.
 """
 
-from bot.worker._pipeline import ClaimedBatch, Pipeline, worker_name
+from bot.worker._pipeline import AnalysedBatch, ClaimedBatch, Pipeline, worker_name
 from bot.worker_settings import BotSettings
 
-__all__ = ["BotSettings", "ClaimedBatch", "Pipeline", "worker_name"]
+__all__ = ["AnalysedBatch", "BotSettings", "ClaimedBatch", "Pipeline", "worker_name"]

@@ -46,13 +46,21 @@ def worker_name() -> str:
 
 @dataclass(frozen=True)
 class ClaimedBatch:
-    """Messages claimed under this worker's lease and analysed (no messages: their analysis failed, they were
-    failed for a retry)."""
+    """Messages claimed under this worker's lease, in the order of their rows."""
+
+    rows: list[int]
+    messages: list[InboundMessage]
+    now: dt.datetime | None  # the caller's clock (tests); None: each message is stamped when it is handled
+
+
+@dataclass(frozen=True)
+class AnalysedBatch:
+    """A claimed batch and its analyses (no messages: their analysis failed, they were failed for a retry)."""
 
     rows: list[int]
     messages: list[InboundMessage]
     analyses: list[Analysis | None]
-    now: dt.datetime | None  # the caller's clock (tests); None: each message is stamped when it is handled
+    now: dt.datetime | None
 
 
 class Pipeline:
@@ -109,12 +117,12 @@ class Pipeline:
 
     def process_batch(self, *, now: dt.datetime | None = None) -> int:
         """Claim up to ``batch_size`` messages, analyse them together, handle each. Returns how many."""
-        batch = self.claim_batch(now=now)
-        return self.handle_batch(batch) if batch is not None else 0
+        claimed = self.claim(now=now)
+        return self.handle_batch(self.analyse(claimed)) if claimed is not None else 0
 
-    def claim_batch(self, *, now: dt.datetime | None = None) -> ClaimedBatch | None:
-        """The first half of ``process_batch``: up to ``batch_size`` messages claimed and analysed together (None:
-        nothing to claim). The serve loop analyses the next batch while the desk work of this one runs."""
+    def claim(self, *, now: dt.datetime | None = None) -> ClaimedBatch | None:
+        """Up to ``batch_size`` messages claimed (None: nothing to claim); only the database, no NLP. The serve loop
+        claims and handles in one thread, so this never waits for the write lock of its own handling."""
         at = now or dt.datetime.now(dt.UTC)
         with self.uow() as session:
             claimed = [(r.id, r.payload) for r in queue.claim_inbound(
@@ -122,8 +130,13 @@ class Pipeline:
                 lease=self.settings.lease)]
         if not claimed:
             return None
-        rows = [row_id for row_id, _ in claimed]
-        messages = [InboundMessage.from_json(payload) for _, payload in claimed]
+        return ClaimedBatch(rows=[row_id for row_id, _ in claimed],
+                            messages=[InboundMessage.from_json(payload) for _, payload in claimed], now=now)
+
+    def analyse(self, batch: ClaimedBatch) -> AnalysedBatch:
+        """The batch's texts through the NLP in one pass (the model's forward pass, which leaves the GIL); the serve
+        loop analyses the next batch while the desk work of this one runs."""
+        messages = batch.messages
         # Agents' actions and the App Home need no reading of the text.
         readable = [i for i, m in enumerate(messages) if m.agent is None and m.action != "home"]
         analyses: list[Analysis | None] = [None] * len(messages)
@@ -133,28 +146,30 @@ class Pipeline:
                 analyses[i] = analysis
         except Exception as exc:  # noqa: BLE001 - the NLP failing must not lose messages
             log.exception("analysis failed for %d message(s)", len(messages))
-            self._fail(rows, f"analysis failed: {exc}", at)
-            return ClaimedBatch(rows=rows, messages=[], analyses=[], now=now)
-        return ClaimedBatch(rows=rows, messages=messages, analyses=analyses, now=now)
+            self._fail(batch.rows, f"analysis failed: {exc}", batch.now or dt.datetime.now(dt.UTC))
+            return AnalysedBatch(rows=batch.rows, messages=[], analyses=[], now=batch.now)
+        return AnalysedBatch(rows=batch.rows, messages=messages, analyses=analyses, now=batch.now)
 
-    def handle_batch(self, batch: ClaimedBatch) -> int:
-        """The second half: the batch's desk work in one transaction (one commit, one turn of SQLite's write lock),
-        each message in a savepoint of its own, so one that fails is rolled back and retried alone. Should the
-        batch's commit fail, each message is handled again in its own transaction. Returns how many were claimed."""
+    def handle_batch(self, batch: AnalysedBatch) -> int:
+        """The last stage: the batch's desk work in transactions of ``messages_per_transaction`` messages, each
+        message in a savepoint of its own, so one that fails is rolled back and retried alone. Should a
+        transaction's commit fail, each of its messages is handled again in its own. Returns how many were claimed."""
         work = list(zip(batch.rows, batch.messages, batch.analyses))
-        try:
-            failed = self._handle_together(work, batch.now)
-        except Exception:  # noqa: BLE001 - nothing of the batch committed: each message on its own
-            log.exception("a batch of %d message(s) did not commit; handling each alone", len(work))
-            self.reports.clear()  # it may hold reports of tickets that were rolled back
-            failed = {}
-            for row_id, message, analysis in work:
-                try:
-                    failed |= self._handle_together([(row_id, message, analysis)], batch.now)
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("message %s failed", message.key)
-                    failed[row_id] = f"{type(exc).__name__}: {exc}"
-                    self._fail([row_id], failed[row_id], batch.now or dt.datetime.now(dt.UTC))
+        size = self.settings.messages_per_transaction
+        failed: dict[int, str] = {}
+        for part in (work[i:i + size] for i in range(0, len(work), size)):
+            try:
+                failed |= self._handle_together(part, batch.now)
+            except Exception:  # noqa: BLE001 - nothing of this part committed: each message on its own
+                log.exception("a transaction of %d message(s) did not commit; handling each alone", len(part))
+                self.reports.clear()  # it may hold reports of tickets that were rolled back
+                for row_id, message, analysis in part:
+                    try:
+                        failed |= self._handle_together([(row_id, message, analysis)], batch.now)
+                    except Exception as exc:  # noqa: BLE001
+                        log.exception("message %s failed", message.key)
+                        failed[row_id] = f"{type(exc).__name__}: {exc}"
+                        self._fail([row_id], failed[row_id], batch.now or dt.datetime.now(dt.UTC))
         # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
         for channel in {m.conversation.channel for row_id, m, _ in work if row_id not in failed}:
             self.replied_on(channel).notify()

@@ -405,7 +405,10 @@ def test_the_same_problem_joins_the_open_ticket_after_the_question(uow, bot) -> 
     assert f"added that to ticket {ticket.ref}" in more.text
 
 
-def test_a_message_failing_in_a_batch_fails_alone_and_the_others_are_done_once(uow, analyzer) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("per_transaction", [5, 2, 1])
+def test_a_message_failing_in_a_batch_fails_alone_and_the_others_are_done_once(uow, analyzer,  # noqa: ANN001
+                                                                             per_transaction: int) -> None:
+    """The batch's five messages in one transaction (a savepoint each), in transactions of two, or one each."""
     class NotifierDownFor(RecordingNotifier):
         """The agents' platform refuses one requester's notice once (the message's savepoint rolls back)."""
 
@@ -421,7 +424,8 @@ def test_a_message_failing_in_a_batch_fails_alone_and_the_others_are_done_once(u
 
     notified = NotifierDownFor("u2")
     pipeline = Pipeline(uow=uow.publishing(GroupNotices(notified, kb_url=BotSettings.defaults().kb_url)),
-                        analyzer=analyzer, settings=BotSettings.defaults(batch_size=5), worker="w1")
+                        analyzer=analyzer, worker="w1",
+                        settings=BotSettings.defaults(batch_size=5, messages_per_transaction=per_transaction))
     keys = [f"webchat:batch-{i}" for i in range(5)]
     for i, key in enumerate(keys):
         pipeline.accept(message("please install Visio on my laptop", who=f"u{i}@corp.example", key=key))
