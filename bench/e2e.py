@@ -1,11 +1,12 @@
 """End-to-end throughput: a real ``deskbot serve`` driven over SMTP, against the raw speed of its model (issue 16).
 
     .venv/bin/python bench/e2e.py [--database sqlite|postgresql|both] [--backend torch|onnx|both] [-n 400] [-c 8]
-                                  [--light 40] [--threads 1] [--quick]
+                                  [--light 40] [--threads 1] [--workers 1[,2,4]] [--quick]
                                   [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 For each database and backend: a scratch database (a SQLite file, or a fresh PostgreSQL database dropped
-afterwards) and a data folder prepared as ``make run`` prepares one (db upgrade, kb import, kb reindex, nlp train
+afterwards), each number of worker processes (``DESKBOT_WORKERS``; 0: the worker is a thread of serve) and
+a data folder prepared as ``make run`` prepares one (db upgrade, kb import, kb reindex, nlp train
 --if-missing; the trained model comes from the repository's var/ when its backend matches, else from
 var/bench/e2e/<backend>, trained there once). Then ``deskbot serve`` starts as a process with the email channel on
 loopback, the company's MTA trusted as relay (senders are verified) and the replies relayed to a sink in this
@@ -13,12 +14,12 @@ process that notes when each arrived. After ``/health`` says ok it gets, first, 
 0.5 s, each in its own SMTP session: the first message after start against the tenth), then a burst of ``-n``
 distinct IT mails from ``-c`` SMTP clients at once, while ``/health`` is asked every 50 ms. Times run from the
 moment the 250 reached the client; "done" is when the bench first saw the inbox row done, polling read-only every
-25 ms (not the row's done_at, which the worker stamps with its batch's claim time, before the analysis).
+25 ms (not the row's done_at, which the worker stamps with its batch's claim time, before the analysis). With
+several worker counts, the table adds the burst's processed/s against the first count's on the same database.
 
 Measured in this process afterwards, with the same backend and thread count: the model alone, batches of 32
 (sentences/s), and one sentence at a time (median). The issue's targets are printed beside the figures. Not
-measured here: scaling of ``deskbot worker`` processes, and reply order within a conversation (every mail here
-is a conversation of its own). Minutes per database and backend on an idle machine; not part of ``make test``.
+measured here: reply order within a conversation (every mail here is a conversation of its own). Minutes per database and backend on an idle machine; not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -92,13 +93,14 @@ class BurstResult:
 class Case:
     database: str
     backend: str
+    workers: int
     ready_s: float
     light: LightResult
     burst: BurstResult
 
     @property
     def name(self) -> str:
-        return f"{self.database}/{self.backend}"
+        return f"{self.database}/{self.backend}/w{self.workers}"
 
 
 def _wait(progress: Callable[[], int], total: int, what: str, serve: Serve) -> None:
@@ -162,11 +164,12 @@ def run_burst(serve: Serve, inbox: InboxWatcher, sink: ReplySink, count: int, cl
         undelivered=sum(1 for i in ids if i not in sink.arrivals), failed=sum(1 for i in ids if i in inbox.failed))
 
 
-def run_case(database: str, backend: str, args: argparse.Namespace, sink: ReplySink) -> Case:
-    print(f"-- {database}/{backend}: preparing the desk", flush=True)
+def run_case(database: str, backend: str, workers: int, args: argparse.Namespace, sink: ReplySink) -> Case:
+    print(f"-- {database}/{backend}/w{workers}: preparing the desk", flush=True)
     with tempfile.TemporaryDirectory(prefix="deskbot-e2e-") as tmp, \
             scratch_database(database, Path(tmp), args.postgres) as db:
         desk = prepare_desk(Path(tmp), db, backend=backend, threads=args.threads, relay_port=sink.port)
+        desk.env["DESKBOT_WORKERS"] = str(workers)
         inbox = InboxWatcher(db)
         try:
             serve = Serve(desk)
@@ -182,7 +185,7 @@ def run_case(database: str, backend: str, args: argparse.Namespace, sink: ReplyS
                 serve.stop()
         finally:
             inbox.close()
-    return Case(database, backend, serve.ready_seconds, light, burst)
+    return Case(database, backend, workers, serve.ready_seconds, light, burst)
 
 
 # --- the table ---------------------------------------------------------------------------------------------------
@@ -220,6 +223,15 @@ def table(cases: Sequence[Case], baselines: dict[str, EmbeddingBaseline]) -> lis
     row("processed / raw", lambda c: (c.burst.processed_per_s / raw(c).sentences_per_second, 2,
                                       c.burst.processed_per_s >= TARGET_PROCESSED_RATIO * raw(c).sentences_per_second),
         f">= {TARGET_PROCESSED_RATIO}")
+    def against_first(case: Case) -> tuple[float | None, int, bool | None] | str:
+        first = next(c for c in cases if (c.database, c.backend) == (case.database, case.backend))
+        if first is case or not first.burst.processed_per_s:
+            return ""
+        ratio = case.burst.processed_per_s / first.burst.processed_per_s
+        return ratio, 2, (ratio >= 1.6 if (first.workers, case.workers) == (1, 2) else None)
+
+    if len({c.workers for c in cases}) > 1:
+        row("processed/s against the first worker count", against_first, "w2 >= 1.6 x w1")
     row("delivered / raw", lambda c: (c.burst.delivered_per_s / raw(c).sentences_per_second, 2, None))
     for q in (50, 95, 99):
         row(f"burst: accept to done p{q} (ms)", lambda c, q=q: (p(c.burst.done_ms, q), 0, None))
@@ -276,6 +288,8 @@ def main() -> None:
     parser.add_argument("--light", type=int, default=None,
                         help="mails at light load, one every 0.5 s (default 40; --quick: 12)")
     parser.add_argument("--threads", type=int, default=1, help="DESKBOT_NLP_THREADS (default 1, deskbot's default)")
+    parser.add_argument("--workers", default="1",
+                        help="DESKBOT_WORKERS, one or several separated by commas (default 1, deskbot's default)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small -n, -c and --light")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="where to create (and drop) the scratch PostgreSQL database")
@@ -285,6 +299,12 @@ def main() -> None:
     args.light = args.light if args.light is not None else (12 if args.quick else 40)
     if min(args.n, args.c, args.light) < 1:
         parser.error("-n, -c and --light must be at least 1")
+    try:
+        worker_counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers: numbers separated by commas, not {args.workers!r}")
+    if min(worker_counts) < 0:
+        parser.error("--workers must be 0 or more")
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     backends = ("torch", "onnx") if args.backend == "both" else (args.backend,)
     print(f"machine: {machine()}")
@@ -296,11 +316,12 @@ def main() -> None:
     try:
         for backend in backends:
             for database in databases:
-                try:
-                    cases.append(run_case(database, backend, args, sink))
-                except BenchError as exc:  # the other databases and backends still run
-                    failures.append(f"{database}/{backend}: {exc}")
-                    print(f"-- {failures[-1]}", flush=True)
+                for workers in worker_counts:
+                    try:
+                        cases.append(run_case(database, backend, workers, args, sink))
+                    except BenchError as exc:  # the other databases, backends and worker counts still run
+                        failures.append(f"{database}/{backend}/w{workers}: {exc}")
+                        print(f"-- {failures[-1]}", flush=True)
             if any(c.backend == backend for c in cases):
                 print(f"-- {backend}: the raw model in this process, {args.threads} thread(s)", flush=True)
                 nlp_dir = (seed_folder(backend) or CACHE / backend) / "nlp"
