@@ -40,6 +40,9 @@ def serve(
     service = build_service(deskbot)
     for line in service.startup_lines(host, port):
         out.print(line)
+    if service.pipeline is not None:
+        out.print(f"  Workers: {settings.workers} process(es), each loading its model before HTTP answers "
+                  f"(DESKBOT_WORKERS)" if settings.workers else "  Workers: in this process (DESKBOT_WORKERS=0)")
     config = uvicorn.Config(service.app, host=host, port=port, log_level=settings.log_level, lifespan="on",
                             timeout_graceful_shutdown=5)
     try:
