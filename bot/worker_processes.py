@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -190,6 +191,7 @@ async def run_supervised(loops: Loops) -> None:
 
     threading.Thread(target=read_wake_ups, name="wake-ups from serve", daemon=True).start()
     await loops.start()
+    gc.freeze()  # what startup built (the model, the libraries) is left out of every later collection, as in serve
     say(READY)
     await stop.wait()
     await loops.stop()
