@@ -209,6 +209,17 @@ class UnitOfWork:
                 session.close()
 
     @contextmanager
+    def dry_run(self) -> Iterator[Session]:
+        """A transaction that is rolled back whatever happens in it and publishes nothing: as if never done."""
+        session = self._sessions()
+        with database_errors(session.get_bind().url):
+            try:
+                yield session
+            finally:
+                session.rollback()
+                session.close()
+
+    @contextmanager
     def savepoint(self, session: Session) -> Iterator[Session]:
         """One part of this unit of work that fails alone (a message of a batch): at its end its events are
         published inside it; on an error its changes and events are rolled back and the rest goes on. What it

@@ -450,3 +450,43 @@ def test_a_message_failing_in_a_batch_fails_alone_and_the_others_are_done_once(u
             f"u{i}@corp.example" for i in range(5)]
         assert s.query(OutboxRow).filter(OutboxRow.channel == "webchat").count() == 5
     assert sorted(n.requester.split()[0] for n in notified.sent) == [f"u{i}" for i in range(5)]
+
+
+def test_the_warm_up_leaves_the_desk_as_it_found_it(bot, uow, engine) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from desk.models import Base
+
+    def counts() -> dict[str, int]:
+        with engine.connect() as connection:
+            return {t.name: connection.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+
+    from sqlalchemy import event
+
+    pipeline, say, _, _ = bot
+    before, written = counts(), []
+    listen = (lambda conn, cursor, statement, *args: written.append(statement.split()[2])  # noqa: E731
+              if statement.startswith("INSERT") else None)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        pipeline.warm_up()  # accepts, claims and handles two messages, then rolls them back
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert {"inbox", "messages", "outbox"} <= set(written)  # it did the work ...
+    assert counts() == before and say.notified.sent == []  # ... and none of it stayed
+    pipeline.accept(message("please install Visio on my laptop"))
+    assert pipeline.process_batch(now=NOW) == 1
+    with uow() as s:
+        [ticket] = tickets.list_tickets(session=s)
+        assert ticket.number == 1000  # the warm-up's tickets took no number
+
+
+def test_the_warm_up_of_a_desk_not_migrated_yet_leaves_it_to_the_first_message(analyzer, tmp_path) -> None:  # noqa: ANN001
+    from desk import UnitOfWork, make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        Pipeline(uow=UnitOfWork(session_factory(engine)), analyzer=analyzer, settings=BotSettings.defaults(),
+                 worker="w1").warm_up()  # no tables at all: nothing to warm, no error
+    finally:
+        engine.dispose()
