@@ -276,6 +276,18 @@ class Settings(BaseSettings):
         check_database_url(value)
         return value
 
+    @model_validator(mode="after")
+    def _workers_share_the_database(self) -> Settings:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        in_memory = url.get_backend_name() == "sqlite" and (
+            url.database in (None, "", ":memory:") or url.query.get("mode") == "memory")
+        if in_memory and self.workers:
+            raise ConfigError(f"DESKBOT_WORKERS={self.workers} with an in-memory SQLite database: worker processes "
+                              "cannot share it; use a database file or DESKBOT_WORKERS=0")
+        return self
+
     @field_validator("smtp_trusted_relays")
     @classmethod
     def _valid_relays(cls, value: list[str]) -> list[str]:

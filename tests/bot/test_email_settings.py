@@ -87,3 +87,12 @@ def test_listening_beyond_loopback_needs_auth_or_trusted_relays(monkeypatch: pyt
     settings = load_settings()
     assert [str(n) for n in settings.trusted_relay_networks()] == ["192.0.2.0/24"]
     assert settings.company_domains() == frozenset({"deskbot.example"})  # from the support addresses
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_worker_processes_cannot_share_an_in_memory_database(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DESKBOT_DATABASE_URL", url)
+    with pytest.raises(ConfigError, match="DESKBOT_WORKERS=1 with an in-memory SQLite database"):
+        load_settings()
+    monkeypatch.setenv("DESKBOT_WORKERS", "0")
+    assert load_settings().workers == 0
