@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from desk.domain import ACTIVE_STATUSES, Level, TicketType
 from desk.models import Group, RoutingRule, Ticket, User, group_members
@@ -15,7 +15,8 @@ from desk.people import get_group
 def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
     if not intent:
         return None
-    return session.scalar(select(RoutingRule).where(RoutingRule.intent == intent))
+    # its group with it: opening a ticket needs both
+    return session.scalar(select(RoutingRule).where(RoutingRule.intent == intent).options(joinedload(RoutingRule.group)))
 
 
 def list_rules(*, session: Session) -> Sequence[RoutingRule]:

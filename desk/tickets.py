@@ -86,12 +86,14 @@ def open_ticket(
     intent: str | None = None,
     impact: Level = Level.LOW,
     urgency: Level | None = None,
+    urgency_raise: int = 0,
     group: str | None = None,
     tags: Iterable[str] = (),
     auto_assign: bool = True,
     now: dt.datetime | None = None,
 ) -> Ticket:
-    """Open a ticket, routed by intent unless a group is named, prioritised, with SLA and assignee."""
+    """Open a ticket, routed by intent unless a group is named, prioritised, with SLA and assignee. Without
+    ``urgency``, the intent's routed urgency ``urgency_raise`` steps more urgent (at most high)."""
     now = now or utcnow()
     subject = " ".join(subject.split())
     if not subject:
@@ -104,7 +106,9 @@ def open_ticket(
     else:
         target = session.scalar(select(Group).where(Group.name == packaged_taxonomy().triage.group))
     ticket_type = ticket_type or (rule.ticket_type if rule else TicketType.INCIDENT)
-    urgency = Level(urgency if urgency is not None else (rule.urgency if rule else Level.MEDIUM))
+    if urgency is None:
+        urgency = Level(max(int(Level.HIGH), (rule.urgency if rule else int(Level.MEDIUM)) - urgency_raise))
+    urgency = Level(urgency)
     impact = Level(impact)
     ticket = Ticket(
         number=next_ticket_number(session),

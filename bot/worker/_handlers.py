@@ -16,7 +16,7 @@ from bot.policy import Action, Decision, State, decide, reading_of, thresholds_f
 from bot.worker import _wording as say
 from bot.worker._major import Reports, known_problem
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
-from desk import conversations, knowledge, routing, tickets
+from desk import conversations, knowledge, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, Feedback
 
 if TYPE_CHECKING:
@@ -58,15 +58,13 @@ Handler = Callable[[Turn], list[Reply]]
 
 
 def _open(turn: Turn, *, ticket_type: TicketType | None, intent: str | None, auto_assign: bool = True) -> Ticket:
-    rule = routing.rule_for(session=turn.session, intent=intent)
-    base = rule.urgency if rule else int(Level.MEDIUM)
-    urgency = Level(max(1, base - turn.decision.urgency_raise))
     text = turn.message.text.strip()
     subject = turn.message.subject or (text.splitlines()[0] if text else "(no text)")
     ticket = tickets.open_ticket(
         session=turn.session, requester_id=turn.requester_id, subject=subject[:120], description=text,
         channel=turn.message.conversation.channel, actor="bot", ticket_type=ticket_type, intent=intent,
-        impact=Level(turn.decision.impact or 3), urgency=urgency, auto_assign=auto_assign, now=turn.now,
+        impact=Level(turn.decision.impact or 3), urgency_raise=turn.decision.urgency_raise, auto_assign=auto_assign,
+        now=turn.now,
     )
     conversations.attach_ticket(session=turn.session, conversation=turn.conversation, ticket=ticket)
     return ticket

@@ -50,6 +50,12 @@ def test_intent_routes_to_group_type_and_priority(uow) -> None:  # noqa: ANN001
         explicit = open_(s, intent="vpn_connection", group="Security", ticket_type=TicketType.PROBLEM, urgency=Level.LOW)
         assert (explicit.group.name, explicit.type, explicit.urgency) == ("Security", TicketType.PROBLEM, 3)
 
+        # the routed urgency raised a step (software_access: LOW -> MEDIUM), two steps, never above HIGH; no rule: MEDIUM
+        raised = [open_(s, intent="software_access", urgency_raise=n).urgency for n in (1, 2, 5)]
+        assert raised == [2, 1, 1]
+        assert open_(s, intent="no_such_intent", urgency_raise=1).urgency == 1
+        assert open_(s, intent="software_access", urgency=Level.LOW, urgency_raise=2).urgency == 3  # given: as given
+
 
 def test_priority_matrix_is_complete_and_monotonic() -> None:
     assert len(PRIORITY_MATRIX) == 9
