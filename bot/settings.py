@@ -278,12 +278,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _workers_share_the_database(self) -> Settings:
-        from sqlalchemy.engine import make_url
+        from desk.db import is_in_memory
 
-        url = make_url(self.database_url)
-        in_memory = url.get_backend_name() == "sqlite" and (
-            url.database in (None, "", ":memory:") or url.query.get("mode") == "memory")
-        if in_memory and self.workers:
+        if self.workers and is_in_memory(self.database_url):
             raise ConfigError(f"DESKBOT_WORKERS={self.workers} with an in-memory SQLite database: worker processes "
                               "cannot share it; use a database file or DESKBOT_WORKERS=0")
         return self

@@ -68,6 +68,13 @@ def check_database_url(url: str) -> None:
         raise ValueError(f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://")
 
 
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` is an SQLite database in one process's memory (no other process can open it)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its folder."""
     parsed = make_url(url)
