@@ -51,6 +51,8 @@ class Loops:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._nlp_refresh(), name="NLP refresh")]
         if self.work:
+            # before serve answers (or a worker process says it is ready): the first message waits for no first use
+            await anyio.to_thread.run_sync(self.pipeline.warm_up)
             self._tasks.append(asyncio.create_task(self._work(), name="worker"))
         if self.housekeeping:
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))

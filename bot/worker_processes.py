@@ -47,7 +47,6 @@ class _Child:
         self.number = number
         self.process: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
-        self.starts = 0
 
 
 class WorkerProcesses:
@@ -62,8 +61,7 @@ class WorkerProcesses:
         self.ready_seconds = ready_seconds  # loading the model on a busy machine
         self.restart_delay = restart_delay
         self._children = [_Child(n) for n in range(1, count + 1)]
-        self._stopping = False
-        self._stopped = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -90,8 +88,7 @@ class WorkerProcesses:
     async def stop(self) -> None:
         """Each worker finishes the batch in hand (SIGTERM), then ends; one that does not within ``STOP_SECONDS``
         is killed."""
-        self._stopping = True
-        self._stopped.set()
+        self._stopping.set()
         for child in self._children:
             if child.process is not None and child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -112,8 +109,7 @@ class WorkerProcesses:
 
     async def _supervise(self, child: _Child) -> None:
         delay = self.restart_delay
-        while not self._stopping:
-            child.starts += 1
+        while not self._stopping.is_set():
             started = asyncio.get_running_loop().time()
             # stderr is serve's own: the worker's log lines appear in serve's log. A session of its own: a Ctrl-C
             # in serve's terminal reaches serve alone, which stops its workers itself (else a worker that stopped
@@ -124,7 +120,7 @@ class WorkerProcesses:
             code = await child.process.wait()
             assert child.process.stdin is not None
             child.process.stdin.close()  # with its stdout at end of file, this lets asyncio close the transport
-            if self._stopping:
+            if self._stopping.is_set():
                 return
             if not child.ready.is_set():
                 raise WorkerStartError(f"worker process {child.number} ended with exit code {code} before it was "
@@ -134,7 +130,7 @@ class WorkerProcesses:
             log.error("worker process %d (pid %d) ended with exit code %d; starting it again in %.0f s",
                       child.number, child.process.pid, code, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), delay)
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _listen(self, child: _Child) -> None:
         assert child.process is not None and child.process.stdout is not None
@@ -152,7 +148,7 @@ class WorkerProcesses:
     async def _forward_wake_ups(self) -> None:
         accepted = self.pipeline.accepted
         seen = accepted.generation
-        while not self._stopping:
+        while not self._stopping.is_set():
             seen = await accepted.wait(seen=seen, timeout=3600)
             for child in self._children:
                 stdin = child.process.stdin if child.process is not None else None

@@ -81,7 +81,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
-        if parsed.database and parsed.database != ":memory:":
+        if not is_in_memory(url):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"]["factory"] = _queued_writers(f"{parsed.database}-writers")
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import getpass
-import logging
 import signal
 import sys
 from typing import Annotated, Optional
@@ -66,8 +65,7 @@ def worker(
 
     deskbot = common.deskbot()
     if supervised:
-        logging.basicConfig(level=deskbot.settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        common.log_to_stderr(deskbot.settings)
         # serve does the desk's periodic work; this process only the messages (and its own NLP's refresh)
         asyncio.run(run_supervised(Loops(pipeline=deskbot.pipeline, housekeeping=False)))
         sys.exit(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -38,6 +39,14 @@ def deskbot() -> Deskbot:
     settings()
     assert CliState.deskbot is not None
     return CliState.deskbot
+
+
+def log_to_stderr(settings: Settings) -> None:
+    """The log of the long-running commands (serve and its workers): one format, the chosen level."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.log_level != "debug":  # aiosmtpd logs each SMTP command; deskbot.email logs each mail it accepts
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated, Optional
 
 import typer
@@ -29,10 +28,7 @@ def serve(
 
     deskbot = common.deskbot()
     settings = deskbot.settings
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    if settings.log_level != "debug":  # aiosmtpd logs each SMTP command; deskbot.email logs each mail it accepts
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
+    common.log_to_stderr(settings)
     current, head = migrate.current_revision(deskbot.engine), migrate.head_revision(deskbot.engine)
     if current != head:
         raise DeskError(f"the database is at revision {current or 'empty'}, the code needs {head}: run 'deskbot db upgrade'")

@@ -121,10 +121,8 @@ class Deskbot:
 
         analyzer = self.analyzer
         analyzer.warm_up()  # before serve or worker says it is ready: the first message waits for no model load
-        pipeline = Pipeline(uow=self.uow, analyzer=analyzer, settings=self.bot_settings(),
-                            drop_from_raw={"email": drop_attachments})
-        pipeline.warm_up()  # ... and for no first use of the desk's statements
-        return pipeline
+        return Pipeline(uow=self.uow, analyzer=analyzer, settings=self.bot_settings(),
+                        drop_from_raw={"email": drop_attachments})
 
     @property
     def taxonomy(self) -> "Taxonomy":
