@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -55,10 +56,19 @@ MAX_HEADER_CHARS = 8 * 1024
 
 
 class _BoundedHeaders(EmailPolicy):
-    """policy.default, decoding at most MAX_HEADER_CHARS of each header value."""
+    """policy.default, decoding at most MAX_HEADER_CHARS of each header value, each distinct value once.
+
+    The email package parses a header anew on every read, and reads Content-Type about ten times a mail
+    (get_body, get_content_type): half of a small mail's parse. Its header objects are immutable strings, so
+    one parse serves every read of the same value (the cache holds at most 512 values of at most 8 KB)."""
 
     def header_fetch_parse(self, name: str, value: str):  # noqa: ANN201 - as EmailPolicy's
-        return super().header_fetch_parse(name, value[:MAX_HEADER_CHARS])
+        return _parsed_header(self, name, value[:MAX_HEADER_CHARS])
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_header(policy: EmailPolicy, name: str, value: str):  # noqa: ANN202 - the header registry's type
+    return EmailPolicy.header_fetch_parse(policy, name, value)
 
 
 _POLICY = _BoundedHeaders()
