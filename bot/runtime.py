@@ -171,8 +171,10 @@ async def run_service(server: uvicorn.Server, pipeline: Pipeline | None, adapter
     SIGTERM stops the HTTP server (no new messages), then the workers and the loops finish what they hold;
     the rest stays in the inbox for the next start (see ``DrainingServer``).
     """
+    from bot.http import warm_up
     from bot.worker_processes import WorkerProcesses
 
+    await warm_up(server.config.app)
     loops = workers = None
     if pipeline is not None:
         if worker_processes:

@@ -205,6 +205,7 @@ def uow(engine: Engine) -> UnitOfWork:
 class Running:
     service: Service
     port: int
+    loop: asyncio.AbstractEventLoop  # the one event loop HTTP, the channels, workers and dispatchers share
 
     @property
     def url(self) -> str:
@@ -235,14 +236,20 @@ def serving() -> Callable[[Deskbot], AbstractContextManager[Running]]:
             port = s.getsockname()[1]
         server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning",
                                                lifespan="on", timeout_graceful_shutdown=2))
-        thread = threading.Thread(target=lambda: asyncio.run(service.run(server)), daemon=True)
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        async def run() -> None:
+            loops.append(asyncio.get_running_loop())
+            await service.run(server)
+
+        thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
         thread.start()
         try:
             deadline = time.monotonic() + 30
             while not server.started:
                 assert time.monotonic() < deadline and thread.is_alive(), "the service did not start"
                 time.sleep(0.02)
-            yield Running(service, port)
+            yield Running(service, port, loops[0])
         finally:
             server.should_exit = True
             thread.join(30)

@@ -1,11 +1,18 @@
 """No one mail stalls the service: while the SMTP server reads a mail built to cost the most (an 80 KB
-``Re: Re: ...`` subject, a large HTML body full of stray ``<``, ``[cid:`` runs and blank lines), the HTTP
-server in the same process and event loop keeps answering ``/health``. Real SMTP, real uvicorn, a real database."""
+``Re: Re: ...`` subject, a large HTML body full of stray ``<``, ``[cid:`` runs and blank lines), the event loop that
+HTTP shares with SMTP never holds still for long, and ``/health`` keeps answering. Real SMTP, real uvicorn, a real
+database.
+
+The loop is timed by its own CPU (the thread's clock between two ticks of a heartbeat on it), not by the probes' wall
+time: on two busy cores a probe also waits for the GIL and the CPU, which says nothing about the loop; the wall-time
+target under load ("/health within 100 ms") is measured by ``bench/e2e.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 import time
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +27,9 @@ from desk.models import InboxRow
 
 SUPPORT = "support@deskbot.example"
 PROBES = 10
+# Measured here: parsed on the event loop, this mail held it 650 ms; read from the socket 256 KB at a time, 100 ms;
+# FastAPI's routes built on the first request, 145 ms; as built, the loop's longest stretch is 10 to 20 ms.
+LONGEST_HOLD = 0.05
 # DATA's final reply comes only once the mail is parsed and committed: the service is probed until then.
 SEND = """
 import smtplib, sys
@@ -43,6 +53,16 @@ def _costly_mail() -> EmailMessage:
     return mail
 
 
+async def _longest_hold(done: threading.Event) -> float:
+    """The most CPU the loop's thread spent between two ticks of this heartbeat, until ``done``."""
+    longest, last = 0.0, time.thread_time()
+    while not done.is_set():
+        await asyncio.sleep(0.002)
+        now = time.thread_time()
+        longest, last = max(longest, now - last), now
+    return longest
+
+
 def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, desk_settings, serving,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
     # HTTP, SMTP, the workers and the dispatcher on one event loop, as in 'deskbot serve'.
@@ -52,19 +72,20 @@ def test_health_answers_while_a_costly_mail_is_read(uow, analyzer, desk_settings
         # The sending server is another process, as in life: its own work does not compete with the service's.
         sender = subprocess.Popen([sys.executable, "-c", SEND, str(running.service.adapters["email"].port), str(mail)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        done = threading.Event()
+        heartbeat = asyncio.run_coroutine_threadsafe(_longest_hold(done), running.loop)
         with httpx.Client(base_url=running.url, timeout=10) as http:
-            http.get("/health").raise_for_status()  # a warm connection: the probes time the server, not the handshake
-            latencies: list[float] = []
-            while sender.poll() is None or len(latencies) < PROBES:
-                started = time.perf_counter()
+            probes = 0
+            while sender.poll() is None or probes < PROBES:
                 assert http.get("/health").status_code == 200
-                latencies.append(time.perf_counter() - started)
+                probes += 1
                 time.sleep(0.01)
             answer = sender.communicate(timeout=60)[0]
+        done.set()
+        longest_hold = heartbeat.result(timeout=10)
 
     assert answer.startswith("250"), answer
-    # Parsed on the event loop, this mail held every probe for 0.3 to 0.6 s; off it, probes take 20 to 60 ms.
-    assert max(latencies) < 0.1, f"slowest /health {max(latencies) * 1000:.0f} ms of {len(latencies)} probes"
+    assert longest_hold < LONGEST_HOLD, f"the event loop ran {longest_hold * 1000:.0f} ms of CPU without a break"
     with uow() as s:
         [row] = s.scalars(select(InboxRow)).all()
         message = InboundMessage.from_json(row.payload)
