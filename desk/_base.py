@@ -8,7 +8,8 @@ import enum
 from typing import Any
 
 from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -29,6 +30,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def conflict_insert(session: Session, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` in the session's database with its ``ON CONFLICT`` clauses (the desk runs on SQLite and
+    PostgreSQL, which spell them alike)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:

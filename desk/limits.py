@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from desk._base import conflict_insert
 from desk.models import RateCounter
 
 
@@ -73,9 +73,8 @@ def _count(session: Session, limit: Limit, now: dt.datetime) -> int:
 
 def _increment(session: Session, limit: Limit, now: dt.datetime) -> int:
     """The window's count after adding one."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     start = _window_start(now, limit.window)
-    statement = dialect.insert(RateCounter).values(
+    statement = conflict_insert(session, RateCounter).values(
         scope=limit.scope, key=limit.key, window_start=start, count=1, expires_at=_window_end(now, limit.window))
     statement = statement.on_conflict_do_update(
         index_elements=[RateCounter.scope, RateCounter.key, RateCounter.window_start],

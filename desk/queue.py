@@ -15,9 +15,9 @@ import random
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, exists, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from desk._base import conflict_insert
 from desk.domain import NotFound, QueueStatus
 from desk.models import AgentThread, InboxRow, OutboxRow
 
@@ -47,21 +47,18 @@ def accept_inbound(*, session: Session, key: str, channel: str, payload: str, no
     """Store an inbound message: ``pending``, or ``held`` when ``sender`` already had ``per_hour`` messages of
     this channel accepted for processing in the last hour (0: no limit). None (and no change) if its key was
     stored before."""
-    if session.scalar(select(InboxRow.id).where(InboxRow.key == key)) is not None:
-        return None
     sender = sender[:254]
     status = QueueStatus.PENDING
     if per_hour > 0 and sender:
         _lock_sender(session, channel=channel, sender=sender)
         if _accepted_in_window(session, channel=channel, sender=sender, now=now) >= per_hour:
             status = QueueStatus.HELD
-    try:
-        with session.begin_nested():
-            session.add(InboxRow(key=key, channel=channel, payload=payload, status=status, available_at=now,
-                                 received_at=now, conversation=conversation, sender=sender))
-    except IntegrityError:
-        return None
-    return status
+    # One statement, however many processes store the same key at once: the first one's row stands.
+    stored = session.scalar(conflict_insert(session, InboxRow).values(
+        key=key, channel=channel, payload=payload, status=status, available_at=now, received_at=now,
+        conversation=conversation, sender=sender).on_conflict_do_nothing(index_elements=[InboxRow.key])
+        .returning(InboxRow.id))
+    return None if stored is None else status
 
 
 def _lock_sender(session: Session, *, channel: str, sender: str) -> None:
