@@ -143,23 +143,6 @@ class _Handler:
                                            peer=session.peer[0] if isinstance(session.peer, tuple) else None)
 
 
-class _Session(SMTP):
-    """aiosmtpd's session, reading the socket in small pieces.
-
-    asyncio reads up to 256 KB at a time, and aiosmtpd splits all of it into DATA lines without
-    yielding: 40 to 90 ms of event loop per read of a large mail, while HTTP and Slack's acks wait.
-    Reads of 16 KB cut that to a few milliseconds (the attribute is the selector transport's; other
-    transports keep their own).
-    """
-
-    READ_BYTES = 16 * 1024
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        if hasattr(transport, "max_size"):
-            transport.max_size = self.READ_BYTES
-
-
 @dataclass(frozen=True)
 class Relay:
     """The company's mail relay deskbot hands its outgoing mail to (STARTTLS or implicit TLS, optional AUTH)."""
