@@ -20,17 +20,16 @@ import secrets
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
-import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from bot.conversation import ConversationRef, Identity, InboundMessage, OnMessage, Reply, SendError
 from channels.email._parse import LOOP_HEADER, LOOP_VALUE, ParsedMail, parse_mail
+from channels.email._relay import Relay, RelayConnection
 from channels.email._render import html_body, plain_body
 from channels.email._trust import SenderVerification, Verdict, trusted_peer
 
@@ -143,29 +142,6 @@ class _Handler:
                                            peer=session.peer[0] if isinstance(session.peer, tuple) else None)
 
 
-@dataclass(frozen=True)
-class Relay:
-    """The company's mail relay deskbot hands its outgoing mail to (STARTTLS or implicit TLS, optional AUTH)."""
-
-    host: str
-    port: int = 25
-    starttls: bool = False  # require STARTTLS; otherwise it is used when the relay offers it
-    tls: bool = False  # implicit TLS from the first byte (usually port 465)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    tls_context: ssl.SSLContext | None = field(default=None, repr=False)  # None: the system's CAs
-    timeout: float = 30
-
-    async def send(self, mail: EmailMessage) -> None:
-        try:
-            await aiosmtplib.send(mail, hostname=self.host, port=self.port, username=self.username,
-                                  password=self.password, use_tls=self.tls,
-                                  start_tls=True if self.starttls else (False if self.tls else None),
-                                  tls_context=self.tls_context, timeout=self.timeout)
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise SendError(f"relay {self.host}:{self.port}: {exc}") from exc
-
-
 class EmailChannel:
     name = "email"
 
@@ -189,7 +165,8 @@ class EmailChannel:
         # With trusted relays, only they (and AUTH users) may hand mail over; without either, anyone may.
         self._trusted_relays = trusted_relays
         self._verification = verification  # None: no mail's From is taken as verified
-        self.relay = relay or (Relay(relay_host, relay_port) if relay_host else None)
+        relay = relay or (Relay(relay_host, relay_port) if relay_host else None)
+        self._relay = RelayConnection(relay) if relay is not None else None
         self._domain = domain
         self._max_sessions, self._max_sessions_per_client = max_sessions, max_sessions_per_client
         self._gate: _SessionGate | None = None
@@ -249,6 +226,8 @@ class EmailChannel:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._relay is not None:
+            await self._relay.close()
 
     async def _receive(self, raw: bytes, mail_from: str, *, authenticated: bool = False,
                        peer: str | None = None) -> str:
@@ -300,7 +279,7 @@ class EmailChannel:
     async def send(self, ref: ConversationRef, reply: Reply) -> str:
         """Mail the reply; returns its Message-ID (without angle brackets), which the outbox keeps: a later mail
         citing it proves its sender received this one."""
-        if self.relay is None:
+        if self._relay is None:
             raise SendError("no mail relay configured (DESKBOT_SMTP_RELAY_HOST)")
         mail = EmailMessage()
         support = sorted(self.addresses)[0]
@@ -320,12 +299,12 @@ class EmailChannel:
         mail[LOOP_HEADER] = LOOP_VALUE
         mail.set_content(plain_body(reply))
         mail.add_alternative(html_body(reply), subtype="html")
-        await self.relay.send(mail)
+        await self._relay.send(mail)
         return message_id
 
     async def send_code(self, address: str, code: str) -> None:
         """The web chat's one-time code, mailed at once through the relay (raises SendError if it cannot be)."""
-        if self.relay is None:
+        if self._relay is None:
             raise SendError("no mail relay configured (DESKBOT_SMTP_RELAY_HOST)")
         mail = EmailMessage()
         mail["From"] = formataddr(("IT Service Desk", sorted(self.addresses)[0]))
@@ -338,7 +317,7 @@ class EmailChannel:
         mail.set_content(f"Your code for the IT service desk web chat is {code}\n\n"
                          "Type it in the chat window; it expires in a few minutes. If you did not ask for it, ignore "
                          "this mail: nobody can chat under your address without the code.\n")
-        await self.relay.send(mail)
+        await self._relay.send(mail)
 
 
 # One reply prefix ("Re:", "AW :", "Re[2]:") with the single space that may follow it; matched at a position

@@ -46,9 +46,11 @@ class Sink:
 
     def __init__(self) -> None:
         self.mails: list[EmailMessage] = []
+        self.sessions: list[SMTP] = []  # the session each mail came in, in order
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         self.mails.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        self.sessions.append(server)
         return "250 OK"
 
 
@@ -351,6 +353,26 @@ def test_replies_reach_a_relay_that_requires_tls_and_auth(uow, analyzer, tls_fil
     asyncio.run(scenario())
 
 
+def test_replies_share_one_relay_session_and_one_the_relay_closed_is_replaced(uow, analyzer) -> None:  # noqa: ANN001
+    async def scenario() -> None:
+        async with mail_desk(uow, analyzer) as desk:
+            for n in range(3):
+                await asyncio.to_thread(desk.smtp_send, mail("Account locked", "my account is locked out",
+                                                             message_id=f"<burst{n}@corp.example>"))
+            await desk.run_bot()
+            assert len(desk.sink.mails) == 3 and len(set(map(id, desk.sink.sessions))) == 1
+
+            desk.sink.sessions[-1].transport.close()  # the relay ends the session (its idle timeout, a restart)
+            await desk.send(mail("Account locked", "my account is locked out", message_id="<later@corp.example>"))
+            assert len(desk.sink.mails) == 4 and desk.sink.sessions[-1] is not desk.sink.sessions[0]
+            assert desk.sink.mails[-1]["In-Reply-To"] == "<later@corp.example>"
+            with uow() as s:
+                rows = s.scalars(select(OutboxRow).where(OutboxRow.channel == "email")).all()
+                assert [(r.status.value, r.attempts, r.error) for r in rows] == [("done", 1, None)] * 4  # the closed session cost no retry
+
+    asyncio.run(scenario())
+
+
 def test_a_relay_without_starttls_never_gets_the_password_in_clear(uow, analyzer) -> None:  # noqa: ANN001
     """AUTH to the relay is configured (so STARTTLS is required): a relay that does not offer it, or a man in the
     middle stripping it, gets no login and no mail; the reply waits in the outbox with the reason."""
@@ -542,8 +564,14 @@ def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine, anal
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         sink = Sink()
-        relay = await loop.create_server(lambda: SMTP(sink, tls_context=server_tls, require_starttls=True,
-                                                      authenticator=relay_login, auth_required=True), "127.0.0.1", 0)
+        sessions: list[SMTP] = []
+
+        def session() -> SMTP:
+            sessions.append(SMTP(sink, tls_context=server_tls, require_starttls=True, authenticator=relay_login,
+                                 auth_required=True))
+            return sessions[-1]
+
+        relay = await loop.create_server(session, "127.0.0.1", 0)
         settings = Settings(smtp_relay_host="127.0.0.1", smtp_relay_port=relay.sockets[0].getsockname()[1],
                             smtp_relay_starttls=True, smtp_relay_ca_file=cert, smtp_relay_username="deskbot",
                             smtp_relay_password="relay-pw", email_addresses=[SUPPORT],
@@ -565,6 +593,9 @@ def test_web_chat_verification_code_arrives_at_the_relay(tls_files, engine, anal
                 assert confirmed.status_code == 200, confirmed.text
         finally:
             relay.close()
+            for open_session in sessions:  # down, a relay also drops the session deskbot keeps open with it
+                if open_session.transport is not None:
+                    open_session.transport.close()
 
         # The relay is down: the browser hears it at once (503), no code waits anywhere.
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
