@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/worker_cost.py [-n 320] [--per-transaction 1] [--database sqlite|postgresql]
                                           [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+                                          [--profile handle.prof]
 
 A scratch desk set up as ``make run`` sets one up (db upgrade, kb import) with the repository's trained model
 (var/models and var/kb_index from ``make nlp``; no embedding cache), ``n`` distinct IT mails (bench/e2e.py's) accepted into its inbox, then claimed, analysed and
@@ -9,15 +10,19 @@ handled by the real ``Pipeline`` in batches of ``DESKBOT_WORKER_BATCH_SIZE``, ea
 time, one thread, nothing else running). Prints milliseconds per message for accepting, claiming, analysing and
 handling, and the SQL statements per message of each stage, the most frequent first. On 2 cores the worker's
 processed/s cannot pass 1000 / (analyse + handle) when analysing and handling run side by side, nor 2000 /
-(everything, serve's share included) when the machine is saturated. Not part of ``make test``.
+(everything, serve's share included) when the machine is saturated. ``--profile``: the handling stage under cProfile
+(its times then are cProfile's), the stats written to that file and the top functions printed. Not part of
+``make test``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
 import datetime as dt
 import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -41,6 +46,7 @@ def main() -> None:
                         help="DESKBOT_WORKER_MESSAGES_PER_TRANSACTION (default: deskbot's)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", type=Path, help="cProfile the handling stage into this file")
     args = parser.parse_args()
     if not (ROOT / "var" / "models").is_dir():
         sys.exit("bench/worker_cost.py: no trained model in var/: run 'make nlp' first")
@@ -57,10 +63,10 @@ def main() -> None:
             os.environ["DESKBOT_WORKER_MESSAGES_PER_TRANSACTION"] = str(args.per_transaction)
         for step in (["db", "upgrade"], ["kb", "import"]):
             subprocess.run([DESKBOT, *step], check=True, capture_output=True, cwd=tmp)
-        run(args.n, args.database)
+        run(args.n, args.database, args.profile and args.profile.resolve())
 
 
-def run(count: int, database: str) -> None:
+def run(count: int, database: str, profile: Path | None) -> None:
     from bot.composition import Deskbot
     from bot.conversation import ConversationRef, Identity, InboundMessage
     from bot.settings import Settings
@@ -77,6 +83,7 @@ def run(count: int, database: str) -> None:
                                       words[words.index("FROM") + 1] if "FROM" in words else "?"])] += 1
 
     seconds: dict[str, float] = collections.defaultdict(float)
+    profiler = cProfile.Profile() if profile else None
     now = dt.datetime.now(dt.UTC)
     stage[0] = "accept"
     started = time.perf_counter()
@@ -100,7 +107,11 @@ def run(count: int, database: str) -> None:
         seconds["analyse"] += time.perf_counter() - started
         stage[0] = "handle"
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         handled += pipeline.handle_batch(analysed)
+        if profiler is not None:
+            profiler.disable()
         seconds["handle"] += time.perf_counter() - started
     s = deskbot.bot_settings()
     print(f"{handled} messages on {database}, batches of {s.batch_size}, {s.messages_per_transaction} a transaction, "
@@ -113,6 +124,10 @@ def run(count: int, database: str) -> None:
     print("\nthe handling's statements per message:")
     for statement, n in statements["handle"].most_common(25):
         print(f"  {n / handled:6.2f}  {statement}")
+    if profiler is not None:
+        profiler.dump_stats(profile)
+        print(f"\nthe handling under cProfile ({profile}), by cumulative time:")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     deskbot.close()
 
 
