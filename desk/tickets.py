@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from desk import routing, sla
+from desk._base import conflict_insert
 from desk._changes import audit, change
 from desk.domain import (
     ACTIVE_STATUSES,
@@ -417,32 +417,22 @@ def add_message(
             raise AttachmentTooLarge(
                 f"attachment {item.filename!r} is {len(item.content):,} bytes; the limit is {max_attachment_bytes:,}"
             )
-    if session.scalar(select(Message.id).where(Message.idempotency_key == idempotency_key)) is not None:
+    # One statement: a key stored before (by anyone, even at this moment) stores nothing and says so.
+    message = session.scalars(conflict_insert(session, Message).values(
+        idempotency_key=idempotency_key, conversation_id=conversation.id if conversation else None,
+        ticket_id=ticket.id if ticket else None, direction=direction, author_kind=author_kind,
+        author_identity_id=author_identity_id, author_user_id=author_user_id, channel=channel, text=text,
+        created_at=now).on_conflict_do_nothing(index_elements=[Message.idempotency_key]).returning(Message)).first()
+    if message is None:
         raise DuplicateKey(f"message {idempotency_key!r} was already stored")
-    message = Message(
-        idempotency_key=idempotency_key,
-        conversation_id=conversation.id if conversation else None,
-        ticket_id=ticket.id if ticket else None,
-        direction=direction,
-        author_kind=author_kind,
-        author_identity_id=author_identity_id,
-        author_user_id=author_user_id,
-        channel=channel,
-        text=text,
-        created_at=now,
-    )
-    for item in attachments:
-        digest = hashlib.sha256(item.content).hexdigest()
+    digests = [hashlib.sha256(item.content).hexdigest() for item in attachments]
+    for item, digest in zip(attachments, digests):
         if session.get(Blob, digest) is None:
             session.add(Blob(sha256=digest, size=len(item.content), content=item.content))
-        message.attachments.append(
-            Attachment(filename=item.filename[:255], content_type=item.content_type[:255], size=len(item.content), sha256=digest)
-        )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError as exc:  # a concurrent writer stored the same key first
-        raise DuplicateKey(f"message {idempotency_key!r} was already stored") from exc
+    if attachments:
+        session.flush()  # the blobs before the rows that cite them (no relationship tells the flush their order)
+    session.add_all(Attachment(message_id=message.id, filename=item.filename[:255], content_type=item.content_type[:255],
+                               size=len(item.content), sha256=digest) for item, digest in zip(attachments, digests))
     if ticket is not None and direction is Direction.OUTBOUND:
         record(session, TicketReplied(ticket.id, ticket.number, author_kind, author_user_id, now))
     if (
