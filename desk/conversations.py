@@ -13,12 +13,15 @@ from desk.models import AgentThread, Conversation, Message, Ticket
 
 
 def get_or_create(*, session: Session, channel: str, address: str, thread: str, requester_id: int) -> Conversation:
-    conversation = session.scalar(select(Conversation).where(
-        Conversation.channel == channel, Conversation.address == address, Conversation.thread == thread))
-    if conversation is None:
-        conversation = Conversation(channel=channel, address=address, thread=thread, requester_id=requester_id)
-        session.add(conversation)
-        session.flush()
+    return (find(session=session, channel=channel, address=address, thread=thread)
+            or create(session=session, channel=channel, address=address, thread=thread, requester_id=requester_id))
+
+
+def create(*, session: Session, channel: str, address: str, thread: str, requester_id: int) -> Conversation:
+    """A new conversation, for a caller that has just found none (``find``) in this transaction."""
+    conversation = Conversation(channel=channel, address=address, thread=thread, requester_id=requester_id)
+    session.add(conversation)
+    session.flush()
     return conversation
 
 

@@ -339,7 +339,8 @@ def set_tags(
     current = tags_of(session=session, ticket=ticket)
     if wanted == current:
         return
-    session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket.id))
+    if current:
+        session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket.id))
     if wanted:
         session.execute(insert(ticket_tags), [{"ticket_id": ticket.id, "tag": t} for t in wanted])
     audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now or utcnow())

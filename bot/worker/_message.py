@@ -257,7 +257,7 @@ def _place(session: Session, message: InboundMessage, cited: OutboxRow | None,
         requester = existing.requester if existing is not None else people.resolve_requester(
             session=session, channel=sender.channel, external_id=_claimed_identity(sender.external_id, ref.thread),
             display_name=sender.display_name, email=sender.email, email_verified=False)
-    conversation = existing or conversations.get_or_create(
+    conversation = existing or conversations.create(
         session=session, channel=ref.channel, address=ref.address, thread=ref.thread, requester_id=requester.id)
     return requester, conversation
 
