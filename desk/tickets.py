@@ -131,7 +131,7 @@ def open_ticket(
     sla.apply_targets(session=session, ticket=ticket)
     audit(session, ticket, actor, "created", None, f"{ticket.type.value} {ticket.priority.value}", now)
     record(session, TicketOpened(ticket.id, ticket.number, actor, now))
-    set_tags(session=session, ticket=ticket, tags=tags, actor=actor, now=now)
+    _write_tags(session, ticket, [], _tag_set(tags), actor, now)  # a new ticket has none yet
     if auto_assign and target is not None:
         agent = routing.least_loaded_agent(session=session, group=target)
         if agent is not None:
@@ -335,15 +335,22 @@ def escalate(*, session: Session, number: int, actor: str, now: dt.datetime) -> 
 def set_tags(
     *, session: Session, ticket: Ticket, tags: Iterable[str], actor: str, now: dt.datetime | None = None
 ) -> None:
-    wanted = sorted({t.strip().lower() for t in tags if t.strip()})
-    current = tags_of(session=session, ticket=ticket)
+    _write_tags(session, ticket, tags_of(session=session, ticket=ticket), _tag_set(tags), actor, now or utcnow())
+
+
+def _tag_set(tags: Iterable[str]) -> list[str]:
+    return sorted({t.strip().lower() for t in tags if t.strip()})
+
+
+def _write_tags(session: Session, ticket: Ticket, current: list[str], wanted: list[str], actor: str,
+                now: dt.datetime) -> None:
     if wanted == current:
         return
     if current:
         session.execute(delete(ticket_tags).where(ticket_tags.c.ticket_id == ticket.id))
     if wanted:
         session.execute(insert(ticket_tags), [{"ticket_id": ticket.id, "tag": t} for t in wanted])
-    audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now or utcnow())
+    audit(session, ticket, actor, "tags", ",".join(current) or None, ",".join(wanted) or None, now)
 
 
 def tags_of(*, session: Session, ticket: Ticket) -> list[str]:
