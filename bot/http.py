@@ -16,6 +16,7 @@ from bot.web.errors import API_PREFIX, too_large_body
 from desk import DatabaseUnavailable
 
 VERSION = "0.1.0"
+WARM_UP_PATH = "/.well-known/deskbot-warm-up"  # a path no route has (see warm_up)
 
 
 def create_app(*, deskbot: Deskbot, channels: list[ChannelState], routers: Sequence[APIRouter] = (),
@@ -65,9 +66,6 @@ async def warm_up(app: ASGIApp) -> None:
         pass
 
     await app(scope, receive, send)
-
-
-WARM_UP_PATH = "/.well-known/deskbot-warm-up"
 
 
 def _from_this_machine(request: Request) -> bool:
