@@ -5,11 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from desk.domain import AuthorKind, ConversationWait, Direction
 from desk.models import AgentThread, Conversation, Message, Ticket
+
+
+# What every message asks, built once: a statement built per call cost more than its execution on SQLite.
+_FIND = select(Conversation).where(Conversation.channel == bindparam("channel"),
+                                   Conversation.address == bindparam("address"),
+                                   Conversation.thread == bindparam("thread"))
+_TICKET_OF_AGENT_THREAD = select(Ticket).join(AgentThread, AgentThread.ticket_id == Ticket.id).where(
+    AgentThread.channel == bindparam("channel"), AgentThread.address == bindparam("address"),
+    AgentThread.thread == bindparam("thread")).limit(1)
+_BOT_REPLIES_SINCE = select(func.count(Message.id)).join(Conversation, Message.conversation_id == Conversation.id).where(
+    Conversation.channel == bindparam("channel"), Conversation.address == bindparam("address"),
+    Message.direction == Direction.OUTBOUND, Message.author_kind == AuthorKind.BOT,
+    Message.created_at >= bindparam("since"))
 
 
 def get_or_create(*, session: Session, channel: str, address: str, thread: str, requester_id: int) -> Conversation:
@@ -106,11 +119,7 @@ def awaiting_confirmation_before(*, session: Session, before: dt.datetime) -> Se
 
 def bot_replies_since(*, session: Session, channel: str, address: str, since: dt.datetime) -> int:
     """How many replies the bot wrote to ``address`` on ``channel`` (any thread) since ``since``."""
-    return session.scalar(
-        select(func.count(Message.id)).join(Conversation, Message.conversation_id == Conversation.id).where(
-            Conversation.channel == channel, Conversation.address == address,
-            Message.direction == Direction.OUTBOUND, Message.author_kind == AuthorKind.BOT,
-            Message.created_at >= since)) or 0
+    return session.scalar(_BOT_REPLIES_SINCE, {"channel": channel, "address": address, "since": since}) or 0
 
 
 def latest_for_ticket(*, session: Session, ticket: Ticket) -> Conversation | None:
@@ -126,8 +135,7 @@ def latest_for_ticket(*, session: Session, ticket: Ticket) -> Conversation | Non
 
 
 def find(*, session: Session, channel: str, address: str, thread: str) -> Conversation | None:
-    return session.scalar(select(Conversation).where(
-        Conversation.channel == channel, Conversation.address == address, Conversation.thread == thread))
+    return session.scalar(_FIND, {"channel": channel, "address": address, "thread": thread})
 
 
 # --- agent threads: where a ticket was posted for its group's agents ---------------------------
@@ -146,8 +154,7 @@ def record_agent_post(*, session: Session, ticket_id: int, channel: str, address
 def ticket_of_agent_thread(*, session: Session, channel: str, address: str, thread: str) -> Ticket | None:
     if not thread:
         return None
-    return session.scalar(select(Ticket).join(AgentThread, AgentThread.ticket_id == Ticket.id).where(
-        AgentThread.channel == channel, AgentThread.address == address, AgentThread.thread == thread).limit(1))
+    return session.scalar(_TICKET_OF_AGENT_THREAD, {"channel": channel, "address": address, "thread": thread})
 
 
 def agent_thread_of(*, session: Session, ticket_id: int, channel: str) -> AgentThread | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from desk.business_hours import BusinessCalendar
@@ -18,6 +18,12 @@ def normalise_email(email: str | None) -> str | None:
         return None
     email = email.strip().lower()
     return email or None
+
+
+# Asked for every message, so built once (building a statement cost more than running it on SQLite).
+_IDENTITY = select(Identity).where(Identity.channel == bindparam("channel"),
+                                   Identity.external_id == bindparam("external_id"))
+_LOCK_REQUESTER = select(Requester.id).where(Requester.id == bindparam("requester_id")).with_for_update()
 
 
 def resolve_requester(
@@ -35,9 +41,7 @@ def resolve_requester(
     visitor merely typed never gives access to someone else's tickets.
     """
     email = normalise_email(email)
-    identity = session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
-    )
+    identity = session.scalar(_IDENTITY, {"channel": channel, "external_id": external_id})
     if identity is not None:
         if display_name and identity.display_name != display_name:
             identity.display_name = display_name
@@ -271,4 +275,4 @@ def set_availability(*, session: Session, username: str, available: bool) -> Use
 def lock_requester(*, session: Session, requester_id: int) -> None:
     """Hold the requester's row until the transaction ends (PostgreSQL; SQLite has one writer anyway), so two
     workers handling mail from one person at once take turns: a per-person count read after it stays true."""
-    session.execute(select(Requester.id).where(Requester.id == requester_id).with_for_update())
+    session.execute(_LOCK_REQUESTER, {"requester_id": requester_id})

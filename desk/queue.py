@@ -14,7 +14,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from desk._base import conflict_insert
@@ -136,12 +136,15 @@ def claim_inbound(*, session: Session, worker: str, limit: int, now: dt.datetime
 
 def complete_inbound(*, session: Session, row_id: int, worker: str, now: dt.datetime) -> bool:
     """Mark done in the transaction that holds the message's effects; False if the lease was lost."""
-    result = session.execute(
-        update(InboxRow)
-        .where(InboxRow.id == row_id, InboxRow.worker == worker, InboxRow.status == QueueStatus.PROCESSING)
-        .values(status=QueueStatus.DONE, done_at=now, lease_until=None, error=None)
-    )
+    result = session.execute(_COMPLETE_INBOUND, {"row_id": row_id, "claimed_by": worker, "now": now})
     return result.rowcount == 1
+
+
+# Once a message, so built once (building a statement cost more than running it on SQLite).
+_COMPLETE_INBOUND = (update(InboxRow)
+                     .where(InboxRow.id == bindparam("row_id"), InboxRow.worker == bindparam("claimed_by"),
+                            InboxRow.status == QueueStatus.PROCESSING)
+                     .values(status=QueueStatus.DONE, done_at=bindparam("now"), lease_until=None, error=None))
 
 
 def fail_inbound(*, session: Session, row_id: int, error: str, now: dt.datetime, max_attempts: int,

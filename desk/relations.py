@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from desk.domain import ACTIVE_STATUSES, DeskError, Level, ResolutionCode, Status, TicketType
@@ -72,17 +72,22 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
     return target
 
 
+# The major-incident check asks these for every new incident: built once.
+_ACTIVE_PROBLEMS = select(Ticket).where(
+    Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
+    Ticket.id.in_(select(Ticket.parent_id).where(Ticket.parent_id.is_not(None)))).order_by(Ticket.id.desc())
+_LATEST_REPORTS = (select(Ticket).where(Ticket.parent_id == bindparam("problem_id")).order_by(Ticket.id.desc())
+                   .limit(bindparam("limit", type_=Integer, literal_execute=True)))
+
+
 def active_problems(*, session: Session) -> Sequence[Ticket]:
     """Active problems that link at least one incident, newest first."""
-    linked = select(Ticket.parent_id).where(Ticket.parent_id.is_not(None))
-    return session.scalars(select(Ticket).where(Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
-                                                Ticket.id.in_(linked)).order_by(Ticket.id.desc())).all()
+    return session.scalars(_ACTIVE_PROBLEMS).all()
 
 
 def latest_reports(*, session: Session, problem_id: int, limit: int) -> Sequence[Ticket]:
     """The ``limit`` incidents linked last to the problem ``problem_id``."""
-    return session.scalars(select(Ticket).where(Ticket.parent_id == problem_id).order_by(Ticket.id.desc())
-                           .limit(limit)).all()
+    return session.scalars(_LATEST_REPORTS, {"problem_id": problem_id, "limit": limit}).all()
 
 
 def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from desk.domain import ACTIVE_STATUSES, Level, TicketType
@@ -15,8 +15,11 @@ from desk.people import get_group
 def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
     if not intent:
         return None
-    # its group with it: opening a ticket needs both
-    return session.scalar(select(RoutingRule).where(RoutingRule.intent == intent).options(joinedload(RoutingRule.group)))
+    return session.scalar(_RULE_FOR, {"intent": intent})
+
+
+# its group with it: opening a ticket needs both; built once, as every ticket asks
+_RULE_FOR = select(RoutingRule).where(RoutingRule.intent == bindparam("intent")).options(joinedload(RoutingRule.group))
 
 
 def list_rules(*, session: Session) -> Sequence[RoutingRule]:

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from desk import routing, sla
@@ -147,11 +147,12 @@ def get_ticket_by_id(*, session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
+_TICKET_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))  # built once: asked often
+_TICKET_BY_NUMBER_FOR_UPDATE = _TICKET_BY_NUMBER.with_for_update()
+
+
 def get_ticket(*, session: Session, number: int, for_update: bool = False) -> Ticket:
-    query = select(Ticket).where(Ticket.number == number)
-    if for_update:
-        query = query.with_for_update()
-    ticket = session.scalar(query)
+    ticket = session.scalar(_TICKET_BY_NUMBER_FOR_UPDATE if for_update else _TICKET_BY_NUMBER, {"number": number})
     if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket
