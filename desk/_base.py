@@ -1,5 +1,9 @@
 """What every desk table is built on: the declarative base with its naming convention, aware UTC datetimes
-and enums stored as their values."""
+and enums stored as their values.
+
+Statements the worker runs for every message are built once, at import, with ``bindparam`` for what varies
+(the ``_UPPER_CASE`` statements of the desk's modules): on SQLite, building a statement and its cache key per
+call cost more than running it (320-340 us against 100-150 us for a prebuilt one)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from desk.domain import AuthorKind, ConversationWait, Direction
 from desk.models import AgentThread, Conversation, Message, Ticket
 
 
-# What every message asks, built once: a statement built per call cost more than its execution on SQLite.
+# built once (see desk._base)
 _FIND = select(Conversation).where(Conversation.channel == bindparam("channel"),
                                    Conversation.address == bindparam("address"),
                                    Conversation.thread == bindparam("thread"))

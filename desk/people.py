@@ -20,7 +20,7 @@ def normalise_email(email: str | None) -> str | None:
     return email or None
 
 
-# Asked for every message, so built once (building a statement cost more than running it on SQLite).
+# built once (see desk._base)
 _IDENTITY = select(Identity).where(Identity.channel == bindparam("channel"),
                                    Identity.external_id == bindparam("external_id"))
 _LOCK_REQUESTER = select(Requester.id).where(Requester.id == bindparam("requester_id")).with_for_update()

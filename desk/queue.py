@@ -140,7 +140,7 @@ def complete_inbound(*, session: Session, row_id: int, worker: str, now: dt.date
     return result.rowcount == 1
 
 
-# Once a message, so built once (building a statement cost more than running it on SQLite).
+# built once (see desk._base)
 _COMPLETE_INBOUND = (update(InboxRow)
                      .where(InboxRow.id == bindparam("row_id"), InboxRow.worker == bindparam("claimed_by"),
                             InboxRow.status == QueueStatus.PROCESSING)

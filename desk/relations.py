@@ -72,7 +72,7 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
     return target
 
 
-# The major-incident check asks these for every new incident: built once.
+# the major-incident check's, built once (see desk._base)
 _ACTIVE_PROBLEMS = select(Ticket).where(
     Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
     Ticket.id.in_(select(Ticket.parent_id).where(Ticket.parent_id.is_not(None)))).order_by(Ticket.id.desc())

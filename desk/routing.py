@@ -18,7 +18,7 @@ def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
     return session.scalar(_RULE_FOR, {"intent": intent})
 
 
-# its group with it: opening a ticket needs both; built once, as every ticket asks
+# its group with it: opening a ticket needs both (built once, see desk._base)
 _RULE_FOR = select(RoutingRule).where(RoutingRule.intent == bindparam("intent")).options(joinedload(RoutingRule.group))
 
 

@@ -147,7 +147,7 @@ def get_ticket_by_id(*, session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-_TICKET_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))  # built once: asked often
+_TICKET_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))  # built once (see desk._base)
 _TICKET_BY_NUMBER_FOR_UPDATE = _TICKET_BY_NUMBER.with_for_update()
 
 
