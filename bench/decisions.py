@@ -1,11 +1,15 @@
 """What the bot decides on labelled messages: the real Analyzer and policy, first message of a new conversation.
 
     .venv/bin/python bench/decisions.py [FILE.csv ...] [--errors 20]
+    .venv/bin/python bench/decisions.py --split val      # where a setting may be chosen
 
 FILE is a CSV with a header ``text,label`` (label: an intent of desk/taxonomy.yaml, or ``oos``); the default is
-the held-out set tests/data/heldout/decisions.csv. The analyzer is the one ``deskbot serve`` uses (the active
-model version, the KB index, the backend and thresholds of the settings: DESKBOT_* variables or deskbot.toml),
-so an admin can measure on a file of their own tickets. It prints:
+the held-out set tests/data/heldout/decisions.csv. ``--split val`` (or ``test``) measures instead on that split of
+the packaged training data (nlp/data/intents, cut by text hash as ``deskbot nlp train`` cuts it): the model never
+trained on it, and unlike the held-out set it may be used to choose a setting (the retrieval floor, say).
+The analyzer is the one ``deskbot serve`` uses (the active model version, the KB index, the backend and
+thresholds of the settings: DESKBOT_* variables or deskbot.toml), so an admin can measure on a file of their
+own tickets. It prints:
 
 - how many messages the bot answers from the KB, answer precision (the article is written for the true intent)
   and self-service coverage (true self-service messages answered with a fitting article);
@@ -61,6 +65,12 @@ def read_cases(path: Path) -> list[Case]:
                 raise SystemExit(f"{path}, row ending on line {reader.line_num}: empty text or label")
             cases.append(Case(text, label))
     return cases
+
+
+def split_cases(part: str) -> list[Case]:
+    from nlp.intent import load_intent_examples, split_examples
+
+    return [Case(e.text, e.intent) for e in split_examples(load_intent_examples(ROOT / "nlp" / "data" / "intents"))[part]]
 
 
 def decide_all(cases: list[Case]) -> tuple[list[Outcome], dict[str, object]]:
@@ -187,7 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, default=[DEFAULT_FILE])
     parser.add_argument("--errors", type=int, default=10, help="examples of each kind of mistake to print")
+    parser.add_argument("--split", choices=("val", "test"),
+                        help="measure on this split of the packaged training data instead of FILE")
     args = parser.parse_args(argv)
+    if args.split:
+        cases = split_cases(args.split)
+        outcomes, about = decide_all(cases)
+        report(Path(f"training data, {args.split} split"), outcomes, about, args.errors)
+        return 0
     for path in args.files:
         if not path.is_file():
             print(f"{path}: no such file", file=sys.stderr)
