@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from desk import TicketType
@@ -66,6 +66,8 @@ class Thresholds:
     retrieval: float  # cosine of the best KB section
     max_clarifications: int = 1
     security_confidence: float = 0.0  # a security intent at or above it opens an incident at once
+    route_confidence: float | None = None  # a request or incident intent at or above it opens its ticket (None:
+    # answer_confidence)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Analysed(Protocol):
     frustration: float
     answer_threshold: float
     alarm_threshold: float
+    route_threshold: float | None
 
     @property
     def kb_hits(self) -> Sequence[_Hit]: ...
@@ -125,10 +128,12 @@ def reading_of(analysis: Analysed, *, text: str, action: str | None = None, forw
 
 
 def thresholds_for(analysis: Analysed, *, answer_threshold: float | None, retrieval: float) -> Thresholds:
-    """The settings' answer threshold when set, else the one the model's validation chose; the security
-    threshold the model's validation chose."""
-    return Thresholds(answer_confidence=answer_threshold or analysis.answer_threshold, retrieval=retrieval,
-                      security_confidence=analysis.alarm_threshold)
+    """The settings' answer threshold when set, else the one the model's validation chose; the security and
+    routing thresholds the model's validation chose (routing never above the answer threshold)."""
+    answer = answer_threshold or analysis.answer_threshold
+    route = analysis.route_threshold
+    return Thresholds(answer_confidence=answer, retrieval=retrieval, security_confidence=analysis.alarm_threshold,
+                      route_confidence=None if route is None else min(route, answer))
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,14 @@ _CLEARLY_SECURITY = re.compile(
     r"\b(link|site|page|email|mail)\b"
     r"|\b(cliqué|ouvert)\b[^.!?\n]{0,60}\b(lien|pièce jointe)\b[^.!?\n]{0,80}\b(saisi|tapé|entré|donné)\b"
     r"[^.!?\n]{0,40}\b(mot de passe|identifiants)\b", re.IGNORECASE)
+# A relative's or friend's own device or account, or another employer's: not this company's IT ("my mom's laptop
+# has a virus", "my husband's company VPN"); the embedding reads such texts as the device's intent.
+_SOMEONE_ELSES = re.compile(
+    r"\b(my|our)\s+(mom|mum|mother|dad|father|parents|husband|wife|spouse|partner|son|daughter|kids?|child|"
+    r"children|flatmate|roommate|neighbou?r|friend|girlfriend|boyfriend|brother|sister|grand(ma|pa|mother|father)|"
+    r"previous (job|employer|company))('s|')"
+    r"|\b(de|à) (mon|ma|mes) (mari|femme|épouse|conjoint|conjointe|fils|fille|enfants?|mère|père|parents|coloc|"
+    r"colocataire|voisin|voisine|ami|amie|frère|sœur|soeur|copain|copine)\b", re.IGNORECASE)
 # The answers to "is this about #1001 or a new problem?" (button values, or typed back).
 SAME_PROBLEM, NEW_PROBLEM = "same", "new"
 _SAME = re.compile(r"^\s*(same|the same( one| problem)?|that one|it is|it's the same|yes|oui|même|le même|la même|"
@@ -254,10 +267,18 @@ def _security_incident(reading: Reading, intent: str, reasons: tuple[str, ...]) 
                     ticket_type=TicketType.INCIDENT, impact=min(impact, 2), urgency_raise=2)
 
 
+def someone_elses(reading: Reading) -> bool:
+    """About a relative's or friend's own device or account, or another employer's: out of scope for IT, unless
+    clearly a security matter."""
+    return bool(_SOMEONE_ELSES.search(reading.text)) and not clearly_security(reading)
+
+
 def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: Taxonomy | None = None,
            directory: Directory | None = None) -> Decision:
     """Choose what to do with one message (kinds from ``taxonomy``, other departments from ``directory``; by
     default the packaged ones). Every branch says why."""
+    if not reading.out_of_scope and someone_elses(reading):
+        reading = replace(reading, out_of_scope=True)
     kind = kind_of(reading.intent, taxonomy or packaged_taxonomy())
     said = f"intent {reading.intent} {reading.confidence:.2f}"
 
@@ -348,7 +369,9 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
                         intent=OUT_OF_SCOPE if reading.out_of_scope else reading.intent, impact=impact,
                         urgency_raise=raised)
 
-    confident = not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence
+    bar = (thresholds.route_confidence if kind in (Kind.REQUEST, Kind.INCIDENT)
+           and thresholds.route_confidence is not None else thresholds.answer_confidence)
+    confident = not reading.out_of_scope and reading.confidence >= bar
     if (kind is Kind.SELF_SERVICE and confident and reading.top_article
             and reading.top_article_score >= thresholds.retrieval):
         return Decision(Action.ANSWER_FROM_KB, (f"answered with {reading.top_article}", said,

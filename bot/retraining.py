@@ -264,8 +264,7 @@ def run_job(folder: Path, deskbot: Deskbot) -> JobState:
     """Train as the job in ``folder`` asks, reporting into it; the final state (also written)."""
     from desk import administration, tickets
     from desk.domain import AdminAction
-    from desk.taxonomy import Kind
-    from nlp import IntentExample, load_intent_examples, train_and_register
+    from nlp import IntentExample, IntentRoles, load_intent_examples, train_and_register
     from nlp.training import headline
 
     state = JobState.from_json((folder / _STATE).read_text())
@@ -282,7 +281,7 @@ def run_job(folder: Path, deskbot: Deskbot) -> JobState:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, force=state.force,
                                     progress=reporter.stage, tune=deskbot.settings.nlp_tune_top_layer,
-                                    alarm_intents=deskbot.taxonomy.of_kind(Kind.SECURITY))
+                                    roles=IntentRoles(*deskbot.taxonomy.intent_roles()))
         verdict = Verdict(version=result.version, activated=result.activated, reason=result.reason,
                           previous=result.previous, metrics=headline(result.report),
                           previous_metrics=result.previous_metrics, agent_confirmed=len(confirmed))

@@ -82,6 +82,12 @@ class Taxonomy:
         """The intents of ``kind`` (the security ones are the NLP's alarm intents), in the file's order."""
         return tuple(s.intent for s in self.intents.values() if s.kind is kind)
 
+    def intent_roles(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The intents the bot answers from the KB (self-service), routes by intent (requests, incidents) and
+        raises a security incident for: what ``nlp.IntentRoles`` takes (the desk does not import the NLP)."""
+        return (self.of_kind(Kind.SELF_SERVICE), self.of_kind(Kind.REQUEST) + self.of_kind(Kind.INCIDENT),
+                self.of_kind(Kind.SECURITY))
+
     def routable(self, intent: str) -> IntentSpec:
         """The spec of an intent a routing rule may name; ``UnknownIntent`` for any other."""
         spec = self.spec(intent)

@@ -32,6 +32,7 @@ class Analysis:
     cues: tuple[str, ...] = ()
     model_version: str = ""
     alarm_threshold: float = 0.0  # the confidence the model's validation chose for a security incident at once
+    route_threshold: float | None = None  # ... for a routed ticket of a request or incident intent (None: answer's)
     # The text's sentence vector (``Analyzer.embed``'s space), so that comparing it with others embeds it once.
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -39,7 +40,9 @@ class Analysis:
 class Analyzer:
     """Holds the embedder, the active model version and the KB index; reloads a newly activated model."""
 
-    def __init__(self, *, embedder: Embedder, registry: ModelRegistry, kb_index_dir: Path, kb_hits: int = 3):
+    # Hits kept per message: the policy offers the best one written for the intent read, which is not always
+    # among the first three (agents and notices are shown the first three).
+    def __init__(self, *, embedder: Embedder, registry: ModelRegistry, kb_index_dir: Path, kb_hits: int = 10):
         self._embedder = embedder
         self._registry = registry
         self._kb_dir = Path(kb_index_dir)
@@ -155,6 +158,6 @@ class Analyzer:
                 sentiment=str(feeling.label), frustration=float(feeling.frustration), frustrated=feeling.frustration >= FRUSTRATED,
                 kb_hits=hits, language=language, answer_threshold=bundle.intent.answer_threshold,
                 cues=feeling.cues, model_version=version, alarm_threshold=bundle.intent.alarm_threshold,
-                vector=vector,
+                route_threshold=bundle.intent.route_threshold, vector=vector,
             ))
         return out

@@ -11,7 +11,7 @@ operating thresholds are chosen on the validation split.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +20,26 @@ import yaml
 
 OOS = "oos"
 TFIDF_WEIGHTS = (0.0, 0.5, 1.0)  # tried on the validation split
+REGULARISATION = 10.0  # the logistic regressions' C
 CROSS_VALIDATE_UP_TO = 5000  # in-scope training texts
 # Issue #15's targets, met on the validation split: a KB answer fits 97 % of the time; 97 % of security
 # reports open an incident at once.
 ANSWER_PRECISION_TARGET = 0.97
 ALARM_RECALL_TARGET = 0.97  # of the alarm intents' validation texts that must raise the alarm at once
+# A ticket routed to the wrong group costs an agent a reassignment, a clarifying question costs the requester a
+# turn: routed intents (the caller's: requests and incidents) may go at a lower confidence than a KB answer.
+ROUTE_PRECISION_TARGET = 0.90
+
+
+@dataclass(frozen=True)
+class IntentRoles:
+    """What the caller does with its intents, so that each action gets a confidence threshold of its own, chosen
+    on val: ``answered`` intents may get a KB answer, ``routed`` ones open a ticket routed by intent, ``alarm``
+    ones raise an alarm at once. Without roles every intent shares the answer threshold."""
+
+    answered: tuple[str, ...] = ()
+    routed: tuple[str, ...] = ()
+    alarm: tuple[str, ...] = ()
 
 
 class DataError(ValueError):
@@ -186,6 +201,13 @@ class IntentModel:
     # Confidence at or above which an alarm intent (the caller's: the bot's security intents) acts at once;
     # 0.0 (models trained without alarm intents): at any confidence.
     alarm_threshold: float = 0.0
+    # The classifier's output columns when out-of-scope is one of them (labelled out-of-scope texts were a class
+    # of their own, so words like "umbrella" or "my mom's" pull probability away from every intent); None: the
+    # classifier knows the intents alone (a closed set, or a model trained before out-of-scope was a class).
+    columns: list[str] | None = None
+    # Confidence at or above which a routed intent (the caller's: requests and incidents) opens its ticket; None
+    # (models trained without routed intents, or before this threshold existed): the answer threshold.
+    route_threshold: float | None = None
 
     # --- training -------------------------------------------------------------------
 
@@ -200,21 +222,27 @@ class IntentModel:
         oos_precision_target: float = 0.85,
         oos_recall_target: float | None = None,
         answer_precision_target: float = ANSWER_PRECISION_TARGET,
-        alarm_intents: Collection[str] = (),
+        roles: IntentRoles = IntentRoles(),
         alarm_recall_target: float = ALARM_RECALL_TARGET,
+        route_precision_target: float = ROUTE_PRECISION_TARGET,
         train_vectors_tuned: bool = False,
+        oos_class: bool = True,
         seed: int = 0,
     ) -> IntentModel:
         """Fit on ``train``; calibrate, fit the detector and pick both thresholds on ``val``.
 
         The out-of-scope threshold flags the most out-of-scope validation texts at
         ``oos_precision_target`` flag precision, or, given ``oos_recall_target``, the
-        fewest texts that still flag that share of them. The alarm threshold is the highest confidence at
-        which ``alarm_intents`` (predicted, not flagged) still catch ``alarm_recall_target`` of the validation
-        texts of those intents (all they catch at all, if less), so it raises the fewest false alarms at that
-        recall. ``train_vectors_tuned``: the vectors come from a layer tuned on these very training texts
+        fewest texts that still flag that share of them. The answer threshold is the lowest confidence at which
+        predictions (not flagged) of the ``roles``' answered intents (of any intent, without them) are
+        ``answer_precision_target`` right, and the route threshold the same for the routed intents at
+        ``route_precision_target``; out-of-scope texts read as one of them count as wrong. The alarm threshold
+        is the highest confidence at which the alarm intents (predicted, not flagged) still catch
+        ``alarm_recall_target`` of the validation texts of those intents (all they catch at all, if less), so
+        it raises the fewest false alarms at that recall. ``train_vectors_tuned``: the vectors come from a layer tuned on these very training texts
         (out-of-scope ones included), so they do not look like unseen texts; the detector then learns from the
-        validation split alone.
+        validation split alone. ``oos_class``: the out-of-scope training texts are also a class of the
+        classifier (its probability is then taken from every intent's confidence and is a detector feature).
         """
         from scipy.optimize import minimize_scalar
         from sklearn.linear_model import LogisticRegression
@@ -225,8 +253,11 @@ class IntentModel:
             raise DataError("training needs at least two in-scope intents")
         if not len(val):
             raise DataError("training needs a validation split")
-        in_texts = [e.text for e, keep in zip(train, train_in) if keep]
+        as_class = oos_class and not train_in.all()
+        fitted = np.ones(len(train), dtype=bool) if as_class else train_in  # the rows the classifier learns from
+        fit_texts = [e.text for e, keep in zip(train, fitted) if keep]
         X, y = train_vectors[train_in], labels[train_in]
+        X_fit, y_fit = train_vectors[fitted], labels[fitted]
         val_texts = [e.text for e in val]
         val_in = np.array([e.intent != OOS for e in val])
 
@@ -234,20 +265,21 @@ class IntentModel:
         # the intents' macro-F1 and the out-of-scope F1): they help on large data sets and can blur
         # out-of-scope texts that share words with an intent on small ones.
         text_features = _text_features()
-        text_features.fit(in_texts)
-        train_tfidf = text_features.transform(in_texts)
+        text_features.fit(fit_texts)
+        fit_tfidf = text_features.transform(fit_texts)
         targets = {"oos_precision": oos_precision_target, "answer_precision": answer_precision_target} | (
             {"oos_recall": oos_recall_target} if oos_recall_target is not None else {})
         oos_train_texts = [e.text for e, keep in zip(train, train_in) if not keep]
 
         def build(weight: float, classifier: object, cross_validate: bool) -> IntentModel:
-            classes = [str(c) for c in classifier.classes_]  # type: ignore[attr-defined]
+            columns = [str(c) for c in classifier.classes_]  # type: ignore[attr-defined]
+            classes = [c for c in columns if c != OOS]
             model = cls(classes, classifier, text_features, weight, 1.0, X.astype(np.float32), None, 0.5, 0.0,
-                        dict(targets))
-            # Calibration: one temperature on the validation split's in-scope texts.
+                        dict(targets), columns=columns if as_class else None)
+            # Calibration: one temperature on the validation split's texts the classifier has a column for.
             val_logits = model._logits(val_texts, val_vectors)
-            val_truth = np.array([classes.index(e.intent) if e.intent in classes else -1 for e in val])
-            known = val_in & (val_truth >= 0)
+            val_truth = np.array([columns.index(e.intent) if e.intent in columns else -1 for e in val])
+            known = val_truth >= 0
 
             def nll(t: float) -> float:
                 p = _softmax(val_logits[known] / t)
@@ -259,20 +291,25 @@ class IntentModel:
             # The detector learns from texts the classifier has not seen, against the out-of-scope
             # examples (those of train, else those of val): cross-validated predictions on train where
             # that is cheap (several times more examples), else the validation split's in-scope texts.
-            val_probs = _softmax(val_logits / model.temperature)
+            val_probs = model._in_scope(_softmax(val_logits / model.temperature))
             val_features = model._features(val_probs, _nearest(val_vectors, model.train_vectors))
-            positives = model._held_out_features(X, train_tfidf, y, seed) if cross_validate else val_features[val_in]
-            if oos_train_texts and not train_vectors_tuned:
-                negatives = model._features_for(oos_train_texts, train_vectors[~train_in])
+            if cross_validate:
+                held_out = model._held_out_features(X_fit, fit_tfidf, y_fit, seed)
+                positives = held_out[y_fit != OOS]
+                # A classifier that learnt the out-of-scope texts has seen them: only their held-out folds count.
+                negatives = held_out[y_fit == OOS] if as_class else None
             else:
-                negatives = val_features[~val_in]
+                positives, negatives = val_features[val_in], None
+            if negatives is None:
+                negatives = (model._features_for(oos_train_texts, train_vectors[~train_in])
+                             if oos_train_texts and not train_vectors_tuned and not as_class else val_features[~val_in])
             if len(negatives):
                 detector = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
                 detector.fit(np.vstack([positives, negatives]),
                              np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))]))
                 model.detector = detector
                 # Operating points on the validation split.
-                val_scores = detector.predict_proba(val_features)[:, 1]
+                val_scores = model._in_scope_score(val_probs, val_features)
                 if oos_recall_target is not None:
                     model.oos_threshold = _oos_threshold_for_recall(val_scores, ~val_in, oos_recall_target)
                 else:
@@ -280,22 +317,29 @@ class IntentModel:
             else:  # a closed set (no 'oos' examples): every text is one of the intents, nothing is flagged
                 model.detector, model.oos_threshold = None, 0.0
                 val_scores = np.ones(len(val))
-            accepted = val_in & (val_scores >= model.oos_threshold)
+            kept = val_scores >= model.oos_threshold
             predicted = np.array(classes)[val_probs.argmax(axis=1)]
             correct = np.array([p == e.intent for p, e in zip(predicted, val)])
-            model.answer_threshold = _confidence_threshold(val_probs.max(axis=1)[accepted], correct[accepted],
-                                                           answer_precision_target)
-            if alarm_intents:
-                alarms = set(alarm_intents)
-                model.alarm_threshold = _alarm_threshold(
-                    val_probs.max(axis=1), (val_scores >= model.oos_threshold) & np.isin(predicted, list(alarms)),
-                    np.array([e.intent in alarms for e in val]), alarm_recall_target)
+            confidence = val_probs.max(axis=1)
+
+            def lowest_precise(intents: Sequence[str], target: float) -> float:
+                acting = kept & np.isin(predicted, list(intents))
+                return _confidence_threshold(confidence[acting], correct[acting], target)
+
+            model.answer_threshold = lowest_precise(roles.answered or classes, answer_precision_target)
+            if roles.routed:
+                model.route_threshold = min(model.answer_threshold,
+                                            lowest_precise(roles.routed, route_precision_target))
+            if roles.alarm:
+                model.alarm_threshold = _alarm_threshold(confidence, kept & np.isin(predicted, list(roles.alarm)),
+                                                         np.array([e.intent in roles.alarm for e in val]),
+                                                         alarm_recall_target)
             return model
 
         best: tuple[float, float, object] | None = None
         for weight in TFIDF_WEIGHTS:
-            classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
-            classifier.fit(_joint(X, train_tfidf, weight), y)
+            classifier = LogisticRegression(C=REGULARISATION, max_iter=3000, random_state=seed)
+            classifier.fit(_joint(X_fit, fit_tfidf, weight), y_fit)
             report = build(weight, classifier, cross_validate=False).evaluate(val, val_vectors)
             score = report.selection_score
             if best is None or score > best[0] + 1e-9:
@@ -304,24 +348,41 @@ class IntentModel:
         return build(best[1], best[2], cross_validate=len(y) <= CROSS_VALIDATE_UP_TO and not train_vectors_tuned)
 
     def _held_out_features(self, X: np.ndarray, tfidf, y: np.ndarray, seed: int) -> np.ndarray:  # noqa: ANN001
+        """The detector's features of every training row, each from a classifier that did not see it (and its
+        nearest in-scope training texts other than itself)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
+        columns = self.columns or self.classes
         folds = max(2, min(5, int(np.bincount(np.unique(y, return_inverse=True)[1]).min())))
-        logits = np.full((len(y), len(self.classes)), -1e3)
+        logits = np.full((len(y), len(columns)), -1e3)
         for fit, held in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y):
-            fold = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+            fold = LogisticRegression(C=REGULARISATION, max_iter=3000, random_state=seed)
             fold.fit(_joint(X[fit], tfidf[fit], self.tfidf_weight), y[fit])
-            columns = [self.classes.index(str(c)) for c in fold.classes_]
-            logits[np.ix_(held, columns)] = _two_columns(fold.decision_function(_joint(X[held], tfidf[held], self.tfidf_weight)))
-        return self._features(_softmax(logits / self.temperature), _nearest(X, X, exclude_self=True))
+            where = [columns.index(str(c)) for c in fold.classes_]
+            logits[np.ix_(held, where)] = _two_columns(fold.decision_function(_joint(X[held], tfidf[held], self.tfidf_weight)))
+        inside = y != OOS
+        nearest = np.empty((len(y), 5), dtype=np.float32)
+        nearest[inside] = _nearest(X[inside], X[inside], exclude_self=True)
+        if not inside.all():
+            nearest[~inside] = _nearest(X[~inside], X[inside])
+        return self._features(self._in_scope(_softmax(logits / self.temperature)), nearest)
 
-    @staticmethod
-    def _features(probs: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+    def _in_scope(self, probs: np.ndarray) -> np.ndarray:
+        """The intents' columns of the classifier's probabilities (their sum falls short of 1 by the
+        out-of-scope column's share, when there is one)."""
+        if self.columns is None:
+            return probs
+        return probs[:, [self.columns.index(c) for c in self.classes]]
+
+    def _features(self, probs: np.ndarray, nearest: np.ndarray) -> np.ndarray:
         top = np.sort(probs, axis=1)[:, ::-1]
         entropy = -(probs * np.log(probs + 1e-12)).sum(axis=1) / np.log(probs.shape[1])
-        return np.column_stack([top[:, 0], top[:, 0] - top[:, 1], np.log(top[:, 0] + 1e-9),
-                                nearest[:, 0], nearest.mean(axis=1), entropy])
+        features = [top[:, 0], top[:, 0] - top[:, 1], np.log(top[:, 0] + 1e-9), nearest[:, 0], nearest.mean(axis=1),
+                    entropy]
+        if self.columns is not None:
+            features.append(1.0 - probs.sum(axis=1))  # the out-of-scope class's probability
+        return np.column_stack(features)
 
     def _logits(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         if len(texts) != len(vectors):
@@ -331,19 +392,26 @@ class IntentModel:
         return _two_columns(logits)
 
     def _probs(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        return _softmax(self._logits(texts, vectors) / self.temperature)
+        return self._in_scope(_softmax(self._logits(texts, vectors) / self.temperature))
 
     def _features_for(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         return self._features(self._probs(texts, vectors), _nearest(vectors, self.train_vectors))
 
     def scores(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated intent probabilities (columns: ``classes``) and the detector's in-scope score."""
+        """Calibrated intent probabilities (columns: ``classes``; with an out-of-scope column a row sums to less
+        than 1) and the detector's in-scope score."""
         vectors = np.asarray(vectors, dtype=np.float32)
         probs = self._probs(texts, vectors)
         if self.detector is None:  # a closed set
             return probs, np.ones(len(probs))
-        features = self._features(probs, _nearest(vectors, self.train_vectors))
-        return probs, self.detector.predict_proba(features)[:, 1]
+        return probs, self._in_scope_score(probs, self._features(probs, _nearest(vectors, self.train_vectors)))
+
+    def _in_scope_score(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The detector's probability that each text is in scope, capped by the share the classifier gives the
+        intents (one minus its out-of-scope column): the detector learnt from held-out predictions and can
+        misread a text the classifier itself knows to be out of scope."""
+        score = self.detector.predict_proba(features)[:, 1]
+        return score if self.columns is None else np.minimum(score, probs.sum(axis=1))
 
     # --- use --------------------------------------------------------------------------
 

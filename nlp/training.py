@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from nlp.embeddings import Embedder, Progress
-from nlp.intent import (DataError, IntentExample, IntentModel, load_intent_examples, load_labelled_file,
+from nlp.intent import (DataError, IntentExample, IntentModel, IntentRoles, load_intent_examples, load_labelled_file,
                          split_examples, split_of)
 from nlp.registry import CONFUSION_FILE, REPORT_FILE, ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
@@ -165,8 +165,7 @@ def check_parts(parts: dict[str, list[IntentExample]]) -> None:
 
 def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, tune: bool | None,
                  oos_recall_target: float | None, progress: ProgressFactory | None,
-                 clock: EmbeddingClock | None = None, alarm_intents: Collection[str] = (),
-                 ) -> tuple[IntentStack, dict[str, np.ndarray]]:
+                 clock: EmbeddingClock | None = None, roles: IntentRoles = IntentRoles()) -> tuple[IntentStack, dict[str, np.ndarray]]:
     """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
     the three splits."""
@@ -193,7 +192,7 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
     def fit(vectors: np.ndarray, tuned: bool) -> tuple[IntentModel, dict[str, np.ndarray]]:
         split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
         return IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
-                                 oos_recall_target=oos_recall_target, alarm_intents=alarm_intents,
+                                 oos_recall_target=oos_recall_target, roles=roles,
                                  train_vectors_tuned=tuned), split
 
     model, split = fit(vectors, top_layer is not None)
@@ -234,7 +233,7 @@ def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
     sentiment_report = bundle.sentiment.evaluate(sentiment_test, sentiment_vectors)
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
             "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold,
-                           "alarm": bundle.intent.alarm_threshold},
+                           "alarm": bundle.intent.alarm_threshold, "route": bundle.intent.route_threshold},
             "top_layer": _top_layer_summary(bundle.top_layer)}
 
 
@@ -273,7 +272,7 @@ def train_and_register(
     intents: dict[str, list[IntentExample]] | None = None,
     oos_recall_target: float | None = None,
     tune: bool | None = None,
-    alarm_intents: Collection[str] = (),
+    roles: IntentRoles = IntentRoles(),
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> TrainResult:
@@ -282,13 +281,14 @@ def train_and_register(
 
     With ``tune`` (None: when there are enough texts an intent) and an embedder with layers, MiniLM's
     top layer is first fine-tuned on the training split, and the intent model learns on its vectors.
-    ``alarm_intents`` (the bot's security intents) get a confidence threshold of their own, chosen on val."""
+    ``roles`` (the bot's: which intents it answers from the KB, routes, and raises a security alarm for) give
+    each action a confidence threshold of its own, chosen on val."""
     started = time.perf_counter()
     clock = EmbeddingClock()
     data = load_training_data(data_dir, extra, intents)
     parts = data.intents
     stack, vectors = _fit_intents(parts, embedder, tune=tune, oos_recall_target=oos_recall_target,
-                                  progress=progress, clock=clock, alarm_intents=alarm_intents)
+                                  progress=progress, clock=clock, roles=roles)
     s_train = data.sentiment["train"] + data.sentiment["val"]
     sentiment = SentimentModel.train(
         s_train, _embed(embedder, [s.text for s in s_train], progress, "embedding sentiment texts", clock)[0])

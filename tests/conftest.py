@@ -277,15 +277,15 @@ class TrainedNlp(NamedTuple):
 @pytest.fixture(scope="session")
 def real_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
     """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index: for NLP-quality tests."""
-    from nlp import ModelRegistry, TorchEmbedder, reindex, train_and_register
-    from desk.taxonomy import Kind, packaged_taxonomy
+    from desk.taxonomy import packaged_taxonomy
+    from nlp import IntentRoles, ModelRegistry, TorchEmbedder, reindex, train_and_register
     from nlp.embeddings import CachedEmbedder
 
     folder = tmp_path_factory.mktemp("nlp")
     embedder = CachedEmbedder(TorchEmbedder(threads=1), folder / "embeddings.sqlite")
     registry = ModelRegistry(folder / "models")
     result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry,
-                                alarm_intents=packaged_taxonomy().of_kind(Kind.SECURITY))
+                                roles=IntentRoles(*packaged_taxonomy().intent_roles()))
     index, _ = reindex(ROOT / "kb_articles", folder / "kb", embedder)
     return TrainedNlp(embedder, registry, folder / "kb", result, index, ROOT / "kb_articles")
 

@@ -29,7 +29,6 @@ import bot.worker._message as worker_message
 import bot.worker._names as names
 import channels.email._channel as email_channel
 import channels.email._parse as email_parse
-import channels.slack._app as slack_app
 import channels.slack._markup as slack_markup
 import channels.telegram._inbound as telegram_inbound
 import channels.telegram._render as telegram_render

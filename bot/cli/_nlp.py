@@ -13,7 +13,6 @@ from rich.table import Table
 
 from bot.cli import _common as common
 from bot.cli._common import out
-from desk.taxonomy import Kind
 
 nlp_app = typer.Typer(help="The NLP models: train, evaluate, list, activate, try.", no_args_is_help=True)
 kb_app = typer.Typer(help="The knowledge base: import and export the Markdown seed, index and search.",
@@ -120,7 +119,7 @@ def nlp_train(
 ) -> None:
     """Train on the packaged data plus agent-confirmed intents (or on --train FILE); activate if not worse."""
     from desk import tickets
-    from nlp import IntentExample, labelled_splits, raw_throughput, train_and_register
+    from nlp import IntentExample, IntentRoles, labelled_splits, raw_throughput, train_and_register
 
     deskbot = common.deskbot()
     if if_missing and deskbot.registry.active_version() is not None:
@@ -138,7 +137,7 @@ def nlp_train(
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
                                     oos_recall_target=oos_recall, force=force, progress=progress,
-                                    tune=_tune(deskbot, tune), alarm_intents=deskbot.taxonomy.of_kind(Kind.SECURITY))
+                                    tune=_tune(deskbot, tune), roles=IntentRoles(*deskbot.taxonomy.intent_roles()))
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
     raw = raw_throughput(deskbot.embedder, texts)
@@ -225,11 +224,12 @@ def nlp_activate(version: str) -> None:
 def nlp_analyze(text: str) -> None:
     """Show what the NLP makes of one message."""
     a = common.deskbot().analyzer.analyze(text)
-    out.print(f"intent {a.intent} ({a.confidence:.2f}; answer threshold {a.answer_threshold:.2f})"
+    out.print(f"intent {a.intent} ({a.confidence:.2f}; answer threshold {a.answer_threshold:.2f}"
+              f"{f', routing threshold {a.route_threshold:.2f}' if a.route_threshold is not None else ''})"
               f"{'  OUT OF SCOPE' if a.out_of_scope else ''}")
     out.print(f"sentiment {a.sentiment}, frustration {a.frustration:.2f}{' (frustrated)' if a.frustrated else ''}"
               f"{'; cues: ' + ', '.join(a.cues) if a.cues else ''}; language {a.language}; model {a.model_version}")
-    for hit in a.kb_hits:
+    for hit in a.kb_hits[:3]:
         out.print(f"  {hit.article_id} {hit.title} [{hit.section}] {hit.score:.2f}")
 
 

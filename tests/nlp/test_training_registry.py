@@ -132,7 +132,7 @@ def test_the_analyzer_reloads_a_new_model_and_survives_a_broken_one(trained, tmp
     analyzer = Analyzer(embedder=EMBEDDER, registry=registry, kb_index_dir=tmp_path / "kb")
     analysis = analyzer.analyze("my printer is offline and the print queue is stuck")
     assert analysis.model_version == first.version
-    assert len(analysis.kb_hits) == 3
+    assert len(analysis.kb_hits) == 10  # the policy looks past the first three for the intent's own article
     assert analyzer.reload() is False  # nothing new
 
     second = train_and_register(data_dir=DATA, embedder=EMBEDDER, registry=registry, intents=_small())
@@ -276,3 +276,26 @@ def test_every_data_problem_is_reported_before_any_embedding(tmp_path: Path) -> 
     assert "label 'printer_problem' has 1 training text(s)" in message
     assert "the test texts have label(s) the training texts lack: wifi_connection" in message
     assert CountingEmbedder.embedded == 0
+
+
+def test_out_of_scope_is_a_class_and_each_action_gets_its_own_threshold() -> None:
+    """Labelled out-of-scope texts are a column of the classifier: it takes probability from every intent and
+    caps the in-scope score, so a training text of it is flagged; the answer threshold is chosen on the
+    answered intents' predictions and the route threshold, never above it, on the routed ones'."""
+    from nlp.intent import IntentModel, IntentRoles
+
+    parts = _small()
+    vectors = {part: EMBEDDER.encode([e.text for e in examples]) for part, examples in parts.items()}
+    roles = IntentRoles(answered=("vpn_connection", "printer_problem", "wifi_connection", "password_reset"),
+                        routed=("laptop_slow",))
+    model = IntentModel.train(parts["train"], vectors["train"], parts["val"], vectors["val"], roles=roles)
+    assert model.columns is not None and "oos" in model.columns and "oos" not in model.classes
+    oos_texts = [e.text for e in parts["train"] if e.intent == "oos"]
+    probs, scores = model.scores(oos_texts, EMBEDDER.encode(oos_texts))
+    assert (probs.sum(axis=1) < 1).all() and (scores <= probs.sum(axis=1) + 1e-9).all()
+    assert sum(p.out_of_scope for p in model.predict(oos_texts, EMBEDDER.encode(oos_texts))) >= 0.9 * len(oos_texts)
+    assert model.route_threshold is not None and model.route_threshold <= model.answer_threshold
+
+    closed = IntentModel.train(parts["train"], vectors["train"], parts["val"], vectors["val"], oos_class=False)
+    assert closed.columns is None and closed.route_threshold is None
+    assert sum(closed.scores(oos_texts, EMBEDDER.encode(oos_texts))[0].sum(axis=1) > 0.999) == len(oos_texts)
