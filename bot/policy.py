@@ -277,7 +277,8 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
            directory: Directory | None = None) -> Decision:
     """Choose what to do with one message (kinds from ``taxonomy``, other departments from ``directory``; by
     default the packaged ones). Every branch says why."""
-    if not reading.out_of_scope and someone_elses(reading):
+    elsewhere = not reading.out_of_scope and someone_elses(reading)
+    if elsewhere:
         reading = replace(reading, out_of_scope=True)
     kind = kind_of(reading.intent, taxonomy or packaged_taxonomy())
     said = f"intent {reading.intent} {reading.confidence:.2f}"
@@ -385,7 +386,8 @@ def decide(reading: Reading, state: State, thresholds: Thresholds, *, taxonomy: 
                         intent=OUT_OF_SCOPE, department=department.name)
 
     if (reading.out_of_scope or not confident) and state.clarifications < thresholds.max_clarifications:
-        why = "out of scope" if reading.out_of_scope else f"low confidence ({said})"
+        why = ("about a relative's or another employer's device or account" if elsewhere
+               else "out of scope" if reading.out_of_scope else f"low confidence ({said})")
         return Decision(Action.CLARIFY, (f"{why}: one clarifying question",), intent=reading.intent)
 
     if reading.out_of_scope or not confident:
