@@ -1,11 +1,12 @@
 """Intent classification with calibrated confidence and out-of-scope detection.
 
 The classifier is a logistic regression on the sentence embedding joined with word and
-character n-gram TF-IDF. Out-of-scope is not a max-probability cut: a second small model
-combines the classifier's confidence, margin and entropy with the nearest-neighbour
-similarity to the training utterances, trained on texts the classifier has not seen (the
-validation split's in-scope texts) against the labelled out-of-scope examples. Both
-operating thresholds are chosen on the validation split.
+character n-gram TF-IDF, with the labelled out-of-scope examples as one more class. Out-of-scope
+is not a max-probability cut: a second small model combines the classifier's confidence, margin,
+entropy and out-of-scope share with the nearest-neighbour similarity to the training utterances,
+trained on predictions for texts the classifier has not seen (cross-validated, or the validation
+split's). Every operating threshold (out of scope, and one per action of the caller's
+``IntentRoles``) is chosen on the validation split.
 """
 
 from __future__ import annotations
