@@ -233,7 +233,8 @@ def evaluate_bundle(bundle: NlpBundle, data: TrainingData, embedder: Embedder,
     sentiment_report = bundle.sentiment.evaluate(sentiment_test, sentiment_vectors)
     return {"intent": intent_report.as_dict(), "sentiment": sentiment_report,
             "thresholds": {"out_of_scope": bundle.intent.oos_threshold, "answer": bundle.intent.answer_threshold,
-                           "alarm": bundle.intent.alarm_threshold, "route": bundle.intent.route_threshold},
+                           "alarm": bundle.intent.alarm_threshold}
+            | ({"route": bundle.intent.route_threshold} if bundle.intent.route_threshold is not None else {}),
             "top_layer": _top_layer_summary(bundle.top_layer)}
 
 

@@ -120,6 +120,8 @@ CASES: list[Case] = [
     Case("time pressure", bot.policy._TIME, fill("since right "), "since/right then the second word fails"),
     Case("clearly security", bot.policy._CLEARLY_SECURITY, fill("clicked link entered "),
          "bounded gaps ({0,60}, {0,80}, {0,40}) between the words: at most 180 characters a try"),
+    Case("someone else's", bot.policy._SOMEONE_ELSES, fill("my mom de mon "),
+         "a fixed list of words after my/our or de/à mon: one word a try"),
     # --- the worker: what the NLP reads of a mail -------------------------------------------------------------
     Case("reply prefixes", worker_message._REPLY_PREFIX, fill("re "), "anchored; each 're' needs its ':'"),
     Case("ticket tags", worker_message._TICKET_TAG, fill("[#1"), "\\d+ then no ']': one digit a try"),
