@@ -68,7 +68,7 @@ def read_cases(path: Path) -> list[Case]:
 
 
 def split_cases(part: str) -> list[Case]:
-    from nlp.intent import load_intent_examples, split_examples
+    from nlp.examples import load_intent_examples, split_examples
 
     return [Case(e.text, e.intent) for e in split_examples(load_intent_examples(ROOT / "nlp" / "data" / "intents"))[part]]
 

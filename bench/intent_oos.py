@@ -27,7 +27,8 @@ def _score(model, examples, vectors) -> dict[str, float]:  # noqa: ANN001
 
 
 def _max_probability(model, val, val_v, test, test_v) -> dict[str, float]:  # noqa: ANN001
-    from nlp.intent import OOS, _oos_threshold
+    from nlp.examples import OOS
+    from nlp.intent import _oos_threshold
 
     def confidence(examples, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
         probs, _ = model.scores([e.text for e in examples], vectors)

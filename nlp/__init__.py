@@ -5,8 +5,8 @@ Nothing heavy loads at import; models load on first use. ``nlp`` imports nothing
 
 from nlp.analyzer import Analysis, Analyzer
 from nlp.embeddings import CachedEmbedder, Embedder, HashingEmbedder, TorchEmbedder, make_embedder
-from nlp.intent import (OOS, DataError, IntentExample, IntentModel, IntentPrediction, IntentRoles, load_intent_examples,
-                        load_labelled_file)
+from nlp.examples import OOS, DataError, IntentExample, load_intent_examples, load_labelled_file
+from nlp.intent import IntentModel, IntentPrediction, IntentRoles
 from nlp.kb import Article, ArticleError, KbHit, KbIndex, index_articles, load_articles, parse_article, reindex
 from nlp.registry import ModelError, ModelRegistry
 from nlp.training import (IntentStack, NlpBundle, TrainResult, evaluate_bundle, evaluate_intents, labelled_splits,

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from nlp.embeddings import Embedder, Progress
-from nlp.intent import (DataError, IntentExample, IntentModel, IntentRoles, load_intent_examples, load_labelled_file,
-                         split_examples, split_of)
+from nlp.examples import (DataError, IntentExample, load_intent_examples, load_labelled_file, split_examples,
+                          split_of)
+from nlp.intent import IntentModel, IntentRoles
 from nlp.registry import CONFUSION_FILE, REPORT_FILE, ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
 from nlp.tuning import TopLayer, can_tune, worth_tuning

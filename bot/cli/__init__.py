@@ -34,7 +34,7 @@ for sub, name in ((inbox_app, "inbox"), (outbox_app, "outbox"), (nlp_app, "nlp")
 def main() -> None:
     """Entry point: a known failure is one clear line on stderr, never a traceback."""
     from nlp import ArticleError, ModelError
-    from nlp.intent import DataError
+    from nlp.examples import DataError
 
     try:
         app(standalone_mode=False)

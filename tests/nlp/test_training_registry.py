@@ -21,7 +21,7 @@ from nlp import (
     reindex,
     train_and_register,
 )
-from nlp.intent import DataError, load_intent_examples, split_examples, split_of
+from nlp.examples import DataError, load_intent_examples, split_examples, split_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "nlp" / "data"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nlp import Analyzer, HashingEmbedder, IntentExample, ModelRegistry, TopLayer, TorchEmbedder, train_and_register
-from nlp.intent import load_intent_examples, split_examples
+from nlp.examples import load_intent_examples, split_examples
 from nlp.tuning import TUNE_FROM_PER_INTENT, can_tune, worth_tuning
 
 ROOT = Path(__file__).resolve().parents[2]
