@@ -13,7 +13,8 @@ own tickets. It prints:
 
 - how many messages the bot answers from the KB, answer precision (the article is written for the true intent)
   and self-service coverage (true self-service messages answered with a fitting article);
-- security incidents opened: right, false alarms (share of non-security messages) and misses (recall);
+- security incidents opened: right, false alarms (share of non-security messages) and misses (recall), and how
+  many security messages at least got the security question (a yes opens the incident);
 - routing: request and incident messages whose ticket gets the true intent (and the true intent's group);
 - out-of-scope: recall and precision of the out-of-scope flag, and what the policy does with them;
 - the classifier alone: in-scope accuracy (right intent and not flagged out-of-scope) and macro-F1;
@@ -145,6 +146,8 @@ def report(path: Path, outcomes: list[Outcome], about: dict, errors: int) -> Non
          _pct(sum(o.action == "security_incident" for o in not_security), len(not_security))),
         ("security recall (incident opened)", _pct(sum(o.action == "security_incident" for o in security),
                                                    len(security))),
+        ("security: incident, or the security question asked",
+         _pct(sum(o.action in ("security_incident", "ask_security") for o in security), len(security))),
         ("routing: request/incident ticket with the true intent",
          _pct(sum(o.action == "open_ticket" and o.decision_intent == o.case.label for o in routed), len(routed))),
         ("routing: ... to the true intent's group",

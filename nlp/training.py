@@ -16,7 +16,7 @@ import numpy as np
 from nlp.embeddings import Embedder, Progress
 from nlp.examples import (DataError, IntentExample, load_intent_examples, load_labelled_file, split_examples,
                           split_of)
-from nlp.intent import IntentModel, IntentRoles
+from nlp.intent import OOS_RECALL_TARGET, IntentModel, IntentRoles
 from nlp.registry import CONFUSION_FILE, REPORT_FILE, ModelError, ModelRegistry
 from nlp.sentiment import SentimentExample, SentimentModel, load_sentiment_examples
 from nlp.tuning import TopLayer, can_tune, worth_tuning
@@ -169,7 +169,8 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
                  clock: EmbeddingClock | None = None, roles: IntentRoles = IntentRoles()) -> tuple[IntentStack, dict[str, np.ndarray]]:
     """The intent model on train (thresholds on val), on a top layer tuned on train if ``tune`` (None: when
     there are enough texts an intent) and the embedder has layers; returns it and the intent vectors of
-    the three splits."""
+    the three splits. The out-of-scope threshold flags ``oos_recall_target`` of val's out-of-scope texts
+    (None: ``OOS_RECALL_TARGET``)."""
     check_parts(parts)
     decide_on_val = tune is None
     if tune is None:
@@ -193,7 +194,7 @@ def _fit_intents(parts: dict[str, list[IntentExample]], embedder: Embedder, *, t
     def fit(vectors: np.ndarray, tuned: bool) -> tuple[IntentModel, dict[str, np.ndarray]]:
         split = {part: vectors[bounds[i]:bounds[i + 1]] for i, part in enumerate(names)}
         return IntentModel.train(parts["train"], split["train"], parts["val"], split["val"],
-                                 oos_recall_target=oos_recall_target, roles=roles,
+                                 oos_recall_target=oos_recall_target or OOS_RECALL_TARGET, roles=roles,
                                  train_vectors_tuned=tuned), split
 
     model, split = fit(vectors, top_layer is not None)

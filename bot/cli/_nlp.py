@@ -75,7 +75,7 @@ _TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or 
                                              "'oos' = out of scope) instead of the packaged data.")
 _VAL_FILE = typer.Option("--val", help="Validation file (thresholds are chosen on it); default: cut from --train.")
 _OOS_RECALL = typer.Option("--oos-recall", min=0.01, max=1.0,
-                           help="Choose the out-of-scope threshold for this recall on val (default: 85 % flag precision).")
+                           help="Choose the out-of-scope threshold for this recall on val (the default was chosen on deskbot's own val).")
 _TUNE = typer.Option("--tune/--no-tune", show_default=False,
                      help="Fine-tune MiniLM's top layer on the intents first (default: the nlp_tune_top_layer "
                           "setting; unset, only with at least 50 training texts an intent).")

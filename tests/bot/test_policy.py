@@ -58,6 +58,18 @@ RULES = [
      State(), Action.SECURITY_INCIDENT),
     (reading("phishing_report", "see below", confidence=0.3, forwarded_evidence=True), State(),
      Action.SECURITY_INCIDENT),
+    (reading("phishing_report", "I approved an okta push I didn't initiate", confidence=0.3), State(),
+     Action.SECURITY_INCIDENT),
+    # a security intent flagged out of scope gets the security question, not the generic one
+    (reading("lost_device", "left my laptop at the airport café", confidence=0.7, out_of_scope=True), State(),
+     Action.ASK_SECURITY),
+    (reading("lost_device", "left my laptop at the airport café", confidence=0.7, out_of_scope=True),
+     State(clarifications=1), Action.OPEN_TICKET),
+    (reading("lost_device", "I left my scarf in the canteen", confidence=0.02, out_of_scope=True), State(),
+     Action.CLARIFY),
+    (reading("lost_device", "my wife's laptop was stolen", confidence=0.9), State(), Action.CLARIFY),
+    (reading("lost_device", "my wife's laptop was stolen", confidence=0.5, out_of_scope=True), State(),
+     Action.CLARIFY),
     # the answer to the question: a choice or yes opens the incident, no does not
     (reading("greeting", "", action="device"), State(security_question="malware_infection", clarifications=1),
      Action.SECURITY_INCIDENT),
