@@ -10,8 +10,8 @@ in-scope query flagged out of scope as wrong.
    ``deskbot nlp train --train ... --val ... --test ...``, in a fresh data folder (empty
    embedding cache, empty model registry), and prints its wall time and throughputs.
 2. Loads the model it registered and prints a table of operating points, each threshold
-   chosen on val by one rule: deskbot's default (85 % flag precision) and flag recall
-   80 / 85 / 90 % on val, for deskbot's out-of-scope detector and for a plain
+   chosen on val by one rule: 85 % flag precision (deskbot's default before 2026-12-04) and flag recall
+   80 / 85 / 90 % on val (85 %: the default now), for deskbot's out-of-scope detector and for a plain
    max-probability cut of the same classifier. Target: >= 95.0 % accuracy and >= 80 %
    out-of-scope recall at one operating point.
 """
