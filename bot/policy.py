@@ -261,6 +261,8 @@ def _another_problem(reading: Reading, state: State, thresholds: Thresholds, kin
     whose follow-ups are what says what it is about)."""
     if reading.new_request:
         return True
+    if not reading.text.strip():  # a file sent without a word: nothing in it says what it is about
+        return False
     return (not reading.out_of_scope and reading.confidence >= thresholds.answer_confidence and kind is not Kind.BOT
             and state.open_ticket_intent not in (None, OUT_OF_SCOPE) and reading.intent != state.open_ticket_intent)
 

@@ -303,7 +303,8 @@ def plumbing_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
     registry = ModelRegistry(folder / "models")
     examples = load_intent_examples(PLUMBING_NLP_DATA / "intents")
     result = train_and_register(data_dir=PLUMBING_NLP_DATA, embedder=embedder, registry=registry,
-                                intents={"train": examples, "val": examples, "test": examples})
+                                intents={"train": examples, "val": examples, "test": examples},
+                                oos_recall_target=None)  # the most flagged at 85 % precision: odd texts stay out
     index, report = reindex(PLUMBING_NLP_DATA / "kb", folder / "kb", embedder)
     assert not report.errors, report.errors
     nlp = TrainedNlp(embedder, registry, folder / "kb", result, index, PLUMBING_NLP_DATA / "kb")

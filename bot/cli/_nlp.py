@@ -75,7 +75,8 @@ _TRAIN_FILE = typer.Option("--train", help="Labelled intents (CSV text,label or 
                                              "'oos' = out of scope) instead of the packaged data.")
 _VAL_FILE = typer.Option("--val", help="Validation file (thresholds are chosen on it); default: cut from --train.")
 _OOS_RECALL = typer.Option("--oos-recall", min=0.01, max=1.0,
-                           help="Choose the out-of-scope threshold for this recall on val (the default was chosen on deskbot's own val).")
+                           help="Choose the out-of-scope threshold for this recall on val (default: "
+                                "nlp.intent.OOS_RECALL_TARGET, chosen on deskbot's own val).")
 _TUNE = typer.Option("--tune/--no-tune", show_default=False,
                      help="Fine-tune MiniLM's top layer on the intents first (default: the nlp_tune_top_layer "
                           "setting; unset, only with at least 50 training texts an intent).")
@@ -120,6 +121,7 @@ def nlp_train(
     """Train on the packaged data plus agent-confirmed intents (or on --train FILE); activate if not worse."""
     from desk import tickets
     from nlp import IntentExample, IntentRoles, labelled_splits, raw_throughput, train_and_register
+    from nlp.intent import OOS_RECALL_TARGET
 
     deskbot = common.deskbot()
     if if_missing and deskbot.registry.active_version() is not None:
@@ -136,7 +138,8 @@ def nlp_train(
     with _progress() as progress:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
-                                    oos_recall_target=oos_recall, force=force, progress=progress,
+                                    oos_recall_target=OOS_RECALL_TARGET if oos_recall is None else oos_recall,
+                                    force=force, progress=progress,
                                     tune=_tune(deskbot, tune), roles=IntentRoles(*deskbot.taxonomy.intent_roles()))
     _print_report(result.report, f"model {result.version} on the held-out test split")
     texts = [e.text for e in (intents or {}).get("train", [])] or ["my laptop will not start after the update"] * 64
@@ -163,6 +166,7 @@ def nlp_evaluate(
 ) -> None:
     """Measure a model version (or, with --train, a throwaway model: nothing is activated)."""
     from nlp import evaluate_bundle, evaluate_intents, load_labelled_file, load_training_data
+    from nlp.intent import OOS_RECALL_TARGET
 
     deskbot = common.deskbot()
     if train is not None or val is not None:
@@ -172,7 +176,8 @@ def nlp_evaluate(
             _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
                                          train=load_labelled_file(train),
                                          val=load_labelled_file(val) if val else (),
-                                         oos_recall_target=oos_recall, progress=progress,
+                                         oos_recall_target=OOS_RECALL_TARGET if oos_recall is None else oos_recall,
+                                         progress=progress,
                                          tune=_tune(deskbot, tune))
         out.print(_intent_table(report, f"a throwaway model trained on {train.name}, measured on {test.name}"))
         return

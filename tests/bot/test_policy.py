@@ -97,6 +97,8 @@ RULES = [
      Action.ASK_NEW_PROBLEM),
     (reading("printer_problem", "still jammed"), State(open_ticket=1001, open_ticket_intent="printer_problem"),
      Action.FOLLOW_UP),
+    (reading("phishing_report", " ", confidence=1.0), State(open_ticket=1001, open_ticket_intent="printer_problem"),
+     Action.FOLLOW_UP),  # a screenshot sent without a word
     (reading("vpn_connection", "hmm", confidence=0.4), State(open_ticket=1001, open_ticket_intent="printer_problem"),
      Action.FOLLOW_UP),
     (reading("vpn_connection", "my VPN"), State(open_ticket=1001, open_ticket_intent="oos"), Action.FOLLOW_UP),
