@@ -49,9 +49,17 @@ class Nav(enum.StrEnum):
 def _templates():  # noqa: ANN202
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+    from markupsafe import Markup
+
+    from bot.rich_text import to_html
+
     # Autoescape everywhere: every subject, message and name is the outside world's text.
-    return Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # A reply (the bot's or an agent's) is Markdown; it shows as the requester got it, through the sanitised
+    # renderer the web chat and mail use (HTML built from the parsed tree, every character of text escaped).
+    env.filters["reply_html"] = lambda markdown: Markup(to_html(markdown))
+    return env
 
 
 def render(request: Request, template: str, *, principal: Principal | None = None, status: int = 200,

@@ -130,6 +130,25 @@ def test_a_script_in_a_subject_and_a_message_shows_as_text(console, uow) -> None
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
+def test_a_reply_shows_as_the_requester_got_it_and_what_they_wrote_shows_as_written(console, uow) -> None:  # noqa: ANN001
+    number = open_ticket(uow, "Okta", text="**not bold** and [a link](https://evil.example)")
+    reply = (f"Try **KB-0001**: [Reset your password](https://kb.example/KB-0001)\n\n1. Open Okta\n"
+             f"2. Click {XSS}\n\n[bad](javascript:alert(3))")
+    with uow() as session:
+        ticket = tickets.get_ticket(session=session, number=number)
+        tickets.add_message(session=session, idempotency_key=f"out:{number}", ticket=ticket, channel="email",
+                            direction=Direction.OUTBOUND, author_kind=AuthorKind.BOT, text=reply, now=T0)
+    with console() as client:
+        sign_in(client)
+        page = client.get(f"/console/tickets/{number}")
+    assert page.status_code == 200
+    thread = page.text[page.text.index('class="messages"'):page.text.index('id="reply-form"')]
+    assert "<strong>KB-0001</strong>" in thread and 'href="https://kb.example/KB-0001"' in thread
+    assert "<ol>" in thread and "<li>Open Okta</li>" in thread
+    assert XSS not in thread and "&lt;script&gt;" in thread and "javascript:" not in thread
+    assert "**not bold** and [a link](https://evil.example)" in thread and "https://evil.example\"" not in thread
+
+
 def test_queues_filters_and_search(console, uow) -> None:  # noqa: ANN001
     vpn, printer = open_ticket(uow, "VPN drops every hour"), open_ticket(uow, "Printer jams")
     other = open_ticket(uow, "Mailbox full", group="Messaging")
