@@ -242,6 +242,24 @@ def test_the_kb_seed_goes_into_the_desk_and_back_and_the_index_is_built_from_the
     assert missing.returncode != 0 and "is not a folder of articles" in missing.stderr
 
 
+def test_train_if_missing_trains_once_and_again_when_the_embedder_changed(tmp_path: Path) -> None:
+    texts = {"vpn_connection": ["my vpn is down", "vpn keeps dropping", "cannot connect to the vpn", "vpn error 809",
+                                "globalprotect vpn fails", "vpn disconnects every hour"],
+             "printer_problem": ["the printer jams", "printer is offline", "cannot print anything", "printer error",
+                                 "paper jam in the printer", "the printer prints blank pages"]}
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(
+        f"{t},{label}\n" for label, items in texts.items() for t in items))
+    env = {"DESKBOT_NLP_BACKEND": "hashing", "DESKBOT_DATA_DIR": str(tmp_path / "var")}
+    train = ("nlp", "train", "--if-missing", "--train", "train.csv")
+    assert "activated: first model" in run(*train, cwd=tmp_path, env=env).stdout
+    assert "model v0001 is active; nothing to do" in run(*train, cwd=tmp_path, env=env).stdout
+    # as a var/ whose model was trained on torch finds itself on another backend
+    metadata = tmp_path / "var" / "models" / "v0001" / "metadata.json"
+    metadata.write_text(metadata.read_text().replace('"embedder": "hashing:', '"embedder": "torch:x-'))
+    moved = run(*train, cwd=tmp_path, env=env).stdout
+    assert "model v0001 was trained on torch:x-" in moved and "training one for it" in moved and "trained v0002" in moved
+
+
 def test_nlp_evaluate_on_a_closed_set_reports_accuracy_and_says_out_of_scope_was_not_measured(tmp_path: Path) -> None:
     texts = {"vpn_connection": ["my vpn is down", "vpn keeps dropping", "cannot connect to the vpn", "vpn error 809",
                                 "globalprotect vpn fails", "vpn disconnects every hour"],

@@ -124,9 +124,15 @@ def nlp_train(
     from nlp.intent import OOS_RECALL_TARGET
 
     deskbot = common.deskbot()
-    if if_missing and deskbot.registry.active_version() is not None:
-        out.print(f"model {deskbot.registry.active_version()} is active; nothing to do")
-        return
+    active = deskbot.registry.active_version()
+    if if_missing and active is not None:
+        made_for = deskbot.registry.get(active).metadata.get("embedder")
+        if made_for == deskbot.embedder.model_id:
+            out.print(f"model {active} is active; nothing to do")
+            return
+        # An install moved to another backend (DESKBOT_NLP_BACKEND): the active model cannot read its vectors.
+        out.print(f"model {active} was trained on {made_for} embeddings and the embedder is now "
+                  f"{deskbot.embedder.model_id}: training one for it")
     if train is None and (val is not None or test is not None):
         raise typer.BadParameter("--val and --test need --train")
     intents = labelled_splits(train, val, test) if train is not None else None
