@@ -77,6 +77,15 @@ _VAL_FILE = typer.Option("--val", help="Validation file (thresholds are chosen o
 _OOS_RECALL = typer.Option("--oos-recall", min=0.01, max=1.0,
                            help="Choose the out-of-scope threshold for this recall on val (default: "
                                 "nlp.intent.OOS_RECALL_TARGET, chosen on deskbot's own val).")
+
+
+def _oos_recall_target(given: float | None) -> float:
+    """``--oos-recall``, else the recall deskbot's own training uses (imported here: nlp is heavy to import)."""
+    from nlp.intent import OOS_RECALL_TARGET
+
+    return OOS_RECALL_TARGET if given is None else given
+
+
 _TUNE = typer.Option("--tune/--no-tune", show_default=False,
                      help="Fine-tune MiniLM's top layer on the intents first (default: the nlp_tune_top_layer "
                           "setting; unset, only with at least 50 training texts an intent).")
@@ -121,7 +130,6 @@ def nlp_train(
     """Train on the packaged data plus agent-confirmed intents (or on --train FILE); activate if not worse."""
     from desk import tickets
     from nlp import IntentExample, IntentRoles, labelled_splits, raw_throughput, train_and_register
-    from nlp.intent import OOS_RECALL_TARGET
 
     deskbot = common.deskbot()
     active = deskbot.registry.active_version()
@@ -144,7 +152,7 @@ def nlp_train(
     with _progress() as progress:
         result = train_and_register(data_dir=deskbot.nlp_data_dir, embedder=deskbot.embedder,
                                     registry=deskbot.registry, extra=confirmed, intents=intents,
-                                    oos_recall_target=OOS_RECALL_TARGET if oos_recall is None else oos_recall,
+                                    oos_recall_target=_oos_recall_target(oos_recall),
                                     force=force, progress=progress,
                                     tune=_tune(deskbot, tune), roles=IntentRoles(*deskbot.taxonomy.intent_roles()))
     _print_report(result.report, f"model {result.version} on the held-out test split")
@@ -172,7 +180,6 @@ def nlp_evaluate(
 ) -> None:
     """Measure a model version (or, with --train, a throwaway model: nothing is activated)."""
     from nlp import evaluate_bundle, evaluate_intents, load_labelled_file, load_training_data
-    from nlp.intent import OOS_RECALL_TARGET
 
     deskbot = common.deskbot()
     if train is not None or val is not None:
@@ -182,7 +189,7 @@ def nlp_evaluate(
             _, report = evaluate_intents(test=load_labelled_file(test), embedder=deskbot.embedder,
                                          train=load_labelled_file(train),
                                          val=load_labelled_file(val) if val else (),
-                                         oos_recall_target=OOS_RECALL_TARGET if oos_recall is None else oos_recall,
+                                         oos_recall_target=_oos_recall_target(oos_recall),
                                          progress=progress,
                                          tune=_tune(deskbot, tune))
         out.print(_intent_table(report, f"a throwaway model trained on {train.name}, measured on {test.name}"))
