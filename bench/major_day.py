@@ -4,9 +4,12 @@ the same day).
 Several thousand messages from a few hundred people over nine hours (more in the morning and after lunch). The
 background is independent people with independent problems: each message is composed from parts (which app, which
 action, which error text, which device or room, since when), in English or (about 15 %) French, as a chat
-one-liner or a mail with greeting and signature, now and then with typos, so that practically no two are the same
-sentence. The popular systems (Outlook, Teams, SAP, the VPN) come up all day, each time with its own symptom. Into
-this a few real outages of 9-42 reports each: different people describing the one symptom in their own words.
+one-liner or a mail with greeting and signature, now and then with typos. A phrasing is one symptom, and a
+phrasing is never used by a third person within half an hour (three people with one symptom that soon is what this
+day calls an outage; before 2026-12-04 the background had dozens of those, "my print jobs are stuck in the PaperCut
+queue" from 78 people, and no rule could tell them from the outages). The popular systems (Outlook, Teams, SAP,
+the VPN) come up all day, each time with its own symptom. Into this a few real outages of 9-42 reports each:
+different people describing the one symptom in their own words.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ START = dt.datetime(2026, 3, 3, 8, 30, tzinfo=dt.UTC)  # a Tuesday
 HOURS = 9
 FRENCH = 0.15  # the share of messages written in French
 MAIL = 0.35  # the share written like a mail (greeting, body, closing, signature)
+UNRELATED_WINDOW = dt.timedelta(minutes=30)
 
 Slots = dict[str, tuple[str, ...]]
 
@@ -398,9 +402,10 @@ def _compose(rng: random.Random, template: str, slots: Slots) -> str:
     return template
 
 
-def _say(rng: random.Random, kind: Kind, *, french: bool) -> str:
+def _say(rng: random.Random, kind: Kind, *, french: bool, template: str | None = None) -> str:
     common = COMMON_FR if french else COMMON_EN
-    return _compose(rng, rng.choice(kind.fr if french else kind.en), {**common, **(kind.slots or {})})
+    template = template if template is not None else rng.choice(kind.fr if french else kind.en)
+    return _compose(rng, template, {**common, **(kind.slots or {})})
 
 
 def _typo(rng: random.Random, text: str) -> str:
@@ -417,10 +422,10 @@ def _typo(rng: random.Random, text: str) -> str:
     return text
 
 
-def _message(rng: random.Random, kind: Kind, who: int) -> str:
-    """One person's message about ``kind``: a chat line, or a mail with greeting, context and signature."""
-    french = rng.random() < FRENCH
-    problem = _say(rng, kind, french=french)
+def _message(rng: random.Random, kind: Kind, who: int, *, french: bool, template: str) -> str:
+    """One person's message about ``kind`` in the words of ``template``: a chat line, or a mail with greeting,
+    context and signature."""
+    problem = _say(rng, kind, french=french, template=template)
     if kind.small_talk:
         return _typo(rng, problem)
     if rng.random() >= MAIL:
@@ -450,19 +455,35 @@ def _arrival(rng: random.Random) -> dt.timedelta:
             return dt.timedelta(minutes=minutes)
 
 
+def _words(rng: random.Random, kind: Kind) -> tuple[bool, str]:
+    """A language (French or not) and one of ``kind``'s phrasings in it."""
+    french = rng.random() < FRENCH
+    return french, rng.choice(kind.fr if french else kind.en)
+
+
 def simulated_day(*, seed: int = 15, messages: int = 3000, people: int = 400) -> list[SimMessage]:
-    """The day's messages in arrival order (outage reports included in ``messages``)."""
+    """The day's messages in arrival order (outage reports included in ``messages``); a background phrasing used
+    twice in the last ``UNRELATED_WINDOW`` is not drawn again until it has gone quiet (the module's docstring)."""
     rng = random.Random(seed)
     everyone = [f"p{i:03d}@corp.example" for i in range(people)]
     day: list[SimMessage] = []
     for outage in OUTAGES:
         for who in rng.sample(range(people), outage.reports):
             at = START + outage.start + outage.spread * rng.betavariate(1.2, 2.5)
-            day.append(SimMessage(at, everyone[who], _message(rng, outage.says, who), outage.name))
+            french, template = _words(rng, outage.says)
+            day.append(SimMessage(at, everyone[who], _message(rng, outage.says, who, french=french, template=template),
+                                  outage.name))
     weights = [w for w, _ in BACKGROUND]
     kinds = [k for _, k in BACKGROUND]
-    while len(day) < messages:
+    lately: dict[str, list[dt.datetime]] = {}  # a phrasing -> when the background last used it
+    for at in sorted(START + _arrival(rng) for _ in range(messages - len(day))):
+        while True:
+            kind = rng.choices(kinds, weights)[0]
+            french, template = _words(rng, kind)
+            used = [t for t in lately.get(template, []) if t > at - UNRELATED_WINDOW]
+            if kind.small_talk or len(used) < 2:
+                break
+        lately[template] = [*used, at]
         who = rng.randrange(people)
-        day.append(SimMessage(START + _arrival(rng), everyone[who], _message(rng, rng.choices(kinds, weights)[0], who),
-                              None))
+        day.append(SimMessage(at, everyone[who], _message(rng, kind, who, french=french, template=template), None))
     return sorted(day, key=lambda m: m.at)

@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     confirmation_window_hours: float = Field(24, gt=0)
     major_incident_count: int = Field(3, ge=2)
     major_incident_minutes: int = Field(30, ge=1)
-    major_incident_similarity: float = Field(0.58, ge=0, le=1)  # chosen by bench/major_pairs.py on its labelled pairs
+    major_incident_similarity: float = Field(0.74, ge=0, le=1)  # chosen by bench/major_pairs.py on its labelled pairs
+    major_incident_named_similarity: float = Field(0.80, ge=0, le=1)  # ... for two reports naming one system
     public_url: str = "http://127.0.0.1:8080"
     # A message claimed by a worker (a reply claimed by a dispatcher) whose process died is taken again after this.
     worker_lease_seconds: float = Field(60, gt=0)

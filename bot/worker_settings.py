@@ -26,6 +26,7 @@ class BotSettings:
     major_incident_count: int
     major_incident_window: dt.timedelta
     major_incident_similarity: float  # cosine of two reports' texts that counts as "the same problem"
+    major_incident_named_similarity: float  # ... when both name one system (and do not both say it is out)
     lease: dt.timedelta  # a claimed message (or reply) whose worker (or dispatcher) died is retried after this
     outbox_max_attempts: int  # a reply a channel refused this often is parked as failed
     outbox_batch_size: int
@@ -54,6 +55,7 @@ class BotSettings:
             messages_per_transaction=s.worker_messages_per_transaction, major_incident_count=s.major_incident_count,
             major_incident_window=dt.timedelta(minutes=s.major_incident_minutes),
             major_incident_similarity=s.major_incident_similarity,
+            major_incident_named_similarity=s.major_incident_named_similarity,
             lease=dt.timedelta(seconds=s.worker_lease_seconds),
             outbox_max_attempts=s.outbox_max_attempts, outbox_batch_size=s.outbox_batch_size,
             kb_url=f"{s.public_url.rstrip('/')}/kb",

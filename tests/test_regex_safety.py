@@ -156,6 +156,8 @@ CASES: list[Case] = [
     Case("HTTP 5xx", names._HTTP, fill("error 50 500 interna "), "bounded \\s* between fixed words"),
     Case("buildings", names._BUILDING, fill("building  "), "\\s+ then one letter or two digits, failing"),
     Case("floors", names._FLOOR, fill("12 th floo third floo "), "fixed words after bounded digits, failing"),
+    Case("out of service", names._UNAVAILABLE, fill("connection a b c d e stuck on connectin not "),
+         "alternatives of fixed words, the one gap bounded to four words or three characters"),
     Case("title words", names._TITLE_WORD, fill("a./"), "[\\w./-]* runs to the end once per word start"),
     Case("upload type", webchat_files._TYPE, fill("a/"), "bounded classes, fullmatch only",
          fullmatch_only=True),

@@ -1,9 +1,15 @@
 """Major incidents: when several people report one cause within a short time, one problem links their incidents.
 
-Two reports have one cause when they name the same system or error code (``bot.worker._names``), or when they are
-of one intent and either name the same place or HTTP error or read alike (their vectors' cosine at or above the
-similarity setting) without naming different systems or places. "Teams crashes", "SAP is down" and "the Salesforce
-login fails" are three things, however close in time.
+Two reports have one cause (``bot.worker._names`` reads what they name) when:
+- they name one error code;
+- or they name one system, and both say it is out ("SAP is down", "can't log in to SAP") or their vectors' cosine
+  is at or above the named-similarity setting: a busy system has many unrelated troubles a day;
+- or they are of one intent and name one place (site, building, floor), and both say it is out or read alike at
+  the named similarity;
+- or they are of one intent and name one HTTP error, or read alike (the similarity setting);
+never when they name different systems or places. "Teams crashes", "SAP is down" and "the Salesforce login
+fails" are three things, however close in time; so are "SAP is down" and "SAP crashes when I export to Excel".
+A problem opens when N people's reports within T minutes are of one cause each with every other.
 
 The desk opens the problem and records the ``MajorIncident`` event (its notice comes from there); this module
 only decides when a new incident is one more report of a known problem, or the one that makes a major incident.
@@ -46,13 +52,33 @@ class Report:
     vector: np.ndarray = field(compare=False, repr=False)
 
 
-def same_cause(a: Report, b: Report, *, similarity: float) -> bool:
+def same_cause(a: Report, b: Report, *, similarity: float, named_similarity: float) -> bool:
     """Whether two reports are about one thing (see the module's docstring)."""
-    if a.names.what_they_share(b.names):
+    if a.names.same_code(b.names):
         return True
-    if a.intent != b.intent or a.intent in NOT_A_CAUSE or a.names.name_different_things(b.names):
+    if a.names.name_different_things(b.names):
         return False
-    return a.names.same_detail(b.names) or float(a.vector @ b.vector) >= similarity
+    alike = float(a.vector @ b.vector)
+    if a.names.same_system(b.names):  # a busy system has many troubles a day: one of them, or the system out
+        return a.names.both_unavailable(b.names) or alike >= named_similarity
+    if a.intent != b.intent or a.intent in NOT_A_CAUSE:
+        return False
+    if a.names.same_place(b.names):  # a building's printers, say: one of them out, or one trouble of them
+        return a.names.both_unavailable(b.names) or alike >= named_similarity
+    return a.names.same_http_error(b.names) or alike >= similarity
+
+
+def one_cause(report: Report, candidates: Sequence[Report], *, similarity: float,
+              named_similarity: float) -> list[Report]:
+    """The candidates that are, with ``report``, reports of one cause each with every other: the most alike first,
+    each kept only when it is of one cause with all those kept before it (a new report alike to several unrelated
+    ones is not what makes them one)."""
+    kept: list[Report] = []
+    for other in sorted(candidates, key=lambda c: -float(report.vector @ c.vector)):
+        if all(same_cause(other, k, similarity=similarity, named_similarity=named_similarity)
+               for k in [report, *kept]):
+            kept.append(other)
+    return kept
 
 
 def ticket_text(ticket: Ticket) -> str:
@@ -122,15 +148,18 @@ def known_problem(*, session: Session, ticket: Ticket, vector: np.ndarray | None
     for problem in relations.active_problems(session=session):
         linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
                   if t.id != ticket.id]
-        if any(same_cause(report, other, similarity=settings.major_incident_similarity)
+        if any(same_cause(report, other, similarity=settings.major_incident_similarity,
+                          named_similarity=settings.major_incident_named_similarity)
                for other in reports.of(linked, analyzer, now=now)):
             relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number,
                                       actor="bot", now=now)
             return problem
     recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
               if t.id != ticket.id]
-    alike = [t for t, other in zip(recent, reports.of(recent, analyzer, now=now))
-             if same_cause(report, other, similarity=settings.major_incident_similarity)]
+    by_id = {t.id: t for t in recent}
+    alike = [by_id[r.ticket_id] for r in one_cause(report, reports.of(recent, analyzer, now=now),
+                                                   similarity=settings.major_incident_similarity,
+                                                   named_similarity=settings.major_incident_named_similarity)]
     if len({t.requester_id for t in [ticket, *alike]}) >= settings.major_incident_count:
         relations.open_major_incident(session=session, incidents=[ticket, *alike], intent=ticket.intent,
                                       requester_id=ticket.requester_id, actor="bot", now=now)

@@ -1,6 +1,6 @@
-"""What a report names: the systems (the systems file's and the KB titles' product names), the error codes and
-the place (site, building, floor). Two reports naming one system or one error code are about one thing; two
-naming different systems, or different places, are not, however alike their words."""
+"""What a report names: the systems (the systems file's and the KB titles' product names), the error codes, the
+place (site, building, floor), and whether it says the thing is out. Two reports naming one error code are about
+one thing; two naming different systems, or different places, are not, however alike their words."""
 
 from __future__ import annotations
 
@@ -23,6 +23,18 @@ _FLOOR = re.compile(
     r"\b(?:(\d{1,2})\s*(?:st|nd|rd|th|e|er|ème|eme)?\s+(?:floor|étage|etage)|(?:floor|étage|etage)\s+(\d{1,2})|"
     r"(" + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + r")\s+(?:floor|étage|etage))\b"
     r"|\b(rez-de-chaussée|rdc)\b", re.IGNORECASE)
+# What a report says when the system or device itself is out, not one function of it ("SAP is down", "GlobalProtect
+# stuck on Connecting", "SAP ne répond plus", a jammed printer): two reports saying it of one system, or of one
+# place's device, are one outage however they word it.
+_UNAVAILABLE = re.compile(
+    r"\b(?:down|offline|dead|unreachable|unresponsive|unavailable|indisponible|injoignable|hs|en panne"
+    r"|not (?:responding|reachable|available|loading|working)|does(?:n't| not) respond|stopped working"
+    r"|(?:can'?t|cannot|can not|unable to|won'?t|wont) (?:connect|reach|log ?in|load|open|get (?:in|on|back in))"
+    r"|time[sd]? ?out|timed out|stuck (?:on|at) .{0,3}connecting|connection (?:\w+ ){0,4}failed|failed to connect"
+    r"|no (?:network|internet|connection)|nothing (?:loads|works|comes out)|not printing|prints nothing"
+    r"|jam(?:s|med|ming)?|bourre"
+    r"|ne (?:répond|repond|marche|fonctionne|se lance) (?:plus|pas)|plus de réseau|plus rien ne"
+    r"|impossible de (?:me |se )?(?:connecter|joindre)|délai dépassé)\b", re.IGNORECASE)
 _TITLE_WORD = re.compile(r"[\w][\w./-]*[\w]|\w")
 
 
@@ -51,20 +63,28 @@ class Names:
     codes: frozenset[str] = frozenset()  # error codes that name one failure (lower case)
     http_errors: frozenset[str] = frozenset()  # HTTP 5xx statuses
     place: Place = Place()
+    unavailable: bool = False  # it says that what it is about is out (down, unreachable, cannot connect)
 
-    def what_they_share(self, other: Names) -> str | None:
-        """The system or error code both name (that alone makes them one problem), or None."""
-        shared = sorted((self.systems & other.systems) | (self.codes & other.codes))
-        return shared[0] if shared else None
+    def same_code(self, other: Names) -> bool:
+        """Both name one error code: that alone makes them one failure."""
+        return bool(self.codes & other.codes)
+
+    def same_system(self, other: Names) -> bool:
+        return bool(self.systems & other.systems)
+
+    def both_unavailable(self, other: Names) -> bool:
+        return self.unavailable and other.unavailable
 
     def name_different_things(self, other: Names) -> bool:
         """Both name a system and none the same, or both a place and different ones."""
         return (bool(self.systems and other.systems and not self.systems & other.systems)
                 or self.place.differs(other.place))
 
-    def same_detail(self, other: Names) -> bool:
-        """One place or one HTTP error (what links reports of one intent)."""
-        return bool(self.http_errors & other.http_errors) or self.place.same_as(other.place)
+    def same_place(self, other: Names) -> bool:
+        return self.place.same_as(other.place)
+
+    def same_http_error(self, other: Names) -> bool:
+        return bool(self.http_errors & other.http_errors)
 
 
 class Namer:
@@ -93,7 +113,8 @@ class Namer:
             else frozenset(),
             codes=frozenset(c.lower() for c in _CODE.findall(text)), http_errors=http,
             place=Place(site=sites[0].lower() if sites else None,
-                        building=building.group(1).lower() if building else None, floor=_floor(text)))
+                        building=building.group(1).lower() if building else None, floor=_floor(text)),
+            unavailable=_UNAVAILABLE.search(text) is not None)
 
 
 def product_names(title: str) -> list[str]:
