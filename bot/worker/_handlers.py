@@ -14,7 +14,7 @@ from bot import notices
 from bot.conversation import InboundMessage, Reply
 from bot.policy import Action, Decision, State, decide, reading_of, thresholds_for
 from bot.worker import _wording as say
-from bot.worker._major import Reports, known_problem
+from bot.worker._major import Reports, known_problem, outage_named
 from desk import AuthorKind, Direction, Level, ResolutionCode, Status, TicketType
 from desk import conversations, knowledge, tickets
 from desk.domain import ACTIVE_STATUSES, ConversationWait, Feedback
@@ -230,6 +230,15 @@ def new_problem(turn: Turn) -> list[Reply]:
 
 
 def clarify(turn: Turn) -> list[Reply]:
+    outage = outage_named(session=turn.session, text=turn.message.text, vector=turn.analysis.vector,
+                          requester_id=turn.requester_id, analyzer=turn.analyzer, reports=turn.reports,
+                          settings=turn.settings, now=turn.now)
+    if outage is not None:  # what it names is an outage others report: one more report, not a question back
+        notices.explain(turn.session, notices.Why(
+            f"{turn.decision.explain()}; but it names the outage others report ({outage}): one more report of it",
+            turn.analysis))
+        return open_ticket(replace(turn, decision=replace(turn.decision, action=Action.OPEN_TICKET, intent=outage,
+                                                          ticket_type=TicketType.INCIDENT)))
     conversations.await_clarification(session=turn.session, conversation=turn.conversation)
     return [Reply((say.CLARIFY_SCOPE if turn.analysis.out_of_scope else say.CLARIFY).in_(turn.lang))]
 

@@ -18,7 +18,7 @@ only decides when a new incident is one more report of a known problem, or the o
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -145,22 +145,62 @@ def known_problem(*, session: Session, ticket: Ticket, vector: np.ndarray | None
         return None
     reports.forget(before=now - settings.major_incident_window)
     [report] = reports.of([ticket], analyzer, now=now, vectors={ticket.id: vector} if vector is not None else None)
-    for problem in relations.active_problems(session=session):
-        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
-                  if t.id != ticket.id]
-        if any(same_cause(report, other, similarity=settings.major_incident_similarity,
-                          named_similarity=settings.major_incident_named_similarity)
-               for other in reports.of(linked, analyzer, now=now)):
-            relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number,
-                                      actor="bot", now=now)
-            return problem
-    recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
-              if t.id != ticket.id]
-    by_id = {t.id: t for t in recent}
-    alike = [by_id[r.ticket_id] for r in one_cause(report, reports.of(recent, analyzer, now=now),
-                                                   similarity=settings.major_incident_similarity,
-                                                   named_similarity=settings.major_incident_named_similarity)]
+    problem = _active_problem_of(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
+                                 now=now)
+    if problem is not None:
+        relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number,
+                                  actor="bot", now=now)
+        return problem
+    alike = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
+                                 now=now)
     if len({t.requester_id for t in [ticket, *alike]}) >= settings.major_incident_count:
         relations.open_major_incident(session=session, incidents=[ticket, *alike], intent=ticket.intent,
                                       requester_id=ticket.requester_id, actor="bot", now=now)
     return None
+
+
+def outage_named(*, session: Session, text: str, vector: np.ndarray | None, requester_id: int, analyzer: Analyzer,
+                 reports: Reports, settings: BotSettings, now: dt.datetime) -> str | None:
+    """For a message the bot could not read well enough to act on: the intent of the outage it reports by what it
+    names (an error code, or a system said to be out, shared with an active problem's reports or with enough
+    people's recent ones), or None. Such a message is one more report of the outage, not a question to ask back:
+    "Outlook: Sending reported error (0x800CCC0E)" read at 0.39 is the fifth report of 0x800CCC0E."""
+    namer = reports.namer(analyzer)
+    names = namer.names(text)
+    if not (names.codes or names.systems):
+        return None  # without them only one intent's reports link, and the intent is what is unclear
+    reports.forget(before=now - settings.major_incident_window)
+    vector = vector if vector is not None else analyzer.embed([text])[0]
+    report = Report(0, requester_id, None, names, vector)
+    problem = _active_problem_of(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
+                                 now=now)
+    if problem is not None:
+        return problem.intent
+    alike = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
+                                 now=now)
+    if len({requester_id, *(t.requester_id for t in alike)}) >= settings.major_incident_count:
+        return Counter(t.intent for t in alike).most_common(1)[0][0]
+    return None
+
+
+def _active_problem_of(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
+                       settings: BotSettings, now: dt.datetime) -> Ticket | None:
+    for problem in relations.active_problems(session=session):
+        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
+                  if t.id != report.ticket_id]
+        if any(same_cause(report, other, similarity=settings.major_incident_similarity,
+                          named_similarity=settings.major_incident_named_similarity)
+               for other in reports.of(linked, analyzer, now=now)):
+            return problem
+    return None
+
+
+def _recent_of_one_cause(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
+                         settings: BotSettings, now: dt.datetime) -> list[Ticket]:
+    """The unlinked incidents of the window that are, with ``report``, of one cause (``one_cause``)."""
+    recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
+              if t.id != report.ticket_id and t.intent not in NOT_A_CAUSE]
+    by_id = {t.id: t for t in recent}
+    return [by_id[r.ticket_id] for r in one_cause(report, reports.of(recent, analyzer, now=now),
+                                                  similarity=settings.major_incident_similarity,
+                                                  named_similarity=settings.major_incident_named_similarity)]

@@ -250,6 +250,25 @@ def test_reports_naming_one_place_open_a_problem_even_when_answered_from_the_kb(
         assert sorted(t.requester.email for t in problem.children) == [f"{x}@corp.example" for x in "abcd"]
 
 
+def test_an_unclear_message_naming_an_outages_error_code_is_one_more_report_not_a_question(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    [question] = say("still getting 0x80070005 here", who="a@corp.example")  # no outage yet: what is it about?
+    assert "known issue" not in question.text
+    with uow() as s:
+        assert tickets.list_tickets(session=s, statuses=None) == []
+    for who in ("b@corp.example", "c@corp.example"):
+        say("Our printer on floor 2 is jammed and shows error 0x80070005", who=who)
+    # the third person with that code, read too unsure to act on: a ticket, and the problem it makes
+    [opened] = say("still getting 0x80070005 here", who="d@corp.example")
+    assert "known issue" not in opened.text
+    [known] = say("still getting 0x80070005 here", who="e@corp.example")
+    assert "known issue" in known.text
+    with uow() as s:
+        problem = next(t for t in tickets.list_tickets(session=s, statuses=None) if t.type is TicketType.PROBLEM)
+        assert sorted(t.requester.email for t in problem.children) == [f"{x}@corp.example" for x in "bcde"]
+        assert {t.intent for t in problem.children} == {"printer_problem"}
+
+
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
     workers = [Pipeline(uow=uow, analyzer=analyzer, settings=BotSettings.defaults(batch_size=3),
                         worker=f"w{i}") for i in range(2)]
