@@ -231,8 +231,8 @@ def new_problem(turn: Turn) -> list[Reply]:
 
 def clarify(turn: Turn) -> list[Reply]:
     outage = outage_named(session=turn.session, text=turn.message.text, vector=turn.analysis.vector,
-                          requester_id=turn.requester_id, analyzer=turn.analyzer, reports=turn.reports,
-                          settings=turn.settings, now=turn.now)
+                          requester_id=turn.requester_id, guess=turn.analysis.intent, analyzer=turn.analyzer,
+                          reports=turn.reports, settings=turn.settings, now=turn.now)
     if outage is not None:  # what it names is an outage others report: one more report, not a question back
         notices.explain(turn.session, notices.Why(
             f"{turn.decision.explain()}; but it names the outage others report ({outage}): one more report of it",

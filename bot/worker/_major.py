@@ -9,7 +9,9 @@ Two reports have one cause (``bot.worker._names`` reads what they name) when:
 - or they are of one intent and name one HTTP error, or read alike (the similarity setting);
 never when they name different systems or places. "Teams crashes", "SAP is down" and "the Salesforce login
 fails" are three things, however close in time; so are "SAP is down" and "SAP crashes when I export to Excel".
-A problem opens when N people's reports within T minutes are of one cause each with every other.
+A problem opens when N people's reports within T minutes are of one cause each with every other; unsure messages
+naming a code, system or place count as their senders' reports (``Reports.note_unclear``). Such a group that names
+what an active problem's reports of the window name joins that problem (another symptom of one outage).
 
 The desk opens the problem and records the ``MajorIncident`` event (its notice comes from there); this module
 only decides when a new incident is one more report of a known problem, or the one that makes a major incident.
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.worker._names import Namer, Names
+from bot.worker._names import Namer, Names, Place
 from desk import TicketType, relations
 from desk.systems import Systems
 
@@ -96,6 +98,7 @@ class Reports:
         self._namer: Namer | None = None
         self._kb: object = None
         self._known: OrderedDict[int, tuple[Report, dt.datetime]] = OrderedDict()
+        self._unclear: list[tuple[Report, dt.datetime]] = []  # see ``note_unclear``
 
     def namer(self, analyzer: Analyzer) -> Namer:
         """The systems file's names and the KB titles' ones (read again when the KB index is reloaded)."""
@@ -120,14 +123,26 @@ class Reports:
             found.append(report)
         return found
 
+    def note_unclear(self, report: Report, now: dt.datetime) -> None:
+        """A message read too unsure to act on that names an error code or a system (no ticket: its sender was
+        asked what it is about). It counts as its sender's report for the window, so that an outage whose first
+        reports are all unsure still opens its problem by its Nth reporter. Kept in this worker's memory only:
+        with several worker processes, each counts the unsure messages it handled."""
+        self._unclear.append((report, now))
+
+    def unclear(self) -> list[Report]:
+        return [report for report, _ in self._unclear]
+
     def forget(self, *, before: dt.datetime) -> None:
         while self._known and (len(self._known) > REMEMBERED or next(iter(self._known.values()))[1] < before):
             self._known.popitem(last=False)
+        self._unclear = [(r, at) for r, at in self._unclear if at >= before][-REMEMBERED:]
 
     def clear(self) -> None:
         """Forget every report: after a rollback, one may be of a ticket that no longer exists (on SQLite its
         id goes to the next ticket)."""
         self._known.clear()
+        self._unclear.clear()
 
     def __len__(self) -> int:
         return len(self._known)
@@ -151,35 +166,49 @@ def known_problem(*, session: Session, ticket: Ticket, vector: np.ndarray | None
         relations.link_to_problem(session=session, number=ticket.number, problem_number=problem.number,
                                   actor="bot", now=now)
         return problem
-    alike = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
-                                 now=now)
-    if len({t.requester_id for t in [ticket, *alike]}) >= settings.major_incident_count:
+    alike, people = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports,
+                                         settings=settings, now=now)
+    if len(people) < settings.major_incident_count:
+        return None
+    # Another symptom of an outage still being reported ("SAP GUI hangs at logon" beside "SAP is down") makes a
+    # group of its own: it joins that outage's problem rather than opening a second one.
+    problem = _ongoing_problem_naming(report, session=session, analyzer=analyzer, reports=reports,
+                                      settings=settings, now=now)
+    if problem is None:
         relations.open_major_incident(session=session, incidents=[ticket, *alike], intent=ticket.intent,
                                       requester_id=ticket.requester_id, actor="bot", now=now)
-    return None
+        return None
+    for incident in [ticket, *alike]:
+        relations.link_to_problem(session=session, number=incident.number, problem_number=problem.number,
+                                  actor="bot", now=now)
+    return problem
 
 
-def outage_named(*, session: Session, text: str, vector: np.ndarray | None, requester_id: int, analyzer: Analyzer,
-                 reports: Reports, settings: BotSettings, now: dt.datetime) -> str | None:
+def outage_named(*, session: Session, text: str, vector: np.ndarray | None, requester_id: int, guess: str | None,
+                 analyzer: Analyzer, reports: Reports, settings: BotSettings, now: dt.datetime) -> str | None:
     """For a message the bot could not read well enough to act on: the intent of the outage it reports by what it
-    names (an error code, or a system said to be out, shared with an active problem's reports or with enough
-    people's recent ones), or None. Such a message is one more report of the outage, not a question to ask back:
-    "Outlook: Sending reported error (0x800CCC0E)" read at 0.39 is the fifth report of 0x800CCC0E."""
+    names (an error code, a system or one place's device said to be out, shared with an active problem's reports
+    or with enough people's recent ones, unsure messages included), or None. Such a message is one more report of the outage, not
+    a question to ask back: "Outlook: Sending reported error (0x800CCC0E)" read at 0.39 is the fifth report of
+    0x800CCC0E. ``guess``: the unsure reading; a place links only reports of one intent, so it is the report's
+    intent, and the ticket's when no ticket of the outage says one yet."""
     namer = reports.namer(analyzer)
     names = namer.names(text)
-    if not (names.codes or names.systems):
-        return None  # without them only one intent's reports link, and the intent is what is unclear
+    if not (names.codes or names.systems or names.place != Place()):
+        return None  # without a name only alike words of one intent link reports, and the intent is what is unsure
     reports.forget(before=now - settings.major_incident_window)
     vector = vector if vector is not None else analyzer.embed([text])[0]
-    report = Report(0, requester_id, None, names, vector)
+    report = Report(0, requester_id, guess if guess not in NOT_A_CAUSE else None, names, vector)
     problem = _active_problem_of(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
                                  now=now)
     if problem is not None:
         return problem.intent
-    alike = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports, settings=settings,
-                                 now=now)
-    if len({requester_id, *(t.requester_id for t in alike)}) >= settings.major_incident_count:
-        return Counter(t.intent for t in alike).most_common(1)[0][0]
+    alike, people = _recent_of_one_cause(report, session=session, analyzer=analyzer, reports=reports,
+                                         settings=settings, now=now)
+    intent = Counter(t.intent for t in alike).most_common(1)[0][0] if alike else guess
+    if len(people) >= settings.major_incident_count and intent not in NOT_A_CAUSE:
+        return intent
+    reports.note_unclear(report, now)
     return None
 
 
@@ -195,12 +224,35 @@ def _active_problem_of(report: Report, *, session: Session, analyzer: Analyzer, 
     return None
 
 
+def _ongoing_problem_naming(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
+                            settings: BotSettings, now: dt.datetime) -> Ticket | None:
+    """The active problem with a report in the window that names what ``report`` names: its error code or system,
+    or, of one intent, its place."""
+    for problem in relations.active_problems(session=session):
+        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
+                  if t.id != report.ticket_id and t.created_at >= now - settings.major_incident_window]
+        if any(_names_it(report, other) for other in reports.of(linked, analyzer, now=now)):
+            return problem
+    return None
+
+
+def _names_it(a: Report, b: Report) -> bool:
+    if a.names.name_different_things(b.names):
+        return False
+    return (a.names.same_code(b.names) or a.names.same_system(b.names)
+            or (a.intent == b.intent and a.names.same_place(b.names)))
+
+
 def _recent_of_one_cause(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
-                         settings: BotSettings, now: dt.datetime) -> list[Ticket]:
-    """The unlinked incidents of the window that are, with ``report``, of one cause (``one_cause``)."""
+                         settings: BotSettings, now: dt.datetime) -> tuple[list[Ticket], set[int]]:
+    """The unlinked incidents of the window that are, with ``report``, of one cause (``one_cause``), and the people
+    who reported that cause: theirs, ``report``'s and those of the window's unsure messages of it."""
     recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
               if t.id != report.ticket_id and t.intent not in NOT_A_CAUSE]
     by_id = {t.id: t for t in recent}
-    return [by_id[r.ticket_id] for r in one_cause(report, reports.of(recent, analyzer, now=now),
-                                                  similarity=settings.major_incident_similarity,
-                                                  named_similarity=settings.major_incident_named_similarity)]
+    unsure = [u for u in reports.unclear() if u.requester_id != report.requester_id]
+    kept = one_cause(report, [*reports.of(recent, analyzer, now=now), *unsure],
+                     similarity=settings.major_incident_similarity,
+                     named_similarity=settings.major_incident_named_similarity)
+    tickets = [by_id[r.ticket_id] for r in kept if r.ticket_id in by_id]  # an unsure message's id is 0
+    return tickets, {report.requester_id, *(r.requester_id for r in kept)}

@@ -252,21 +252,35 @@ def test_reports_naming_one_place_open_a_problem_even_when_answered_from_the_kb(
 
 def test_an_unclear_message_naming_an_outages_error_code_is_one_more_report_not_a_question(uow, bot) -> None:  # noqa: ANN001
     _, say, _, _ = bot
-    [question] = say("still getting 0x80070005 here", who="a@corp.example")  # no outage yet: what is it about?
+    [question] = say("still getting 0x80070005 here", who="a@corp.example")  # read too unsure: what is it about?
     assert "known issue" not in question.text
     with uow() as s:
         assert tickets.list_tickets(session=s, statuses=None) == []
-    for who in ("b@corp.example", "c@corp.example"):
-        say("Our printer on floor 2 is jammed and shows error 0x80070005", who=who)
-    # the third person with that code, read too unsure to act on: a ticket, and the problem it makes
-    [opened] = say("still getting 0x80070005 here", who="d@corp.example")
-    assert "known issue" not in opened.text
-    [known] = say("still getting 0x80070005 here", who="e@corp.example")
+    say("Our printer on floor 2 is jammed and shows error 0x80070005", who="b@corp.example")
+    with uow() as s:  # two people so far, one of them asked back
+        assert all(t.type is TicketType.INCIDENT for t in tickets.list_tickets(session=s, statuses=None))
+    # the third person with that code: the unsure first message counted, a problem opens
+    say("Our printer on floor 2 is jammed and shows error 0x80070005", who="c@corp.example")
+    # an unsure message naming it now is told it is known, with a ticket linked to the problem
+    [known] = say("still getting 0x80070005 here", who="d@corp.example")
     assert "known issue" in known.text
     with uow() as s:
         problem = next(t for t in tickets.list_tickets(session=s, statuses=None) if t.type is TicketType.PROBLEM)
-        assert sorted(t.requester.email for t in problem.children) == [f"{x}@corp.example" for x in "bcde"]
+        assert sorted(t.requester.email for t in problem.children) == [f"{x}@corp.example" for x in "bcd"]
         assert {t.intent for t in problem.children} == {"printer_problem"}
+
+
+def test_another_symptom_of_a_system_whose_outage_is_still_reported_joins_its_problem(uow, bot) -> None:  # noqa: ANN001
+    _, say, _, _ = bot
+    for who in "abc":
+        say("SAP is down for everyone in finance", who=f"{who}@corp.example")
+    # three more people, alike with each other but not saying SAP is out: a group of its own, of SAP's outage
+    replies = [say("SAP GUI hangs on the logon screen", who=f"{who}@corp.example")[0] for who in "def"]
+    assert "known issue" in replies[-1].text
+    with uow() as s:
+        problems = [t for t in tickets.list_tickets(session=s, statuses=None) if t.type is TicketType.PROBLEM]
+        assert len(problems) == 1
+        assert "f@corp.example" in {t.requester.email for t in problems[0].children}
 
 
 def test_two_workers_never_process_one_message_twice(uow, analyzer, engine) -> None:  # noqa: ANN001
