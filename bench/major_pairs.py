@@ -84,8 +84,8 @@ def main(argv: list[str]) -> None:
         similarities.append(float(x @ y))
         labels.append(same)
     print(f"{path}: {len(pairs)} pairs, model {analyzer.model_version}")
-    print(f"\npairs naming one system or place that both say it is out (linked at any similarity): {sum(out)} same-outage "
-          f"linked, {len(out) - sum(out)} different-thing linked")
+    print(f"\npairs naming one system or place that both say it is out (linked at any similarity): {sum(out)} "
+          f"same-outage linked, {len(out) - sum(out)} different-thing linked")
     print_group("pairs naming one system or place", "DESKBOT_MAJOR_INCIDENT_NAMED_SIMILARITY", *groups["named"])
     print_group("pairs naming nothing in common", "DESKBOT_MAJOR_INCIDENT_SIMILARITY", *groups["unnamed"])
 

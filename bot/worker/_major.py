@@ -188,10 +188,11 @@ def outage_named(*, session: Session, text: str, vector: np.ndarray | None, requ
                  analyzer: Analyzer, reports: Reports, settings: BotSettings, now: dt.datetime) -> str | None:
     """For a message the bot could not read well enough to act on: the intent of the outage it reports by what it
     names (an error code, a system or one place's device said to be out, shared with an active problem's reports
-    or with enough people's recent ones, unsure messages included), or None. Such a message is one more report of the outage, not
-    a question to ask back: "Outlook: Sending reported error (0x800CCC0E)" read at 0.39 is the fifth report of
-    0x800CCC0E. ``guess``: the unsure reading; a place links only reports of one intent, so it is the report's
-    intent, and the ticket's when no ticket of the outage says one yet."""
+    or with enough people's recent ones, unsure messages included), or None. Such a message is one more report of
+    the outage, not a question to ask back: "Outlook: Sending reported error (0x800CCC0E)" read at 0.39 is the
+    fifth report of 0x800CCC0E. ``guess``: the unsure reading; a place links only reports of one intent, so it is
+    the report's intent, and the ticket's when no ticket of the outage says one yet. A message that reports no
+    known outage yet is noted (``Reports.note_unclear``) and its sender asked back."""
     namer = reports.namer(analyzer)
     names = namer.names(text)
     if not (names.codes or names.systems or names.place != Place()):
@@ -231,12 +232,12 @@ def _ongoing_problem_naming(report: Report, *, session: Session, analyzer: Analy
     for problem in relations.active_problems(session=session):
         linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
                   if t.id != report.ticket_id and t.created_at >= now - settings.major_incident_window]
-        if any(_names_it(report, other) for other in reports.of(linked, analyzer, now=now)):
+        if any(_name_one_thing(report, other) for other in reports.of(linked, analyzer, now=now)):
             return problem
     return None
 
 
-def _names_it(a: Report, b: Report) -> bool:
+def _name_one_thing(a: Report, b: Report) -> bool:
     if a.names.name_different_things(b.names):
         return False
     return (a.names.same_code(b.names) or a.names.same_system(b.names)

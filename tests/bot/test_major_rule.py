@@ -92,12 +92,14 @@ def test_without_names_one_intent_links_only_texts_at_the_similarity() -> None:
     close = report("no network at all here", "network_outage", np.array([0.8, 0.6]), 2)
     assert same_cause(a, close, similarity=0.8, named_similarity=0.9)
     assert not same_cause(a, close, similarity=0.81, named_similarity=0.9)
-    assert not same_cause(a, report("no network at all here", "wifi_connection", ALIKE, 2), similarity=0.5, named_similarity=0.8)
+    assert not same_cause(a, report("no network at all here", "wifi_connection", ALIKE, 2), similarity=0.5,
+                          named_similarity=0.8)
     # an HTTP server error is a detail of whatever the report is about: it links one intent's reports only
     assert not same_cause(report("the intranet page gives error 500", "website_error", UNALIKE),
                           report("HTTP 500 in Concur", "website_error", ALIKE, 2), similarity=0.5, named_similarity=0.8)
     assert not same_cause(report("this page gives error 500", "website_error", UNALIKE),
-                          report("HTTP 500 on every page", "application_down", ALIKE, 2), similarity=0.5, named_similarity=0.8)
+                          report("HTTP 500 on every page", "application_down", ALIKE, 2), similarity=0.5,
+                          named_similarity=0.8)
     assert same_cause(report("this page gives error 500", "website_error", UNALIKE),
                       report("HTTP 500 on every page", "website_error", ALIKE, 2), similarity=0.9, named_similarity=0.8)
 
