@@ -4,10 +4,12 @@ the same day).
 Several thousand messages from a few hundred people over nine hours (more in the morning and after lunch). The
 background is independent people with independent problems: each message is composed from parts (which app, which
 action, which error text, which device or room, since when), in English or (about 15 %) French, as a chat
-one-liner or a mail with greeting and signature, now and then with typos. A phrasing is one symptom, and a
-phrasing is never used by a third person within half an hour (three people with one symptom that soon is what this
-day calls an outage; before 2026-12-04 the background had dozens of those, "my print jobs are stuck in the PaperCut
-queue" from 78 people, and no rule could tell them from the outages). The popular systems (Outlook, Teams, SAP,
+one-liner or a mail with greeting and signature, now and then with typos. A symptom (a phrasing, with its
+translation and the other phrasings of the same trouble, ``Kind.alike``) is never said by a third person within
+half an hour: three people with one symptom that soon is what this day calls an outage. Before 2026-12-04 the
+background had dozens of those, "my print jobs are stuck in the PaperCut queue" from 78 people, and no rule could
+tell them from the outages; until the evening of that day, "can't join CORP-WIFI with my laptop", "my laptop sees
+CORP-WIFI but says 'can't connect to this network'" and their French counted as three symptoms. The popular systems (Outlook, Teams, SAP,
 the VPN) come up all day, each time with its own symptom. Into this a few real outages of 9-42 reports each:
 different people describing the one symptom in their own words.
 """
@@ -37,6 +39,26 @@ class Kind:
     fr: tuple[str, ...]
     slots: Slots | None = None
     small_talk: bool = False  # a chat line as it is: no detail added, never a mail
+    # Phrasings that say one symptom, a group a string of their places ("en0 en2 fr0": en[0], en[2], fr[0]); a
+    # phrasing in no group is a symptom of its own.
+    alike: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for group in self.alike:
+            for ref in group.split():
+                match = re.fullmatch(r"(en|fr)(\d+)", ref)
+                if match is None or int(match.group(2)) >= len(getattr(self, match.group(1))):
+                    raise ValueError(f"{ref!r} in alike={group!r} is no phrasing of {self.en[0]!r}'s kind")
+
+    def symptom(self, *, french: bool, template: str) -> str:
+        """What ``template`` says, as one of its group's phrasings (itself when it is in no group)."""
+        ref = f"{'fr' if french else 'en'}{(self.fr if french else self.en).index(template)}"
+        for group in self.alike:
+            refs = group.split()
+            if ref in refs:
+                language, index = refs[0][:2], int(refs[0][2:])
+                return getattr(self, language)[index]
+        return template
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,7 @@ OUTAGES = (
 # The background: (weight, kind). Weights roughly as a desk's day: passwords and the big systems lead.
 BACKGROUND: tuple[tuple[float, Kind], ...] = (
     (9, Kind(
+        alike=("en0 en2 fr0", "en1 fr1", "en3 fr2"),
         en=("I forgot my {account} password", "my {account} password expired {since} and the change page says "
             "{pw_error}", "need to reset my {account} pasword{tail}", "my {account} password doesn't work anymore "
             "after I changed it on {device}", "the password reset link I got says {pw_error}"),
@@ -120,17 +143,20 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                "pw_error": ("'the password does not meet the requirements'", "'link expired'",
                             "'you cannot reuse a recent password'", "'something went wrong'")})),
     (5, Kind(
+        alike=("en0 en1 fr0 fr1",),
         en=("my {account} account is locked{tail}", "locked out of {account} after {n} attempts",
             "{account} says my account is disabled, I came back from {leave} today"),
         fr=("mon compte {account} est bloqué", "compte {account} verrouillé après {n} essais"),
         slots={"account": ("Windows", "Okta", "SAP", "Salesforce", "Workday"), "n": ("3", "5", "too many"),
                "leave": ("holiday", "parental leave", "a long sick leave")})),
     (4, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("new phone, need to move Okta Verify from my {phone}", "the Okta push never arrives on my {phone}",
             "MFA asks me to approve every {minutes} minutes", "I lost the phone with my authenticator on it"),
         fr=("nouveau téléphone, comment je transfère Okta Verify ?", "je ne reçois plus les notifications Okta "
             "sur mon {phone}"))),
     (6, Kind(  # the VPN's everyday troubles: one person, one cause
+        alike=("en1 en7 fr0", "en0 fr1", "en4 fr2", "en2 fr3"),
         en=("GlobalProtect asks for my password every {minutes} minutes", "my VPN drops every {minutes} minutes on "
             "{network}", "can't install GlobalProtect on {device}, the installer says {install_error}",
             "VPN is connected but I can't reach {share}", "the VPN is very slow when I {vpn_action}",
@@ -146,6 +172,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                               "sync my OneDrive", "copy files to the S: drive"),
                "vpn_action_fr": ("télécharge des fichiers", "ouvre les fichiers du partage")})),
     (6, Kind(
+        alike=("en1 en4 fr2", "en0 fr0", "en2 fr1"),
         en=("wifi keeps disconnecting in meeting room {room}", "can't join CORP-WIFI with {device}",
             "guest wifi code for a visitor {when} please", "the wifi is very slow at my desk on the {floor} floor",
             "my laptop sees CORP-WIFI but says 'can't connect to this network'"),
@@ -154,22 +181,26 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
         slots={"when": ("this afternoon", "tomorrow at 10", "on Thursday"),
                "when_fr": ("cet après-midi", "demain matin", "jeudi")})),
     (4, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("how do I get my work email on my {phone}", "Outlook on my {phone} stopped syncing {since}",
             "the mail app on my {phone} asks for my password all the time"),
         fr=("comment j'ajoute ma messagerie pro sur mon {phone} ?", "Outlook ne se synchronise plus sur mon "
             "{phone}"))),
     (3, Kind(
+        alike=("en0 en1 en2 fr0 fr1",),
         en=("my mailbox is full, I can't send {since}", "I got a warning that my mailbox is at {pct} %",
             "can you increase my mailbox quota? I'm at {pct} %"),
         fr=("ma boîte mail est pleine, je ne peux plus envoyer", "boîte aux lettres à {pct} %, je peux avoir "
             "plus de place ?"),
         slots={"pct": ("95", "98", "99", "100")})),
     (3, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("how do I share my calendar with {person}", "need delegate access to {person}'s calendar",
             "my assistant can't see my private meetings"),
         fr=("comment partager mon calendrier avec {person} ?", "j'ai besoin d'accéder au calendrier de "
             "{person}"))),
     (9, Kind(  # Outlook all day, each time its own symptom
+        alike=("en1 fr0", "en0 fr1", "en2 fr2", "en3 fr3", "en7 fr4"),
         en=("Outlook search doesn't find {search_what}", "Outlook crashes when I {outlook_action}",
             "my Outlook signature disappeared {since}", "the shared mailbox {mailbox} doesn't show in Outlook",
             "my Outlook rules stopped moving mails to {folder}", "the Teams add-in disappeared from Outlook",
@@ -194,6 +225,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                "folder": ("Projects", "Invoices", "Newsletters", "Clients"), "size": ("10", "15", "20"),
                "weeks": ("2", "3", "6")})),
     (8, Kind(  # Teams and meeting rooms
+        alike=("en0 fr0", "en1 fr1", "en2 fr2", "en6 fr3", "en12 fr4"),
         en=("the camera is not detected in Teams on {device}", "no sound in Teams calls with my {headset}",
             "Teams crashes when I share {screen_what}", "external guests can't join my Teams meetings",
             "Teams messages arrive {minutes} minutes late", "my Teams status is stuck on 'away'",
@@ -210,6 +242,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                "screen_what_fr": ("mon écran", "une présentation"),
                "channel": ("Marketing-EMEA", "Project Atlas", "Finance Close", "IT-News", "Sales Team")})),
     (8, Kind(  # SAP and the business apps: one user's function, not the system
+        alike=("en0 fr0", "en1 fr1", "en7 en8 fr2", "en9 fr3"),
         en=("SAP transaction {tcode} says I'm not authorized", "SAP crashes when I export {report} to Excel",
             "SAP is very slow when I run {report}", "I can't print from SAP to {printer}",
             "the Fiori tile '{tile}' disappeared from my launchpad", "I can't approve purchase order {po} in SAP, "
@@ -238,12 +271,14 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                               "create a new board", "edit a page", "open my workspace", "move a ticket"),
                "app_action_fr": ("enregistre ma note de frais", "valide ma feuille de temps")})),
     (5, Kind(
+        alike=("en0 en1 fr0", "en2 fr1"),
         en=("please give me access to {app} {module}", "I need access to {app} for my new role",
             "request access to the {dept} shared drive", "please add me to the {dept} SharePoint site"),
         fr=("j'ai besoin d'un accès à {app} {module}", "pouvez-vous me donner accès au partage {dept} ?"),
         slots={"app": ("SAP", "Salesforce", "Workday", "Jira", "Power BI", "Confluence"),
                "module": ("finance module", "reporting", "for the Atlas project", "in read only", "")})),
     (5, Kind(
+        alike=("en0 en1 en2 fr0 fr1",),
         en=("please install {software} on my laptop", "can I get {software}?", "I need {software} for "
             "{purpose}"),
         fr=("pouvez-vous installer {software} sur mon poste ?", "j'ai besoin de {software} pour {purpose_fr}"),
@@ -252,34 +287,40 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                "purpose": ("a client project", "my new role", "the audit", "the training next week"),
                "purpose_fr": ("un projet client", "ma formation")})),
     (5, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("my laptop is so slow {since}", "{device} takes {minutes} minutes to boot", "my laptop fans run at "
             "full speed and everything lags", "everything freezes when I have {app} and Teams open"),
         fr=("mon pc rame énormément {since_fr}", "mon portable met {minutes} minutes à démarrer"),
         slots={"app": ("Excel", "Chrome", "SAP", "Power BI")})),
     (4, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("my second monitor is not detected on the dock", "the external screen flickers when I {screen_action}",
             "the docking station doesn't charge my laptop", "my laptop screen has a {line} line across it"),
         fr=("mon deuxième écran n'est plus détecté", "l'écran externe clignote"),
         slots={"screen_action": ("move the cable", "open Teams", "wake the laptop"),
                "line": ("green", "pink", "black")})),
     (4, Kind(
+        alike=("en1 fr0", "en2 fr1"),
         en=("I need a new laptop, mine is {years} years old", "can I order a {hardware}?", "my {hardware} is "
             "broken, can I get a new one", "I spilled coffee on my keyboard"),
         fr=("je peux commander un {hardware} ?", "mon {hardware} est cassé"),
         slots={"years": ("4", "5", "6"), "hardware": ("headset", "mouse", "keyboard", "second monitor",
                                                       "laptop bag", "docking station")})),
     (4, Kind(
+        alike=("en0 en1 fr0", "en2 en3 fr1"),
         en=("new hire {person} starts {when}, please set up an account", "onboarding for a new intern {when}",
             "{person} leaves on Friday, please disable the account", "offboarding for {person} {when}"),
         fr=("nouvel arrivant {person} {when_fr}, merci de créer son compte", "{person} part vendredi, merci de "
             "désactiver son compte"),
         slots={"when": ("on Monday", "next week", "on the 15th"), "when_fr": ("lundi", "la semaine prochaine")})),
     (3, Kind(
+        alike=("en0 fr0", "en2 fr1"),
         en=("I deleted {file} on OneDrive by mistake", "can you restore the {dept} folder on the shared drive to "
             "yesterday's version", "my OneDrive stopped syncing {since}"),
         fr=("j'ai supprimé {file} par erreur sur OneDrive", "OneDrive ne se synchronise plus"),
         slots={"file": ("the budget file", "my Projects folder", "a presentation for tomorrow", "Q1 forecast.xlsx")})),
     (3, Kind(
+        alike=("en0 fr0", "en1 fr1", "en2 fr2"),
         en=("my laptop won't turn on, the {light} light blinks", "blue screen '{bsod}' at startup",
             "BitLocker asks for a recovery key after {trigger}"),
         fr=("mon portable ne s'allume plus", "écran bleu '{bsod}' au démarrage", "BitLocker me demande une clé "
@@ -288,6 +329,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
                                                                "IRQL_NOT_LESS_OR_EQUAL"),
                "trigger": ("the BIOS update", "I changed the dock", "a restart")})),
     (3, Kind(
+        alike=("en0 fr0", "en2 fr1"),
         en=("the intranet page '{page}' shows error 500", "the expense website gives a 404 on {page}",
             "certificate warning when I open the {portal}"),
         fr=("la page '{page}' de l'intranet affiche une erreur 500", "avertissement de certificat sur le "
@@ -295,21 +337,25 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
         slots={"page": ("canteen menu", "org chart", "travel policy", "news", "my payslips"),
                "portal": ("HR portal", "travel portal", "supplier portal")})),
     (2, Kind(
+        alike=("en0 fr0", "en1 fr1"),
         en=("my desk phone has no dial tone", "I can't call {country} numbers from Teams Phone",
             "poor call quality on my desk phone{tail}"),
         fr=("mon téléphone fixe n'a plus de tonalité", "impossible d'appeler {country} depuis Teams"),
         slots={"country": ("UK", "US", "Moroccan", "Swiss")})),
     (3, Kind(
+        alike=("en0 en1 en2 fr0",),
         en=("no network on my desk {desk}, cable plugged in", "the ethernet port at desk {desk} doesn't work",
             "my laptop says 'unidentified network' on the cable at my desk"),
         fr=("pas de réseau sur mon poste {desk}, le câble est branché",),
         slots={"desk": ("{building}{floor_n}-{desk_n}",), "desk_n": tuple(f"{n:02d}" for n in range(1, 41))})),
     (2, Kind(
+        alike=("en0 fr0", "en3 fr1"),
         en=("I got a weird email from '{sender}' asking for my password", "I clicked a link in a phishing mail"
             "{tail}", "I think my laptop has a virus, pop-ups everywhere", "I lost my phone on the train"),
         fr=("j'ai reçu un mail bizarre de '{sender}' qui demande mon mot de passe", "j'ai perdu mon téléphone"),
         slots={"sender": ("IT Helpdesk", "Microsoft 365", "DocuSign", "Payroll")})),
     (6, Kind(
+        alike=("en0 fr0", "en1 fr1", "en4 fr2"),
         en=("the printer {printer_at} is jammed{tail}", "my print jobs are stuck in the PaperCut queue",
             "can't add the printer on my mac", "the printer {printer_at} prints blank pages",
             "the scanner {printer_at} doesn't send scans to my email", "the printer {printer_at} says toner low"),
@@ -332,6 +378,7 @@ BACKGROUND: tuple[tuple[float, Kind], ...] = (
              fr=("je voudrais parler à quelqu'un", "je peux parler à un technicien ?"),
              slots={"ticket": ("1042", "1187", "1203")}, small_talk=True)),
     (3, Kind(
+        alike=("en0 fr0", "en2 fr1"),
         en=("where is my payslip?", "how many holidays do I have left", "the coffee machine on the {floor} floor "
             "is broken", "my parking badge doesn't open the gate"),
         fr=("où est ma fiche de paie ?", "la machine à café est en panne"))),
@@ -462,7 +509,7 @@ def _words(rng: random.Random, kind: Kind) -> tuple[bool, str]:
 
 
 def simulated_day(*, seed: int = 15, messages: int = 3000, people: int = 400) -> list[SimMessage]:
-    """The day's messages in arrival order (outage reports included in ``messages``); a background phrasing used
+    """The day's messages in arrival order (outage reports included in ``messages``); a background symptom said
     twice in the last ``UNRELATED_WINDOW`` is not drawn again until it has gone quiet (the module's docstring)."""
     rng = random.Random(seed)
     everyone = [f"p{i:03d}@corp.example" for i in range(people)]
@@ -475,15 +522,16 @@ def simulated_day(*, seed: int = 15, messages: int = 3000, people: int = 400) ->
                                   outage.name))
     weights = [w for w, _ in BACKGROUND]
     kinds = [k for _, k in BACKGROUND]
-    lately: dict[str, list[dt.datetime]] = {}  # a phrasing -> when the background last used it
+    lately: dict[str, list[dt.datetime]] = {}  # a symptom -> when the background last said it
     for at in sorted(START + _arrival(rng) for _ in range(messages - len(day))):
         while True:
             kind = rng.choices(kinds, weights)[0]
             french, template = _words(rng, kind)
-            used = [t for t in lately.get(template, []) if t > at - UNRELATED_WINDOW]
+            symptom = kind.symptom(french=french, template=template)
+            used = [t for t in lately.get(symptom, []) if t > at - UNRELATED_WINDOW]
             if kind.small_talk or len(used) < 2:
                 break
-        lately[template] = [*used, at]
+        lately[symptom] = [*used, at]
         who = rng.randrange(people)
         day.append(SimMessage(at, everyone[who], _message(rng, kind, who, french=french, template=template), None))
     return sorted(day, key=lambda m: m.at)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/major_incidents.py [--seed 15] [--messages 3000] [--people 400] [--old-rule]
 
 The day comes from bench/major_day.py (seeded): background requests and incidents in many styles, unrelated to
-each other (no phrasing from three people in half an hour), and a few real outages of 9-42 reports each. Every
+each other (no symptom from three people in half an hour), and a few real outages of 9-42 reports each. Every
 message goes through the real worker pipeline (``Pipeline.accept`` and ``process_batch``, the clock set to the
 message's arrival) with the analyzer ``deskbot serve`` uses (the active model version, the KB index, the
 settings' backend and thresholds) on a temporary SQLite desk. It prints:
