@@ -282,7 +282,11 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--backend", choices=("torch", "onnx", "both"), default="torch")
+    from bot.settings import Settings
+
+    default_backend = Settings.model_fields["nlp_backend"].default
+    parser.add_argument("--backend", choices=("torch", "onnx", "both"), default=default_backend,
+                        help=f"the NLP backend (default {default_backend}, deskbot's default)")
     parser.add_argument("-n", type=int, default=None, help="mails of the burst (default 400; --quick: 40)")
     parser.add_argument("-c", type=int, default=None, help="SMTP clients at once in the burst (default 8; --quick: 4)")
     parser.add_argument("--light", type=int, default=None,

@@ -9,9 +9,9 @@ translation and the other phrasings of the same trouble, ``Kind.alike``) is neve
 half an hour: three people with one symptom that soon is what this day calls an outage. Before 2026-12-04 the
 background had dozens of those, "my print jobs are stuck in the PaperCut queue" from 78 people, and no rule could
 tell them from the outages; until the evening of that day, "can't join CORP-WIFI with my laptop", "my laptop sees
-CORP-WIFI but says 'can't connect to this network'" and their French counted as three symptoms. The popular systems (Outlook, Teams, SAP,
-the VPN) come up all day, each time with its own symptom. Into this a few real outages of 9-42 reports each:
-different people describing the one symptom in their own words.
+CORP-WIFI but says 'can't connect to this network'" and their French counted as three symptoms. The popular
+systems (Outlook, Teams, SAP, the VPN) come up all day, each time with its own symptom. Into this a few real outages
+of 9-42 reports each: different people describing the one symptom in their own words.
 """
 
 from __future__ import annotations

@@ -64,10 +64,12 @@ class Settings(BaseSettings):
     # Attachments never kept (".ext" or a MIME type); the message is kept and the ticket gets a note.
     refused_attachment_types: list[str] = list(DEFAULT_REFUSED_TYPES)
 
-    # NLP: the packaged model on torch (or int8 ONNX, built on first use), one CPU thread by default
-    # because the service shares the machine with its workers. "hashing" is a bag of words with no model,
-    # deterministic and instant: for tests of the plumbing (deskbot processes the tests start), never for people.
-    nlp_backend: Literal["torch", "onnx", "hashing"] = "torch"
+    # NLP: the packaged model as int8 ONNX (built from it on first use; it decides as torch does, reads one
+    # sentence in half torch's time and starts faster: README, "The NLP, measured"), or on torch; one CPU thread
+    # by default because the service shares the machine with its workers. "hashing" is a bag of words with no
+    # model, deterministic and instant: for tests of the plumbing (deskbot processes the tests start), never for
+    # people.
+    nlp_backend: Literal["torch", "onnx", "hashing"] = "onnx"
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
     # 'deskbot nlp train' fine-tunes MiniLM's top layer on the intents before fitting the classifier;

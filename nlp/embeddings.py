@@ -319,7 +319,7 @@ class CachedEmbedder:
         return np.vstack([found[k] for k in keys]).astype(np.float32)
 
 
-def make_embedder(*, backend: str = "torch", model_path: Path | None = None, threads: int = 1,
+def make_embedder(*, backend: str, model_path: Path | None = None, threads: int = 1,
                   cache_dir: Path | None = None, cache_entries: int | None = None) -> Embedder:
     """The embedder a setting names: ``torch``, ``onnx`` (int8, built and cached on first use) or ``hashing``."""
     inner: Embedder

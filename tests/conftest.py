@@ -276,13 +276,13 @@ class TrainedNlp(NamedTuple):
 
 @pytest.fixture(scope="session")
 def real_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
-    """The packaged MiniLM (one torch thread), a model trained on nlp/data and the KB index: for NLP-quality tests."""
+    """The packaged MiniLM on the backend deskbot uses by default (one thread), a model trained on nlp/data and the
+    KB index: for NLP-quality tests, so they measure what a new install serves."""
     from desk.taxonomy import packaged_taxonomy
-    from nlp import IntentRoles, ModelRegistry, TorchEmbedder, reindex, train_and_register
-    from nlp.embeddings import CachedEmbedder
+    from nlp import IntentRoles, ModelRegistry, make_embedder, reindex, train_and_register
 
     folder = tmp_path_factory.mktemp("nlp")
-    embedder = CachedEmbedder(TorchEmbedder(threads=1), folder / "embeddings.sqlite")
+    embedder = make_embedder(backend=Settings.model_fields["nlp_backend"].default, threads=1, cache_dir=folder)
     registry = ModelRegistry(folder / "models")
     result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry,
                                 roles=IntentRoles(*packaged_taxonomy().intent_roles()))
