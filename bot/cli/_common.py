@@ -43,8 +43,15 @@ def deskbot() -> Deskbot:
 
 def log_to_stderr(settings: Settings) -> None:
     """The log of the long-running commands (serve and its workers): one format, the chosen level."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    level = settings.log_level.upper()
+    root = logging.getLogger()
+    before = set(root.handlers)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in set(root.handlers) - before:
+        handler.setLevel(level)  # bm25s sets its own logger to DEBUG when imported: the chosen level still holds
+    # faiss logs each CPU build it could not load, as a ModuleNotFoundError, at INFO: it reads like a failure
+    for name in ("alembic", "faiss.loader"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if settings.log_level != "debug":  # aiosmtpd logs each SMTP command; deskbot.email logs each mail it accepts
         logging.getLogger("mail.log").setLevel(logging.WARNING)
 
