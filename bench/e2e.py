@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.settings import DEFAULT_NLP_BACKEND
+
 from _e2e_desk import (
     CACHE,
     ROOT,
@@ -282,11 +284,8 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    from bot.settings import Settings
-
-    default_backend = Settings.model_fields["nlp_backend"].default
-    parser.add_argument("--backend", choices=("torch", "onnx", "both"), default=default_backend,
-                        help=f"the NLP backend (default {default_backend}, deskbot's default)")
+    parser.add_argument("--backend", choices=("torch", "onnx", "both"), default=DEFAULT_NLP_BACKEND,
+                        help=f"the NLP backend (default {DEFAULT_NLP_BACKEND}, deskbot's default)")
     parser.add_argument("-n", type=int, default=None, help="mails of the burst (default 400; --quick: 40)")
     parser.add_argument("-c", type=int, default=None, help="SMTP clients at once in the burst (default 8; --quick: 4)")
     parser.add_argument("--light", type=int, default=None,

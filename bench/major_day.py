@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 START = dt.datetime(2026, 3, 3, 8, 30, tzinfo=dt.UTC)  # a Tuesday
 HOURS = 9
@@ -42,23 +42,23 @@ class Kind:
     # Phrasings that say one symptom, a group a string of their places ("en0 en2 fr0": en[0], en[2], fr[0]); a
     # phrasing in no group is a symptom of its own.
     alike: tuple[str, ...] = ()
+    _symptoms: dict[str, str] = field(init=False, repr=False, compare=False)  # a phrasing -> its group's first
 
     def __post_init__(self) -> None:
+        symptoms: dict[str, str] = {}
         for group in self.alike:
+            phrasings = []
             for ref in group.split():
                 match = re.fullmatch(r"(en|fr)(\d+)", ref)
                 if match is None or int(match.group(2)) >= len(getattr(self, match.group(1))):
                     raise ValueError(f"{ref!r} in alike={group!r} is no phrasing of {self.en[0]!r}'s kind")
+                phrasings.append(getattr(self, match.group(1))[int(match.group(2))])
+            symptoms.update(dict.fromkeys(phrasings, phrasings[0]))
+        object.__setattr__(self, "_symptoms", symptoms)  # frozen: set once, here
 
-    def symptom(self, *, french: bool, template: str) -> str:
+    def symptom(self, template: str) -> str:
         """What ``template`` says, as one of its group's phrasings (itself when it is in no group)."""
-        ref = f"{'fr' if french else 'en'}{(self.fr if french else self.en).index(template)}"
-        for group in self.alike:
-            refs = group.split()
-            if ref in refs:
-                language, index = refs[0][:2], int(refs[0][2:])
-                return getattr(self, language)[index]
-        return template
+        return self._symptoms.get(template, template)
 
 
 @dataclass(frozen=True)
@@ -527,7 +527,7 @@ def simulated_day(*, seed: int = 15, messages: int = 3000, people: int = 400) ->
         while True:
             kind = rng.choices(kinds, weights)[0]
             french, template = _words(rng, kind)
-            symptom = kind.symptom(french=french, template=template)
+            symptom = kind.symptom(template)
             used = [t for t in lately.get(symptom, []) if t > at - UNRELATED_WINDOW]
             if kind.small_talk or len(used) < 2:
                 break

@@ -14,7 +14,7 @@ import ssl
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
@@ -28,6 +28,7 @@ from pydantic_settings import (
 from bot.attachments import DEFAULT_REFUSED_TYPES, check_types
 
 DEFAULT_CONFIG_FILE = Path("deskbot.toml")
+DEFAULT_NLP_BACKEND: Final = "onnx"  # what a new install serves (see nlp_backend)
 
 
 class ConfigError(Exception):
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
     # by default because the service shares the machine with its workers. "hashing" is a bag of words with no
     # model, deterministic and instant: for tests of the plumbing (deskbot processes the tests start), never for
     # people.
-    nlp_backend: Literal["torch", "onnx", "hashing"] = "onnx"
+    nlp_backend: Literal["torch", "onnx", "hashing"] = DEFAULT_NLP_BACKEND
     nlp_model_path: Path | None = None
     nlp_threads: int = Field(1, ge=1, le=64)
     # 'deskbot nlp train' fine-tunes MiniLM's top layer on the intents before fitting the classifier;

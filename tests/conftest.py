@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bot.composition import Deskbot, Service, build_service
 from fake_platforms import FakeSlack, FakeTelegram
-from bot.settings import Settings
+from bot.settings import DEFAULT_NLP_BACKEND, Settings
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
 from desk.models import Base
@@ -282,7 +282,7 @@ def real_nlp(tmp_path_factory: pytest.TempPathFactory) -> TrainedNlp:
     from nlp import IntentRoles, ModelRegistry, make_embedder, reindex, train_and_register
 
     folder = tmp_path_factory.mktemp("nlp")
-    embedder = make_embedder(backend=Settings.model_fields["nlp_backend"].default, threads=1, cache_dir=folder)
+    embedder = make_embedder(backend=DEFAULT_NLP_BACKEND, threads=1, cache_dir=folder)
     registry = ModelRegistry(folder / "models")
     result = train_and_register(data_dir=ROOT / "nlp" / "data", embedder=embedder, registry=registry,
                                 roles=IntentRoles(*packaged_taxonomy().intent_roles()))

@@ -1,4 +1,5 @@
-"""MiniLM's top layer tuned on the intents, with the real packaged model (torch, one thread).
+"""MiniLM's top layer tuned on the intents, with the real packaged model (torch, one thread; the bundle served
+at the end runs on deskbot's default backend, through ``real_nlp``).
 
 The tuned layer takes the token states below the top layer; left untouched it must give back
 the packaged embedding exactly, and tuned it must pull each intent's texts together. A bundle
