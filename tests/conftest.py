@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bot.composition import Deskbot, Service, build_service
 from fake_platforms import FakeSlack, FakeTelegram
+from loopback import bound_port
 from bot.settings import DEFAULT_NLP_BACKEND, Settings
 from desk import UnitOfWork, make_engine, migrate, session_factory
 from desk.defaults import ensure_defaults
@@ -79,10 +80,7 @@ def _on_loopback(app: object, *, path: str = "", timeout: float = 30) -> Iterato
     """``app`` served by uvicorn in a thread on a free loopback port; a client for ``path`` on it."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
                                            timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -91,7 +89,7 @@ def _on_loopback(app: object, *, path: str = "", timeout: float = 30) -> Iterato
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.01)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}{path}", timeout=timeout) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{bound_port(server)}{path}", timeout=timeout) as client:
             yield client
     finally:
         server.should_exit = True
@@ -231,10 +229,7 @@ def serving() -> Callable[[Deskbot], AbstractContextManager[Running]]:
         import uvicorn
 
         service = build_service(deskbot)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning",
+        server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=0, log_level="warning",
                                                lifespan="on", timeout_graceful_shutdown=2))
         loops: list[asyncio.AbstractEventLoop] = []
 
@@ -249,7 +244,7 @@ def serving() -> Callable[[Deskbot], AbstractContextManager[Running]]:
             while not server.started:
                 assert time.monotonic() < deadline and thread.is_alive(), "the service did not start"
                 time.sleep(0.02)
-            yield Running(service, port, loops[0])
+            yield Running(service, bound_port(server), loops[0])
         finally:
             server.should_exit = True
             thread.join(30)

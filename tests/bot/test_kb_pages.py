@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from bot.kb_pages import kb_router
@@ -31,22 +27,11 @@ def articles() -> dict:
 
 
 @pytest.fixture(scope="module")
-def kb(articles: dict) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def kb(articles: dict, on_loopback) -> Iterator[str]:  # noqa: ANN001
     app = FastAPI()
     app.include_router(kb_router(articles=lambda: articles))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with on_loopback(app) as client:
+        yield str(client.base_url).rstrip("/")
 
 
 def test_every_article_opens_with_its_title_and_steps(kb: str, articles: dict) -> None:
