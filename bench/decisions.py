@@ -174,8 +174,14 @@ def report(path: Path, outcomes: list[Outcome], about: dict, errors: int) -> Non
     if errors:
         wrong_answers = [o for o in answered if not fits(o)]
         false_alarms = [o for o in not_security if o.action == "security_incident"]
+        unanswered = [o for o in self_service if not (o.action == "answer_from_kb" and fits(o))]
+        missed_security = [o for o in security if o.action != "security_incident"]
+        misrouted = [o for o in routed if not (o.action == "open_ticket" and o.decision_intent == o.case.label)]
         for title, items in (("answers with an article for another intent", wrong_answers),
                              ("false security alarms", false_alarms),
+                             ("self-service messages not answered with a fitting article", unanswered),
+                             ("security messages without an incident", missed_security),
+                             ("request/incident messages not routed to their intent", misrouted),
                              ("out-of-scope messages not flagged", [o for o in oos if not o.out_of_scope])):
             print(f"\n{title} ({len(items)}, first {min(errors, len(items))}):")
             for o in items[:errors]:

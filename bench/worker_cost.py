@@ -39,6 +39,14 @@ from _e2e_load import it_texts
 DESKBOT = str(Path(sys.executable).with_name("deskbot"))
 
 
+def _statement_kind(statement: str) -> str:
+    """"SELECT FROM tickets", "INSERT INTO audit_entries", "UPDATE inbox", "BEGIN IMMEDIATE"..."""
+    words = statement.split()
+    if words[0] == "SELECT":
+        return f"SELECT FROM {words[words.index('FROM') + 1] if 'FROM' in words else '?'}"
+    return " ".join(words[:3] if words[0] == "INSERT" else words[:2])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=320, help="messages (default 320)")
@@ -78,9 +86,7 @@ def run(count: int, database: str, profile: Path | None) -> None:
 
     @event.listens_for(deskbot.engine, "before_cursor_execute")
     def count_statement(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001, ARG001
-        words = statement.split()
-        statements[stage[0]][" ".join(words[:2] if words[0] != "SELECT" else ["SELECT", "FROM",
-                                      words[words.index("FROM") + 1] if "FROM" in words else "?"])] += 1
+        statements[stage[0]][_statement_kind(statement)] += 1
 
     seconds: dict[str, float] = collections.defaultdict(float)
     profiler = cProfile.Profile() if profile else None

@@ -184,8 +184,20 @@ def _queued_writers(lock_path: str) -> type[QueuedWriterConnection]:
     return type("QueuedWriterConnection", (QueuedWriterConnection,), {"lock_path": lock_path})
 
 
+_INSERTED = "desk.inserted"  # ``Session.info``: the objects the session's transaction inserted
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "pending_to_persistent", _hold_inserted)
+    return sessions
+
+
+def _hold_inserted(session: Session, instance: object) -> None:
+    # The identity map holds its objects weakly. A row this transaction inserted, once nothing else held its
+    # object, was read back by the next look-up (the notices read each new ticket again), and a savepoint's
+    # rollback no longer knew it as new. What a transaction writes is in memory anyway until it flushes.
+    session.info.setdefault(_INSERTED, []).append(instance)
 
 
 class UnitOfWork:

@@ -4,9 +4,10 @@ duplicate merged into its original."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from desk.domain import ACTIVE_STATUSES, DeskError, Level, ResolutionCode, Status, TicketType
@@ -73,21 +74,26 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
 
 
 # the major-incident check's, built once (see desk._base)
-_ACTIVE_PROBLEMS = select(Ticket).where(
+_ACTIVE_PROBLEM_IDS = select(Ticket.id).where(
     Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
-    Ticket.id.in_(select(Ticket.parent_id).where(Ticket.parent_id.is_not(None)))).order_by(Ticket.id.desc())
-_LATEST_REPORTS = (select(Ticket).where(Ticket.parent_id == bindparam("problem_id")).order_by(Ticket.id.desc())
-                   .limit(bindparam("limit", type_=Integer, literal_execute=True)))
+    Ticket.id.in_(select(Ticket.parent_id).where(Ticket.parent_id.is_not(None))))
+_ACTIVE_PROBLEMS = select(Ticket).where(Ticket.id.in_(_ACTIVE_PROBLEM_IDS)).order_by(Ticket.id.desc())
+_RANKED_REPORTS = select(Ticket.id, func.row_number().over(partition_by=Ticket.parent_id, order_by=Ticket.id.desc())
+                         .label("latest")).where(Ticket.parent_id.in_(_ACTIVE_PROBLEM_IDS)).subquery()
+_LATEST_REPORTS = (select(Ticket).join(_RANKED_REPORTS, _RANKED_REPORTS.c.id == Ticket.id)
+                   .where(_RANKED_REPORTS.c.latest <= bindparam("limit")).order_by(Ticket.id.desc()))
 
 
-def active_problems(*, session: Session) -> Sequence[Ticket]:
-    """Active problems that link at least one incident, newest first."""
-    return session.scalars(_ACTIVE_PROBLEMS).all()
-
-
-def latest_reports(*, session: Session, problem_id: int, limit: int) -> Sequence[Ticket]:
-    """The ``limit`` incidents linked last to the problem ``problem_id``."""
-    return session.scalars(_LATEST_REPORTS, {"problem_id": problem_id, "limit": limit}).all()
+def active_problems(*, session: Session, reports: int) -> list[tuple[Ticket, list[Ticket]]]:
+    """Active problems that link at least one incident, newest first, each with the ``reports`` incidents linked
+    to it last, newest first: two statements however many problems are active."""
+    problems = session.scalars(_ACTIVE_PROBLEMS).all()
+    if not problems:
+        return []
+    latest: dict[int, list[Ticket]] = defaultdict(list)
+    for ticket in session.scalars(_LATEST_REPORTS, {"limit": reports}):
+        latest[ticket.parent_id].append(ticket)  # type: ignore[index]
+    return [(problem, latest[problem.id]) for problem in problems]
 
 
 def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:

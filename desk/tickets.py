@@ -125,10 +125,11 @@ def open_ticket(
         description=description,
         created_at=now,
         updated_at=now,
+        paused_seconds=0,
     )
+    sla.apply_targets(session=session, ticket=ticket)  # before the INSERT, which then carries them
     session.add(ticket)
     session.flush()
-    sla.apply_targets(session=session, ticket=ticket)
     audit(session, ticket, actor, "created", None, f"{ticket.type.value} {ticket.priority.value}", now)
     record(session, TicketOpened(ticket.id, ticket.number, actor, now))
     _write_tags(session, ticket, [], _tag_set(tags), actor, now)  # a new ticket has none yet

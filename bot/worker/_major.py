@@ -215,9 +215,8 @@ def outage_named(*, session: Session, text: str, vector: np.ndarray | None, requ
 
 def _active_problem_of(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
                        settings: BotSettings, now: dt.datetime) -> Ticket | None:
-    for problem in relations.active_problems(session=session):
-        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
-                  if t.id != report.ticket_id]
+    for problem, latest in relations.active_problems(session=session, reports=PROBLEM_REPORTS):
+        linked = [t for t in latest if t.id != report.ticket_id]
         if any(same_cause(report, other, similarity=settings.major_incident_similarity,
                           named_similarity=settings.major_incident_named_similarity)
                for other in reports.of(linked, analyzer, now=now)):
@@ -229,9 +228,9 @@ def _ongoing_problem_naming(report: Report, *, session: Session, analyzer: Analy
                             settings: BotSettings, now: dt.datetime) -> Ticket | None:
     """The active problem with a report in the window that names what ``report`` names: its error code or system,
     or, of one intent, its place."""
-    for problem in relations.active_problems(session=session):
-        linked = [t for t in relations.latest_reports(session=session, problem_id=problem.id, limit=PROBLEM_REPORTS)
-                  if t.id != report.ticket_id and t.created_at >= now - settings.major_incident_window]
+    for problem, latest in relations.active_problems(session=session, reports=PROBLEM_REPORTS):
+        since = now - settings.major_incident_window
+        linked = [t for t in latest if t.id != report.ticket_id and t.created_at >= since]
         if any(_name_one_thing(report, other) for other in reports.of(linked, analyzer, now=now)):
             return problem
     return None
