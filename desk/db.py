@@ -16,12 +16,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from desk import events
 from desk.domain import DeskError
@@ -184,12 +184,14 @@ def _queued_writers(lock_path: str) -> type[QueuedWriterConnection]:
     return type("QueuedWriterConnection", (QueuedWriterConnection,), {"lock_path": lock_path})
 
 
+T = TypeVar("T")
 _INSERTED = "desk.inserted"  # ``Session.info``: the objects the session's transaction inserted
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     sessions = sessionmaker(engine, expire_on_commit=False)
     event.listen(sessions, "pending_to_persistent", _hold_inserted)
+    event.listen(sessions, "after_transaction_end", _forget_inserted)
     return sessions
 
 
@@ -198,6 +200,17 @@ def _hold_inserted(session: Session, instance: object) -> None:
     # object, was read back by the next look-up (the notices read each new ticket again), and a savepoint's
     # rollback no longer knew it as new. What a transaction writes is in memory anyway until it flushes.
     session.info.setdefault(_INSERTED, []).append(instance)
+
+
+def _forget_inserted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_INSERTED, None)
+
+
+def inserted(session: Session, cls: type[T]) -> list[T]:
+    """The objects of ``cls`` that the session's open transaction inserted (with ``session_factory``'s sessions; none
+    with others). Their rows need no lock: no other transaction sees them before this one commits."""
+    return [o for o in session.info.get(_INSERTED, ()) if isinstance(o, cls) and inspect(o).persistent]
 
 
 class UnitOfWork:

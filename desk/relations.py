@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -31,8 +32,8 @@ def link_to_problem(
     return ticket
 
 
-def open_major_incident(*, session: Session, incidents: Sequence[Ticket], intent: str, requester_id: int, actor: str,
-                        now: dt.datetime) -> Ticket:
+def open_major_incident(*, session: Session, incidents: Sequence[Ticket | IncidentRow], intent: str,
+                        requester_id: int, actor: str, now: dt.datetime) -> Ticket:
     """Several people reported one cause: a high-impact, high-urgency problem opens (for ``requester_id``, whose
     report made it one) and links their incidents."""
     if not incidents:
@@ -73,6 +74,22 @@ def merge(*, session: Session, number: int, into: int, actor: str, now: dt.datet
     return target
 
 
+class IncidentRow(NamedTuple):
+    """What the major-incident check reads of an incident: its columns, not the ORM row (a busy half hour holds
+    hundreds of incidents, read again for every new one)."""
+
+    id: int
+    number: int
+    requester_id: int
+    intent: str | None
+    created_at: dt.datetime
+    subject: str
+    description: str
+
+
+_INCIDENT_COLUMNS = (Ticket.id, Ticket.number, Ticket.requester_id, Ticket.intent, Ticket.created_at, Ticket.subject,
+                     Ticket.description)
+
 # the major-incident check's, built once (see desk._base)
 _ACTIVE_PROBLEM_IDS = select(Ticket.id).where(
     Ticket.type == TicketType.PROBLEM, Ticket.status.in_(ACTIVE_STATUSES),
@@ -80,24 +97,25 @@ _ACTIVE_PROBLEM_IDS = select(Ticket.id).where(
 _ACTIVE_PROBLEMS = select(Ticket).where(Ticket.id.in_(_ACTIVE_PROBLEM_IDS)).order_by(Ticket.id.desc())
 _RANKED_REPORTS = select(Ticket.id, func.row_number().over(partition_by=Ticket.parent_id, order_by=Ticket.id.desc())
                          .label("latest")).where(Ticket.parent_id.in_(_ACTIVE_PROBLEM_IDS)).subquery()
-_LATEST_REPORTS = (select(Ticket).join(_RANKED_REPORTS, _RANKED_REPORTS.c.id == Ticket.id)
+_LATEST_REPORTS = (select(Ticket.parent_id, *_INCIDENT_COLUMNS).join(_RANKED_REPORTS, _RANKED_REPORTS.c.id == Ticket.id)
                    .where(_RANKED_REPORTS.c.latest <= bindparam("limit")).order_by(Ticket.id.desc()))
+_RECENT_UNLINKED = select(*_INCIDENT_COLUMNS).where(
+    Ticket.type == TicketType.INCIDENT, Ticket.created_at >= bindparam("since"), Ticket.status.in_(ACTIVE_STATUSES),
+    Ticket.parent_id.is_(None)).order_by(Ticket.id)
 
 
-def active_problems(*, session: Session, reports: int) -> list[tuple[Ticket, list[Ticket]]]:
+def active_problems(*, session: Session, reports: int) -> list[tuple[Ticket, list[IncidentRow]]]:
     """Active problems that link at least one incident, newest first, each with the ``reports`` incidents linked
     to it last, newest first: two statements however many problems are active."""
     problems = session.scalars(_ACTIVE_PROBLEMS).all()
     if not problems:
         return []
-    latest: dict[int, list[Ticket]] = defaultdict(list)
-    for ticket in session.scalars(_LATEST_REPORTS, {"limit": reports}):
-        latest[ticket.parent_id].append(ticket)  # type: ignore[index]
+    latest: dict[int, list[IncidentRow]] = defaultdict(list)
+    for parent_id, *columns in session.execute(_LATEST_REPORTS, {"limit": reports}):
+        latest[parent_id].append(IncidentRow(*columns))
     return [(problem, latest[problem.id]) for problem in problems]
 
 
-def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> Sequence[Ticket]:
-    """Active incidents opened since ``since`` that no problem links yet."""
-    return session.scalars(select(Ticket).where(
-        Ticket.type == TicketType.INCIDENT, Ticket.created_at >= since,
-        Ticket.status.in_(ACTIVE_STATUSES), Ticket.parent_id.is_(None)).order_by(Ticket.id)).all()
+def recent_unlinked_incidents(*, session: Session, since: dt.datetime) -> list[IncidentRow]:
+    """Active incidents opened since ``since`` that no problem links yet, oldest first."""
+    return [IncidentRow(*row) for row in session.execute(_RECENT_UNLINKED, {"since": since})]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from desk import routing, sla
 from desk._base import conflict_insert
 from desk._changes import audit, change
+from desk.db import inserted
 from desk.domain import (
     ACTIVE_STATUSES,
     AuthorKind,
@@ -153,7 +154,9 @@ _TICKET_BY_NUMBER_FOR_UPDATE = _TICKET_BY_NUMBER.with_for_update()
 
 
 def get_ticket(*, session: Session, number: int, for_update: bool = False) -> Ticket:
-    ticket = session.scalar(_TICKET_BY_NUMBER_FOR_UPDATE if for_update else _TICKET_BY_NUMBER, {"number": number})
+    # The worker opens a ticket and goes on with it (a KB answer's ticket waits on the requester): no read back.
+    ticket = next((t for t in inserted(session, Ticket) if t.number == number), None) or session.scalar(
+        _TICKET_BY_NUMBER_FOR_UPDATE if for_update else _TICKET_BY_NUMBER, {"number": number})
     if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from bot.worker_settings import BotSettings
     from desk.models import Ticket
+    from desk.relations import IncidentRow
     from nlp import Analyzer
 
 NOT_A_CAUSE = (None, "oos", "human_agent")  # intents that say nothing about what is broken
@@ -83,7 +84,7 @@ def one_cause(report: Report, candidates: Sequence[Report], *, similarity: float
     return kept
 
 
-def ticket_text(ticket: Ticket) -> str:
+def ticket_text(ticket: Ticket | IncidentRow) -> str:
     subject, description = ticket.subject or "", ticket.description or ""
     return description if subject.lower() in description.lower() else f"{subject}\n{description}"
 
@@ -107,7 +108,7 @@ class Reports:
             self._namer = Namer(self.systems, (a.title for a in analyzer.kb.articles.values()))
         return self._namer
 
-    def of(self, tickets: Sequence[Ticket], analyzer: Analyzer, *, now: dt.datetime,
+    def of(self, tickets: Sequence[Ticket | IncidentRow], analyzer: Analyzer, *, now: dt.datetime,
            vectors: dict[int, np.ndarray] | None = None) -> list[Report]:
         """The reports of ``tickets``, embedding only those not known yet (and not in ``vectors``)."""
         vectors = dict(vectors or {})
@@ -244,10 +245,11 @@ def _name_one_thing(a: Report, b: Report) -> bool:
 
 
 def _recent_of_one_cause(report: Report, *, session: Session, analyzer: Analyzer, reports: Reports,
-                         settings: BotSettings, now: dt.datetime) -> tuple[list[Ticket], set[int]]:
+                         settings: BotSettings, now: dt.datetime) -> tuple[list[IncidentRow], set[int]]:
     """The unlinked incidents of the window that are, with ``report``, of one cause (``one_cause``), and the people
     who reported that cause: theirs, ``report``'s and those of the window's unsure messages of it."""
-    recent = [t for t in relations.recent_unlinked_incidents(session=session, since=now - settings.major_incident_window)
+    since = now - settings.major_incident_window
+    recent = [t for t in relations.recent_unlinked_incidents(session=session, since=since)
               if t.id != report.ticket_id and t.intent not in NOT_A_CAUSE]
     by_id = {t.id: t for t in recent}
     unsure = [u for u in reports.unclear() if u.requester_id != report.requester_id]
