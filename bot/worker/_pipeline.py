@@ -186,25 +186,24 @@ class Pipeline:
         return AnalysedBatch(rows=batch.rows, messages=messages, analyses=analyses, now=batch.now)
 
     def handle_batch(self, batch: AnalysedBatch) -> int:
-        """The last stage: the batch's desk work in transactions of ``messages_per_transaction`` messages, each
-        message in a savepoint of its own, so one that fails is rolled back and retried alone. Should a
-        transaction's commit fail, each of its messages is handled again in its own. Returns how many were claimed."""
+        """The last stage: the batch's desk work in transactions of ``messages_per_transaction`` messages. In a
+        transaction of several, each message is in a savepoint of its own, so one that fails is rolled back alone,
+        and should the commit fail, each message is handled again in a transaction of its own. Returns how many
+        were claimed."""
         work = list(zip(batch.rows, batch.messages, batch.analyses))
         size = self.settings.messages_per_transaction
         failed: dict[int, str] = {}
         for part in (work[i:i + size] for i in range(0, len(work), size)):
+            if len(part) == 1:
+                failed |= self._handle_alone(*part[0], batch.now)
+                continue
             try:
                 failed |= self._handle_together(part, batch.now)
             except Exception:  # noqa: BLE001 - nothing of this part committed: each message on its own
                 log.exception("a transaction of %d message(s) did not commit; handling each alone", len(part))
                 self.reports.clear()  # it may hold reports of tickets that were rolled back
                 for row_id, message, analysis in part:
-                    try:
-                        failed |= self._handle_together([(row_id, message, analysis)], batch.now)
-                    except Exception as exc:  # noqa: BLE001
-                        log.exception("message %s failed", message.key)
-                        failed[row_id] = f"{type(exc).__name__}: {exc}"
-                        self._fail([row_id], failed[row_id], batch.now or dt.datetime.now(dt.UTC))
+                    failed |= self._handle_alone(row_id, message, analysis, batch.now)
         # its answer goes out on its own channel (Slack: a DM thread or the DM, the same platform)
         for channel in {m.conversation.channel for row_id, m, _ in work if row_id not in failed}:
             self.replied_on(channel).notify()
@@ -221,6 +220,21 @@ class Pipeline:
             for row_id, error in failed.items():
                 self._fail_in(session, row_id, error, now)
         return failed
+
+    def _handle_alone(self, row_id: int, message: InboundMessage, analysis: Analysis | None,
+                      now: dt.datetime | None) -> dict[int, str]:
+        """One message in a transaction of its own (no savepoint: what fails is rolled back with it, then the
+        message is failed in a second transaction); the error, by row, if it failed."""
+        try:
+            with self.uow() as session:
+                handle(self, session, row_id, message, analysis, now or dt.datetime.now(dt.UTC))
+        except Exception as exc:  # noqa: BLE001 - one message failing fails it alone
+            log.exception("message %s failed", message.key)
+            self.reports.clear()  # it may hold the report of a ticket that was rolled back
+            error = f"{type(exc).__name__}: {exc}"
+            self._fail([row_id], error, now or dt.datetime.now(dt.UTC))
+            return {row_id: error}
+        return {}
 
     def _handle_one(self, session: Session, row_id: int, message: InboundMessage, analysis: Analysis | None,
                     now: dt.datetime | None) -> str | None:
