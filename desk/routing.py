@@ -18,8 +18,10 @@ def rule_for(*, session: Session, intent: str | None) -> RoutingRule | None:
     return session.scalar(_RULE_FOR, {"intent": intent})
 
 
-# its group with it: opening a ticket needs both (built once, see desk._base)
-_RULE_FOR = select(RoutingRule).where(RoutingRule.intent == bindparam("intent")).options(joinedload(RoutingRule.group))
+# its group and the group's holidays with it: opening a ticket needs all three, the holidays for the SLA's calendar
+# (built once, see desk._base)
+_RULE_FOR = select(RoutingRule).where(RoutingRule.intent == bindparam("intent")).options(
+    joinedload(RoutingRule.group).joinedload(Group.holidays))
 
 
 def list_rules(*, session: Session) -> Sequence[RoutingRule]:
@@ -47,19 +49,18 @@ def set_rule(
 
 def least_loaded_agent(*, session: Session, group: Group) -> User | None:
     """The active, available member with the fewest active tickets; round-robin among equals."""
-    load = (
-        select(Ticket.assignee_id, func.count(Ticket.id).label("n"))
-        .where(Ticket.status.in_(ACTIVE_STATUSES))
-        .group_by(Ticket.assignee_id)
-        .subquery()
-    )
-    n = func.coalesce(load.c.n, 0)
-    return session.scalar(
-        select(User)
-        .join(group_members, group_members.c.user_id == User.id)
-        .outerjoin(load, load.c.assignee_id == User.id)
-        .where(group_members.c.group_id == group.id, User.active.is_(True), User.available.is_(True))
-        # Never-assigned agents first, then the one assigned longest ago.
-        .order_by(n, User.last_assigned_at.is_not(None), User.last_assigned_at, User.id)
-        .limit(1)
-    )
+    return session.scalar(_LEAST_LOADED, {"group_id": group.id})
+
+
+# Each member's active tickets are counted through the assignee index: counting every active ticket of the desk
+# and joining the counts cost a scan of them all for each ticket opened. Built once (see desk._base).
+_ACTIVE_LOAD = (select(func.count(Ticket.id)).where(Ticket.assignee_id == User.id, Ticket.status.in_(ACTIVE_STATUSES))
+                .correlate(User).scalar_subquery())
+_LEAST_LOADED = (
+    select(User)
+    .join(group_members, group_members.c.user_id == User.id)
+    .where(group_members.c.group_id == bindparam("group_id"), User.active.is_(True), User.available.is_(True))
+    # Never-assigned agents first, then the one assigned longest ago.
+    .order_by(_ACTIVE_LOAD, User.last_assigned_at.is_not(None), User.last_assigned_at, User.id)
+    .limit(1)
+)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from desk import routing, sla
 from desk._base import conflict_insert
@@ -75,6 +75,9 @@ def next_ticket_number(session: Session) -> int:
     return int(value)
 
 
+_GROUP_NAMED = select(Group).where(Group.name == bindparam("name")).options(joinedload(Group.holidays))  # see _RULE_FOR
+
+
 def open_ticket(
     *,
     session: Session,
@@ -105,7 +108,7 @@ def open_ticket(
     elif rule is not None:
         target = rule.group
     else:
-        target = session.scalar(select(Group).where(Group.name == packaged_taxonomy().triage.group))
+        target = session.scalar(_GROUP_NAMED, {"name": packaged_taxonomy().triage.group})
     ticket_type = ticket_type or (rule.ticket_type if rule else TicketType.INCIDENT)
     if urgency is None:
         urgency = Level(max(int(Level.HIGH), (rule.urgency if rule else int(Level.MEDIUM)) - urgency_raise))
