@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
+
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -41,6 +44,17 @@ def conflict_insert(session: Session, table: type[Any]) -> postgresql.Insert | s
     PostgreSQL, which spell them alike)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+class ConflictInserts(Generic[T]):
+    """A hot ``INSERT ... ON CONFLICT`` built once for each database (``build(insert)`` with each one's ``insert``);
+    ``for_(session)`` is the one of the session's database."""
+
+    def __init__(self, build: Callable[[Callable[[type[Any]], Any]], T]):
+        self._by_dialect = {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
+
+    def for_(self, session: Session) -> T:
+        return self._by_dialect["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
 
 
 def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:

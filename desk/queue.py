@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from desk._base import conflict_insert
+from desk._base import ConflictInserts
 from desk.domain import NotFound, QueueStatus
 from desk.models import AgentThread, InboxRow, OutboxRow
 
@@ -42,6 +42,12 @@ def _claimable(model: type[InboxRow] | type[OutboxRow], now: dt.datetime):  # no
 # --- inbox ---------------------------------------------------------------------------------
 
 
+_STORE_INBOUND = ConflictInserts(lambda insert: insert(InboxRow).values({
+    column: bindparam(f"i_{column}") for column in ("key", "channel", "payload", "status", "available_at",
+                                                    "received_at", "conversation", "sender")})
+    .on_conflict_do_nothing(index_elements=[InboxRow.key]).returning(InboxRow.id))
+
+
 def accept_inbound(*, session: Session, key: str, channel: str, payload: str, now: dt.datetime,
                    conversation: str = "", sender: str = "", per_hour: int = 0) -> QueueStatus | None:
     """Store an inbound message: ``pending``, or ``held`` when ``sender`` already had ``per_hour`` messages of
@@ -54,10 +60,9 @@ def accept_inbound(*, session: Session, key: str, channel: str, payload: str, no
         if _accepted_in_window(session, channel=channel, sender=sender, now=now) >= per_hour:
             status = QueueStatus.HELD
     # One statement, however many processes store the same key at once: the first one's row stands.
-    stored = session.scalar(conflict_insert(session, InboxRow).values(
-        key=key, channel=channel, payload=payload, status=status, available_at=now, received_at=now,
-        conversation=conversation, sender=sender).on_conflict_do_nothing(index_elements=[InboxRow.key])
-        .returning(InboxRow.id))
+    stored = session.scalar(_STORE_INBOUND.for_(session), {
+        "i_key": key, "i_channel": channel, "i_payload": payload, "i_status": status, "i_available_at": now,
+        "i_received_at": now, "i_conversation": conversation, "i_sender": sender})
     return None if stored is None else status
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from desk import routing, sla
-from desk._base import conflict_insert
+from desk._base import ConflictInserts
 from desk._changes import audit, change
 from desk.db import inserted
 from desk.domain import (
@@ -406,6 +406,13 @@ def record_csat(*, session: Session, number: int, score: int, actor: str, now: d
     return ticket
 
 
+_STORE_MESSAGE = ConflictInserts(lambda insert: insert(Message).values({
+    column: bindparam(f"m_{column}") for column in ("idempotency_key", "conversation_id", "ticket_id", "direction",
+                                                    "author_kind", "author_identity_id", "author_user_id", "channel",
+                                                    "text", "created_at")})
+    .on_conflict_do_nothing(index_elements=[Message.idempotency_key]).returning(Message))
+
+
 def add_message(
     *,
     session: Session,
@@ -434,11 +441,11 @@ def add_message(
                 f"attachment {item.filename!r} is {len(item.content):,} bytes; the limit is {max_attachment_bytes:,}"
             )
     # One statement: a key stored before (by anyone, even at this moment) stores nothing and says so.
-    message = session.scalars(conflict_insert(session, Message).values(
-        idempotency_key=idempotency_key, conversation_id=conversation.id if conversation else None,
-        ticket_id=ticket.id if ticket else None, direction=direction, author_kind=author_kind,
-        author_identity_id=author_identity_id, author_user_id=author_user_id, channel=channel, text=text,
-        created_at=now).on_conflict_do_nothing(index_elements=[Message.idempotency_key]).returning(Message)).first()
+    message = session.scalars(_STORE_MESSAGE.for_(session), {
+        "m_idempotency_key": idempotency_key, "m_conversation_id": conversation.id if conversation else None,
+        "m_ticket_id": ticket.id if ticket else None, "m_direction": direction, "m_author_kind": author_kind,
+        "m_author_identity_id": author_identity_id, "m_author_user_id": author_user_id, "m_channel": channel,
+        "m_text": text, "m_created_at": now}).first()
     if message is None:
         raise DuplicateKey(f"message {idempotency_key!r} was already stored")
     digests = [hashlib.sha256(item.content).hexdigest() for item in attachments]
